@@ -1,0 +1,154 @@
+/* Growable byte buffer and bounds-checked reader; see buf.h for the contract. */
+#include "base/buf.h"
+
+#include <stdlib.h>
+
+#include "base/errors.h"
+
+void buf_init(struct buf *b, size_t cap_max)
+{
+    memset(b, 0, sizeof *b);
+    b->cap_max = cap_max != 0 ? cap_max : SIZE_MAX / 2;
+}
+
+void buf_free(struct buf *b)
+{
+    size_t cap_max = b->cap_max;
+    free(b->data);
+    buf_init(b, cap_max);
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    b->failed = false;
+}
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+    if (b->failed) {
+        return ERR_NOMEM;
+    }
+    if (extra > b->cap_max - b->len) {
+        b->failed = true;
+        return ERR_TOO_LARGE;
+    }
+    size_t need = b->len + extra;
+    if (need <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap != 0 ? b->cap : 64;
+    while (cap < need) {
+        cap = cap > b->cap_max / 2 ? b->cap_max : cap * 2;
+    }
+    uint8_t *data = realloc(b->data, cap);
+    if (data == NULL) {
+        b->failed = true;
+        return ERR_NOMEM;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+uint8_t *buf_extend(struct buf *b, size_t n)
+{
+    if (buf_reserve(b, n) != 0) {
+        return NULL;
+    }
+    uint8_t *p = b->data + b->len;
+    b->len += n;
+    return p;
+}
+
+int buf_put(struct buf *b, const void *data, size_t n)
+{
+    uint8_t *p = buf_extend(b, n);
+    if (p == NULL) {
+        return b->failed ? ERR_NOMEM : ERR_TOO_LARGE;
+    }
+    if (n != 0) {
+        memcpy(p, data, n);
+    }
+    return 0;
+}
+
+int buf_put_u8(struct buf *b, uint8_t v) { return buf_put(b, &v, 1); }
+
+int buf_put_u16(struct buf *b, uint16_t v)
+{
+    uint8_t tmp[2];
+    le_store_u16(tmp, v);
+    return buf_put(b, tmp, sizeof tmp);
+}
+
+int buf_put_u32(struct buf *b, uint32_t v)
+{
+    uint8_t tmp[4];
+    le_store_u32(tmp, v);
+    return buf_put(b, tmp, sizeof tmp);
+}
+
+int buf_put_u64(struct buf *b, uint64_t v)
+{
+    uint8_t tmp[8];
+    le_store_u64(tmp, v);
+    return buf_put(b, tmp, sizeof tmp);
+}
+
+uint8_t *buf_take(struct buf *b, size_t *len_out)
+{
+    uint8_t *data = b->data;
+    *len_out = b->len;
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->failed = false;
+    return data;
+}
+
+const uint8_t *buf_get_bytes(struct buf_reader *r, size_t n)
+{
+    if (r->failed || n > r->len - r->pos) {
+        r->failed = true;
+        return NULL;
+    }
+    const uint8_t *p = r->data + r->pos;
+    r->pos += n;
+    return p;
+}
+
+bool buf_get_copy(struct buf_reader *r, void *out, size_t n)
+{
+    const uint8_t *p = buf_get_bytes(r, n);
+    if (p == NULL) {
+        memset(out, 0, n);
+        return false;
+    }
+    memcpy(out, p, n);
+    return true;
+}
+
+uint8_t buf_get_u8(struct buf_reader *r)
+{
+    const uint8_t *p = buf_get_bytes(r, 1);
+    return p != NULL ? p[0] : 0;
+}
+
+uint16_t buf_get_u16(struct buf_reader *r)
+{
+    const uint8_t *p = buf_get_bytes(r, 2);
+    return p != NULL ? le_load_u16(p) : 0;
+}
+
+uint32_t buf_get_u32(struct buf_reader *r)
+{
+    const uint8_t *p = buf_get_bytes(r, 4);
+    return p != NULL ? le_load_u32(p) : 0;
+}
+
+uint64_t buf_get_u64(struct buf_reader *r)
+{
+    const uint8_t *p = buf_get_bytes(r, 8);
+    return p != NULL ? le_load_u64(p) : 0;
+}
