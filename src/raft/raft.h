@@ -1,0 +1,211 @@
+/* The Raft consensus core: a pure state machine (DESIGN.md §2).
+ *
+ * struct raft never touches the clock, randomness, disk or network. The driver (the
+ * simulator or the server) feeds it events, each carrying `now_ns`:
+ *   raft_tick             time passed (timers are checked against now_ns)
+ *   raft_receive          a message from a peer
+ *   raft_propose          a client command (leader only)
+ *   raft_persisted_*      the driver reports that a write it was asked for is durable
+ * and collects its effects with raft_get_update() / raft_update_done(), in the shape of
+ * etcd's Ready/Advance:
+ *   - hard state (term, vote) to persist;
+ *   - log entries to persist, starting at persist_from_index (everything at or after
+ *     that index in storage is replaced);
+ *   - messages to send;
+ *   - committed entries to apply, in order.
+ * The driver may handle those effects in any order and asynchronously: the core acts
+ * only on what it was told is durable (STYLE.md rule 2). Messages that depend on a term
+ * or vote are held inside the core until raft_persisted_hard_state() confirms them; a
+ * follower acknowledges entries only once raft_persisted_entries() covers them; a leader
+ * counts itself toward a commit only for entries it has synced (thesis §10.2.1), so it
+ * may replicate in parallel with its own fsync.
+ *
+ * Implemented (with the section of the Raft paper, "Ongaro & Ousterhout 2014", or the
+ * thesis, "Ongaro 2014", cited in each file): leader election with randomized timeouts
+ * (§5.2), PreVote (thesis §9.6), CheckQuorum and leader stickiness (thesis §6.2, §9.6),
+ * log replication with fast conflict backtracking (§5.3), per-follower probe/replicate
+ * progress with a bound on messages in flight, commitment by counting only entries of
+ * the current term (§5.4.2), and ReadIndex for linearizable reads (thesis §6.4).
+ *
+ * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
+ * borrowed from the core and stay valid until raft_update_done() or the next event call,
+ * whichever comes first; the driver copies what it keeps. Data passed to raft_propose and
+ * raft_receive is copied. */
+#ifndef CHORUS_RAFT_H
+#define CHORUS_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/log.h"
+#include "base/prng.h"
+
+typedef uint64_t raft_term_t;
+typedef uint64_t raft_index_t;
+typedef uint32_t node_id_t;
+
+#define RAFT_NODES_COUNT_MAX 9
+
+enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
+
+enum raft_entry_type { RAFT_ENTRY_NORMAL = 0, RAFT_ENTRY_NOOP = 1, RAFT_ENTRY_CONFIG = 2 };
+
+struct raft_entry {
+    raft_term_t term;
+    raft_index_t index;
+    uint8_t type;      /* enum raft_entry_type */
+    uint32_t data_len;
+    uint8_t *data;     /* owned by whoever owns the entry; NULL when data_len is 0 */
+};
+
+enum raft_message_type {
+    RAFT_MSG_VOTE = 1,         /* RequestVote, or PreVote when pre_vote is set */
+    RAFT_MSG_VOTE_REPLY = 2,
+    RAFT_MSG_APPEND = 3,       /* AppendEntries; a heartbeat has no entries */
+    RAFT_MSG_APPEND_REPLY = 4,
+};
+
+struct raft_message {
+    uint8_t type; /* enum raft_message_type */
+    node_id_t from;
+    node_id_t to;
+    raft_term_t term;
+    /* VOTE, VOTE_REPLY */
+    bool pre_vote;
+    bool granted;
+    raft_index_t last_log_index;
+    raft_term_t last_log_term;
+    /* APPEND */
+    raft_index_t prev_log_index;
+    raft_term_t prev_log_term;
+    raft_index_t commit_index;
+    uint64_t context;                /* heartbeat round for ReadIndex, echoed in the reply */
+    const struct raft_entry *entries; /* borrowed, see the ownership note above */
+    uint32_t entries_count;
+    /* APPEND_REPLY */
+    bool success;
+    raft_index_t match_index;    /* on success: the follower holds and has synced up to here */
+    raft_term_t conflict_term;   /* on failure: the follower's term at prev_log_index (0: none) */
+    raft_index_t conflict_index; /* and its first index of that term, or its last index + 1 */
+};
+
+/* Known-wrong variants of the core (STYLE.md rule 20). They exist only in builds with
+ * CHORUS_MUTANTS defined; the simulator's tests prove each one is caught. */
+enum raft_mutant {
+    RAFT_MUTANT_NONE = 0,
+    RAFT_MUTANT_COMMIT_OLD_TERM,          /* count replicas to commit an earlier term's entry */
+    RAFT_MUTANT_VOTE_WITHOUT_LOG_CHECK,   /* grant votes without the up-to-date check */
+    RAFT_MUTANT_VOTE_BEFORE_PERSIST,      /* send votes before the vote is durable */
+    RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND, /* drop entries after a stale append's last entry */
+    RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS, /* keep leading alone and read locally */
+    RAFT_MUTANT_COUNT_
+};
+
+struct raft_options {
+    node_id_t id;
+    node_id_t voters[RAFT_NODES_COUNT_MAX]; /* the cluster, including id */
+    uint32_t voters_count;
+    uint64_t election_timeout_ns_min;  /* randomized in [min, 2*min) */
+    uint64_t heartbeat_interval_ns;
+    bool pre_vote;
+    bool check_quorum;
+    uint32_t entries_per_message_max;
+    uint32_t bytes_per_message_max;
+    uint32_t inflight_messages_max;    /* appends in flight per follower in replicate state */
+    uint32_t applies_per_update_max;
+    uint64_t prng_seed;                /* election timeouts are drawn from it */
+    struct logger *logger;             /* borrowed; may be NULL */
+    enum raft_mutant mutant;           /* RAFT_MUTANT_NONE unless testing */
+};
+
+void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t *voters,
+                          uint32_t voters_count);
+
+/* What the driver recovered from durable storage at start. Entries are copied. */
+struct raft_boot {
+    raft_term_t term;
+    node_id_t vote;
+    raft_index_t first_index; /* index of entries[0]; the entry before it is the base */
+    raft_term_t base_term;    /* term of entry first_index - 1 (0 for an empty log) */
+    const struct raft_entry *entries;
+    size_t entries_count;
+};
+
+struct raft;
+
+struct raft *raft_create(const struct raft_options *opt, const struct raft_boot *boot,
+                         uint64_t now_ns);
+void raft_destroy(struct raft *r);
+
+void raft_tick(struct raft *r, uint64_t now_ns);
+void raft_receive(struct raft *r, uint64_t now_ns, const struct raft_message *m);
+
+/* Appends a command to the leader's log. Returns 0 and the entry's index, or
+ * ERR_NOT_LEADER (with raft_leader() as a hint), ERR_TOO_LARGE or ERR_NOMEM. */
+int raft_propose(struct raft *r, uint64_t now_ns, const uint8_t *data, size_t len,
+                 raft_index_t *index_out);
+
+/* ReadIndex (thesis §6.4): asks the leader to confirm its leadership with a heartbeat
+ * round. When confirmed, an update's reads_ready lists (request_id, read_index): the
+ * driver may serve the read once it has applied up to read_index. Returns ERR_NOT_LEADER
+ * on a follower, ERR_BUSY when the leader has not yet committed an entry of its term. */
+int raft_read_index(struct raft *r, uint64_t now_ns, uint64_t request_id);
+
+/* The driver reports durability. Entries: everything up to index (whose entry has term)
+ * is synced. Hard state: (term, vote) is durable. Stale reports are ignored. */
+void raft_persisted_entries(struct raft *r, uint64_t now_ns, raft_index_t index, raft_term_t term);
+void raft_persisted_hard_state(struct raft *r, uint64_t now_ns, raft_term_t term, node_id_t vote);
+
+struct raft_read_ready {
+    uint64_t request_id;
+    raft_index_t read_index;
+};
+
+struct raft_update {
+    bool hard_state_changed;
+    raft_term_t term;
+    node_id_t vote;
+
+    raft_index_t persist_from_index;      /* 0: nothing to persist */
+    const struct raft_entry *persist_entries;
+    size_t persist_entries_count;
+
+    const struct raft_message *messages;
+    size_t messages_count;
+
+    const struct raft_entry *apply_entries; /* committed, in order, applied_index + 1 first */
+    size_t apply_entries_count;
+
+    const struct raft_read_ready *reads_ready;
+    size_t reads_ready_count;
+    const uint64_t *reads_failed; /* request ids that lost leadership before confirming */
+    size_t reads_failed_count;
+};
+
+bool raft_has_update(const struct raft *r);
+void raft_get_update(struct raft *r, struct raft_update *u);
+/* Marks the update handled: the apply entries count as applied, messages as sent. */
+void raft_update_done(struct raft *r);
+
+/* Soft state, for drivers, checkers and /metrics. */
+enum raft_role raft_role(const struct raft *r);
+raft_term_t raft_term(const struct raft *r);
+node_id_t raft_vote(const struct raft *r);
+node_id_t raft_leader(const struct raft *r);
+node_id_t raft_id(const struct raft *r);
+raft_index_t raft_commit_index(const struct raft *r);
+raft_index_t raft_applied_index(const struct raft *r);
+raft_index_t raft_last_index(const struct raft *r);
+raft_index_t raft_persisted_index(const struct raft *r);
+/* The entry at index (borrowed), or NULL when outside the in-memory log. */
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index_t index);
+raft_term_t raft_term_at(const struct raft *r, raft_index_t index);
+const char *raft_role_name(enum raft_role role);
+/* True when the NO_CHECK_QUORUM_LOCAL_READS mutant lets this leader read locally. */
+bool raft_mutant_local_reads(const struct raft *r);
+
+/* Asserts every internal invariant; the simulator calls it after every step. */
+void raft_check_invariants(const struct raft *r);
+
+#endif

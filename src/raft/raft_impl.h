@@ -1,0 +1,162 @@
+/* Internal state of the Raft core, shared by its files (raft.c, election.c,
+ * replication.c, read_index.c, raft_log.c). Not part of the module's contract. */
+#ifndef CHORUS_RAFT_IMPL_H
+#define CHORUS_RAFT_IMPL_H
+
+#include "base/assertions.h"
+#include "raft/raft.h"
+
+/* The in-memory log: entries first_index..last_index, each with owned data. The entry
+ * before first_index is the base (index first_index - 1, term base_term); with snapshots
+ * it will be the snapshot's last entry. */
+struct raft_log {
+    struct raft_entry *entries; /* ring buffer of capacity entries_cap */
+    size_t entries_cap;
+    size_t head;                /* slot of first_index */
+    size_t count;
+    raft_index_t first_index;
+    raft_term_t base_term;
+};
+
+void raft_log_init(struct raft_log *l, raft_index_t first_index, raft_term_t base_term);
+void raft_log_free(struct raft_log *l);
+raft_index_t raft_log_last_index(const struct raft_log *l);
+raft_term_t raft_log_last_term(const struct raft_log *l);
+/* Term at index; 0 when unknown (before the base or after the end). */
+raft_term_t raft_log_term_at(const struct raft_log *l, raft_index_t index);
+const struct raft_entry *raft_log_get(const struct raft_log *l, raft_index_t index);
+/* Appends a copy of e (data copied); e->index must be last_index + 1. */
+int raft_log_append_copy(struct raft_log *l, const struct raft_entry *e);
+/* Removes every entry at or after index. */
+void raft_log_truncate_from(struct raft_log *l, raft_index_t index);
+/* Copies up to count entries from index into out (struct copies; data borrowed). */
+size_t raft_log_slice(const struct raft_log *l, raft_index_t index, size_t count_max,
+                      size_t bytes_max, struct raft_entry *out);
+
+#define RAFT_INFLIGHT_MAX 64
+
+enum progress_state { PROGRESS_PROBE = 0, PROGRESS_REPLICATE };
+
+/* The leader's view of one follower (thesis §10.2 flow control, etcd's Progress). */
+struct progress {
+    node_id_t id;
+    raft_index_t next_index;
+    raft_index_t match_index;
+    enum progress_state state;
+    raft_index_t inflight_last[RAFT_INFLIGHT_MAX]; /* last index of each append in flight */
+    uint32_t inflight_head;
+    uint32_t inflight_count;
+    raft_index_t match_at_last_heartbeat; /* no progress for a heartbeat: back to probe */
+    bool probe_sent;              /* probe state: an append is outstanding */
+    bool recently_active;         /* heard from within this CheckQuorum window */
+    uint64_t heartbeat_acked_context; /* highest heartbeat round it answered */
+};
+
+struct pending_read {
+    uint64_t request_id;
+    raft_index_t read_index;
+    uint64_t context; /* heartbeat round that must be acknowledged by a quorum */
+};
+
+#define RAFT_OUTBOX_COUNT_MAX 256
+#define RAFT_PENDING_READS_MAX 1024
+#define RAFT_ENTRIES_SCRATCH_MAX 4096
+
+struct raft {
+    struct raft_options opt;
+    struct prng prng;
+    uint64_t now_ns;
+
+    /* Persistent state (Figure 2) and what the driver confirmed durable. */
+    raft_term_t term;
+    node_id_t vote;
+    raft_term_t durable_term;
+    node_id_t durable_vote;
+    raft_index_t persisted_index; /* entries synced by the driver */
+    struct raft_log log;
+
+    /* Volatile state. */
+    enum raft_role role;
+    node_id_t leader;
+    raft_index_t commit_index;
+    raft_index_t applied_index;   /* handed to the driver and confirmed by update_done */
+    uint64_t election_deadline_ns;
+    uint64_t heartbeat_deadline_ns;
+    uint64_t check_quorum_deadline_ns;
+    uint64_t leader_contact_ns;   /* last time a current leader was heard from */
+    bool votes_granted[RAFT_NODES_COUNT_MAX];
+    bool votes_answered[RAFT_NODES_COUNT_MAX];
+
+    /* Follower: an acknowledgement waiting for entries to be synced. */
+    raft_index_t pending_ack_index;
+    node_id_t pending_ack_to;
+    raft_term_t pending_ack_term;
+
+    /* Leader. */
+    struct progress progress[RAFT_NODES_COUNT_MAX];
+    raft_index_t first_index_of_term; /* the leader's no-op; reads wait for its commit */
+    uint64_t heartbeat_context;       /* current ReadIndex heartbeat round */
+    bool read_round_in_flight;        /* that round is not yet confirmed by a quorum */
+    struct pending_read reads[RAFT_PENDING_READS_MAX];
+    size_t reads_count;
+
+    /* Effects accumulated for the next update. */
+    struct raft_message outbox[RAFT_OUTBOX_COUNT_MAX];
+    size_t outbox_count;
+    size_t outbox_released;           /* messages before this may be sent */
+    raft_index_t persist_from_index;  /* 0: nothing new to persist */
+    struct raft_read_ready reads_ready[RAFT_PENDING_READS_MAX];
+    size_t reads_ready_count;
+    uint64_t reads_failed[RAFT_PENDING_READS_MAX];
+    size_t reads_failed_count;
+    bool hard_state_reported;         /* the update carried the current hard state */
+    raft_term_t reported_term;
+    node_id_t reported_vote;
+    /* Entries referenced by queued messages and the update (struct copies). */
+    struct raft_entry *scratch;
+    size_t scratch_count;
+    size_t scratch_cap;
+    bool update_taken;
+    size_t update_apply_count;
+    size_t update_messages_count;
+    size_t update_reads_ready_count;
+    size_t update_reads_failed_count;
+    raft_index_t update_persist_last;
+};
+
+#define RAFT_ASSERT(r, cond)                                                         \
+    ASSERT_CTX(cond, "node %u term %llu role %s", (r)->opt.id,                       \
+               (unsigned long long)(r)->term, raft_role_name((r)->role))
+
+/* raft.c */
+uint32_t raft_quorum(const struct raft *r);
+struct raft_message *raft_outbox_push(struct raft *r, uint8_t type, node_id_t to);
+void raft_become_follower(struct raft *r, raft_term_t term, node_id_t leader);
+void raft_reset_election_timer(struct raft *r);
+void raft_set_term(struct raft *r, raft_term_t term);
+void raft_release_messages(struct raft *r);
+void raft_mark_persist_from(struct raft *r, raft_index_t index);
+struct progress *raft_progress_of(struct raft *r, node_id_t id);
+size_t raft_voter_slot(const struct raft *r, node_id_t id);
+bool raft_mutant(const struct raft *r, enum raft_mutant m);
+
+/* election.c (§5.2, thesis §9.6) */
+void election_start(struct raft *r, bool pre_vote);
+void election_on_vote(struct raft *r, const struct raft_message *m);
+void election_on_vote_reply(struct raft *r, const struct raft_message *m);
+void election_become_leader(struct raft *r);
+
+/* replication.c (§5.3, §5.4) */
+void replication_send_append(struct raft *r, struct progress *p, bool heartbeat);
+void replication_broadcast(struct raft *r, bool heartbeat);
+void replication_send_heartbeats(struct raft *r);
+void replication_on_append(struct raft *r, const struct raft_message *m);
+void replication_on_append_reply(struct raft *r, const struct raft_message *m);
+void replication_maybe_commit(struct raft *r);
+void replication_send_pending_ack(struct raft *r);
+
+/* read_index.c (thesis §6.4) */
+void read_index_on_heartbeat_ack(struct raft *r);
+void read_index_fail_all(struct raft *r);
+
+#endif

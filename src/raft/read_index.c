@@ -1,0 +1,87 @@
+/* ReadIndex (thesis §6.4): a linearizable read without a log entry. The leader records
+ * its commit index (at least its term's no-op, so it knows every earlier commit), then
+ * confirms it is still leader by a heartbeat round acknowledged by a quorum; the read may
+ * be served once the state machine has applied up to that index. */
+#include "base/errors.h"
+#include "raft/raft_impl.h"
+
+static void start_round(struct raft *r)
+{
+    r->heartbeat_context++;
+    r->read_round_in_flight = true;
+    replication_send_heartbeats(r);
+}
+
+int raft_read_index(struct raft *r, uint64_t now_ns, uint64_t request_id)
+{
+    if (now_ns > r->now_ns) {
+        r->now_ns = now_ns;
+    }
+    if (r->role != RAFT_LEADER) {
+        return ERR_NOT_LEADER;
+    }
+    size_t outstanding = r->reads_count + r->reads_ready_count + r->reads_failed_count;
+    if (outstanding >= RAFT_PENDING_READS_MAX) {
+        return ERR_BUSY;
+    }
+    /* Batching: every read registered while a round is in flight waits for the next
+     * round, which starts after it and so confirms leadership after the read began. */
+    struct pending_read *pr = &r->reads[r->reads_count++];
+    pr->request_id = request_id;
+    pr->read_index = MAX(r->commit_index, r->first_index_of_term);
+    pr->context = r->heartbeat_context + 1;
+    if (!r->read_round_in_flight) {
+        start_round(r);
+    }
+    read_index_on_heartbeat_ack(r); /* a single-node cluster confirms at once */
+    raft_release_messages(r);
+    return 0;
+}
+
+static bool confirmed_by_quorum(const struct raft *r, uint64_t context)
+{
+    uint32_t acks = 0;
+    for (size_t i = 0; i < r->opt.voters_count; i++) {
+        const struct progress *p = &r->progress[i];
+        if (p->id == r->opt.id || p->heartbeat_acked_context >= context) {
+            acks++;
+        }
+    }
+    return acks >= raft_quorum(r);
+}
+
+/* Releases, in order, every read whose heartbeat round a quorum acknowledged, once the
+ * leader has committed an entry of its own term. */
+void read_index_on_heartbeat_ack(struct raft *r)
+{
+    if (r->role != RAFT_LEADER || r->commit_index < r->first_index_of_term) {
+        return;
+    }
+    size_t done = 0;
+    while (done < r->reads_count && confirmed_by_quorum(r, r->reads[done].context)) {
+        struct raft_read_ready *ready = &r->reads_ready[r->reads_ready_count++];
+        ready->request_id = r->reads[done].request_id;
+        ready->read_index = r->reads[done].read_index;
+        done++;
+    }
+    for (size_t i = done; i < r->reads_count; i++) {
+        r->reads[i - done] = r->reads[i];
+    }
+    r->reads_count -= done;
+    if (r->read_round_in_flight && confirmed_by_quorum(r, r->heartbeat_context)) {
+        r->read_round_in_flight = false;
+    }
+    if (r->reads_count > 0 && !r->read_round_in_flight &&
+        r->reads[0].context > r->heartbeat_context) {
+        start_round(r);
+    }
+}
+
+void read_index_fail_all(struct raft *r)
+{
+    for (size_t i = 0; i < r->reads_count; i++) {
+        r->reads_failed[r->reads_failed_count++] = r->reads[i].request_id;
+    }
+    r->reads_count = 0;
+    r->read_round_in_flight = false;
+}

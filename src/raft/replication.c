@@ -1,0 +1,333 @@
+/* Log replication: AppendEntries and its reply (Raft §5.3), fast conflict backtracking
+ * (§5.3, "the follower can include the term of the conflicting entry and the first index
+ * it stores for that term"), per-follower probe/replicate flow control with a bound on
+ * appends in flight (thesis §10.2), and commitment by counting replicas only for entries
+ * of the leader's current term (§5.4.2). The leader counts itself only for entries its
+ * driver has synced (thesis §10.2.1). */
+#include <string.h>
+
+#include "raft/raft_impl.h"
+
+static size_t count_entries(const struct raft *r, raft_index_t from)
+{
+    raft_index_t last = raft_log_last_index(&r->log);
+    size_t n = 0, bytes = 0;
+    for (raft_index_t i = from; i <= last && n < r->opt.entries_per_message_max; i++) {
+        uint32_t len = raft_log_get(&r->log, i)->data_len;
+        if (n > 0 && bytes + len > r->opt.bytes_per_message_max) {
+            break;
+        }
+        bytes += len;
+        n++;
+    }
+    return n;
+}
+
+static void inflight_push(struct progress *p, raft_index_t last)
+{
+    uint32_t slot = (p->inflight_head + p->inflight_count) % RAFT_INFLIGHT_MAX;
+    p->inflight_last[slot] = last;
+    p->inflight_count++;
+}
+
+static void inflight_ack(struct progress *p, raft_index_t match)
+{
+    while (p->inflight_count > 0 && p->inflight_last[p->inflight_head] <= match) {
+        p->inflight_head = (p->inflight_head + 1) % RAFT_INFLIGHT_MAX;
+        p->inflight_count--;
+    }
+}
+
+static void progress_probe(struct progress *p, raft_index_t next)
+{
+    p->state = PROGRESS_PROBE;
+    p->next_index = next;
+    p->probe_sent = false;
+    p->inflight_count = 0;
+    p->inflight_head = 0;
+}
+
+static void send_heartbeat(struct raft *r, struct progress *p)
+{
+    struct raft_message *m = raft_outbox_push(r, RAFT_MSG_APPEND, p->id);
+    if (m == NULL) {
+        return;
+    }
+    /* A heartbeat checks only what the follower is known to hold, so it never fails. */
+    m->prev_log_index = p->match_index;
+    m->prev_log_term = raft_log_term_at(&r->log, p->match_index);
+    m->commit_index = r->commit_index;
+    m->context = r->heartbeat_context;
+}
+
+void replication_send_append(struct raft *r, struct progress *p, bool heartbeat)
+{
+    if (heartbeat) {
+        send_heartbeat(r, p);
+        return;
+    }
+    uint32_t inflight_max = MIN(r->opt.inflight_messages_max, RAFT_INFLIGHT_MAX);
+    if ((p->state == PROGRESS_PROBE && p->probe_sent) ||
+        (p->state == PROGRESS_REPLICATE && p->inflight_count >= inflight_max)) {
+        return;
+    }
+    size_t n = count_entries(r, p->next_index);
+    if (n == 0 && p->state == PROGRESS_REPLICATE) {
+        return;
+    }
+    struct raft_message *m = raft_outbox_push(r, RAFT_MSG_APPEND, p->id);
+    if (m == NULL) {
+        return;
+    }
+    m->prev_log_index = p->next_index - 1;
+    m->prev_log_term = raft_log_term_at(&r->log, m->prev_log_index);
+    m->commit_index = r->commit_index;
+    m->context = r->heartbeat_context;
+    m->entries_count = (uint32_t)n;
+    if (p->state == PROGRESS_PROBE) {
+        p->probe_sent = true;
+    } else {
+        p->next_index += n;
+        inflight_push(p, p->next_index - 1);
+    }
+}
+
+void replication_send_heartbeats(struct raft *r)
+{
+    for (size_t i = 0; i < r->opt.voters_count; i++) {
+        if (r->progress[i].id != r->opt.id) {
+            send_heartbeat(r, &r->progress[i]);
+        }
+    }
+}
+
+void replication_broadcast(struct raft *r, bool heartbeat)
+{
+    for (size_t i = 0; i < r->opt.voters_count; i++) {
+        struct progress *p = &r->progress[i];
+        if (p->id == r->opt.id) {
+            continue;
+        }
+        if (heartbeat && p->state == PROGRESS_REPLICATE && p->inflight_count > 0 &&
+            p->match_index == p->match_at_last_heartbeat) {
+            /* Nothing acknowledged for a whole heartbeat: appends were lost. */
+            progress_probe(p, p->match_index + 1);
+        }
+        if (heartbeat) {
+            p->match_at_last_heartbeat = p->match_index;
+            if (p->state == PROGRESS_PROBE) {
+                p->probe_sent = false; /* re-probe once per heartbeat interval */
+                replication_send_append(r, p, false);
+                continue;
+            }
+        }
+        replication_send_append(r, p, heartbeat);
+        /* A pipelining follower may get several appends at once, up to the bound. */
+        while (!heartbeat && p->state == PROGRESS_REPLICATE &&
+               p->next_index <= raft_log_last_index(&r->log) &&
+               p->inflight_count < MIN(r->opt.inflight_messages_max, RAFT_INFLIGHT_MAX)) {
+            replication_send_append(r, p, false);
+        }
+    }
+}
+
+static void reply_append(struct raft *r, const struct raft_message *m, bool success,
+                         raft_index_t match)
+{
+    struct raft_message *reply = raft_outbox_push(r, RAFT_MSG_APPEND_REPLY, m->from);
+    if (reply == NULL) {
+        return;
+    }
+    reply->success = success;
+    reply->match_index = match;
+    reply->prev_log_index = m->prev_log_index;
+    reply->context = m->context;
+    if (!success) {
+        raft_index_t last = raft_log_last_index(&r->log);
+        if (m->prev_log_index > last) {
+            reply->conflict_index = last + 1;
+        } else {
+            raft_term_t t = raft_log_term_at(&r->log, m->prev_log_index);
+            raft_index_t first = m->prev_log_index;
+            while (first > r->log.first_index && raft_log_term_at(&r->log, first - 1) == t) {
+                first--;
+            }
+            reply->conflict_term = t;
+            reply->conflict_index = first;
+        }
+    }
+}
+
+/* Appends the entries not already present, truncating at the first conflict (§5.3
+ * receiver rule 3). Returns false when out of memory (the leader will resend). */
+static bool append_new_entries(struct raft *r, const struct raft_message *m)
+{
+    for (uint32_t i = 0; i < m->entries_count; i++) {
+        const struct raft_entry *e = &m->entries[i];
+        raft_term_t have = raft_log_term_at(&r->log, e->index);
+        if (have == e->term && e->index <= raft_log_last_index(&r->log)) {
+            continue;
+        }
+        if (e->index <= raft_log_last_index(&r->log)) {
+            RAFT_ASSERT(r, e->index > r->commit_index); /* committed entries never change */
+            raft_log_truncate_from(&r->log, e->index);
+            r->persisted_index = MIN(r->persisted_index, e->index - 1);
+        }
+        if (raft_log_append_copy(&r->log, e) != 0) {
+            return false;
+        }
+        raft_mark_persist_from(r, e->index);
+    }
+    return true;
+}
+
+void replication_on_append(struct raft *r, const struct raft_message *m)
+{
+    if (m->term < r->term) {
+        reply_append(r, m, false, 0); /* tells a stale leader about the newer term */
+        return;
+    }
+    if (r->role != RAFT_FOLLOWER || r->leader != m->from) {
+        raft_become_follower(r, m->term, m->from);
+    }
+    r->leader_contact_ns = r->now_ns;
+    raft_reset_election_timer(r);
+    raft_index_t last = raft_log_last_index(&r->log);
+    if (m->prev_log_index > last ||
+        raft_log_term_at(&r->log, m->prev_log_index) != m->prev_log_term) {
+        reply_append(r, m, false, 0);
+        return;
+    }
+    if (!append_new_entries(r, m)) {
+        return;
+    }
+    raft_index_t new_last = m->prev_log_index + m->entries_count;
+    if (raft_mutant(r, RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND) &&
+        raft_log_last_index(&r->log) > new_last && new_last >= r->commit_index) {
+        raft_log_truncate_from(&r->log, new_last + 1);
+        r->persisted_index = MIN(r->persisted_index, new_last);
+        raft_mark_persist_from(r, new_last + 1);
+    }
+    if (m->commit_index > r->commit_index) {
+        r->commit_index = MAX(r->commit_index, MIN(m->commit_index, new_last));
+    }
+    /* Acknowledge only what is synced; the rest is acknowledged once the driver reports
+     * it durable (replication_send_pending_ack). */
+    reply_append(r, m, true, MIN(new_last, r->persisted_index));
+    if (new_last > r->persisted_index) {
+        r->pending_ack_index = MAX(r->pending_ack_term == r->term ? r->pending_ack_index : 0,
+                                   new_last);
+        r->pending_ack_to = m->from;
+        r->pending_ack_term = r->term;
+    }
+}
+
+void replication_send_pending_ack(struct raft *r)
+{
+    if (r->pending_ack_index == 0 || r->pending_ack_term != r->term ||
+        r->role != RAFT_FOLLOWER || r->leader != r->pending_ack_to) {
+        r->pending_ack_index = 0;
+        return;
+    }
+    struct raft_message *reply = raft_outbox_push(r, RAFT_MSG_APPEND_REPLY, r->pending_ack_to);
+    if (reply == NULL) {
+        return;
+    }
+    reply->success = true;
+    reply->match_index = MIN(r->pending_ack_index, r->persisted_index);
+    reply->prev_log_index = reply->match_index;
+    if (r->persisted_index >= r->pending_ack_index) {
+        r->pending_ack_index = 0;
+    }
+}
+
+/* The next index to try after a rejection, from the follower's conflict hint. */
+static raft_index_t backtrack(const struct raft *r, const struct raft_message *m)
+{
+    raft_index_t next = m->conflict_index;
+    if (m->conflict_term != 0) {
+        for (raft_index_t i = MIN(m->prev_log_index, raft_log_last_index(&r->log));
+             i >= r->log.first_index; i--) {
+            raft_term_t t = raft_log_term_at(&r->log, i);
+            if (t == m->conflict_term) {
+                next = i + 1;
+                break;
+            }
+            if (t < m->conflict_term) {
+                break;
+            }
+        }
+    }
+    return MIN(next, m->prev_log_index); /* always move back past the failed prev */
+}
+
+void replication_on_append_reply(struct raft *r, const struct raft_message *m)
+{
+    if (r->role != RAFT_LEADER || m->term != r->term) {
+        return;
+    }
+    struct progress *p = raft_progress_of(r, m->from);
+    p->recently_active = true;
+    if (m->context > p->heartbeat_acked_context) {
+        p->heartbeat_acked_context = m->context;
+        read_index_on_heartbeat_ack(r);
+    }
+    if (!m->success) {
+        if (m->prev_log_index < p->match_index + 1 || m->prev_log_index >= p->next_index) {
+            return; /* stale: about an index already known good, or an older probe */
+        }
+        progress_probe(p, MAX(backtrack(r, m), p->match_index + 1));
+        replication_send_append(r, p, false);
+        return;
+    }
+    if (m->match_index > p->match_index) {
+        p->match_index = m->match_index;
+        inflight_ack(p, m->match_index);
+        replication_maybe_commit(r);
+    }
+    if (p->next_index <= p->match_index) {
+        p->next_index = p->match_index + 1;
+    }
+    if (p->state == PROGRESS_PROBE && m->match_index + 1 >= p->next_index) {
+        p->state = PROGRESS_REPLICATE;
+        p->next_index = p->match_index + 1;
+        p->inflight_count = 0;
+        p->inflight_head = 0;
+    }
+    p->probe_sent = false;
+    replication_send_append(r, p, false);
+    while (p->state == PROGRESS_REPLICATE && p->next_index <= raft_log_last_index(&r->log) &&
+           p->inflight_count < MIN(r->opt.inflight_messages_max, RAFT_INFLIGHT_MAX)) {
+        replication_send_append(r, p, false);
+    }
+}
+
+/* §5.4.2: commit the highest index stored on a quorum whose entry is of this term. The
+ * leader's own copy counts only once synced. */
+void replication_maybe_commit(struct raft *r)
+{
+    raft_index_t matches[RAFT_NODES_COUNT_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < r->opt.voters_count; i++) {
+        const struct progress *p = &r->progress[i];
+        matches[n++] = p->id == r->opt.id ? r->persisted_index : p->match_index;
+    }
+    /* Sort descending (n <= 9) and take the quorum-th largest. */
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && matches[j] > matches[j - 1]; j--) {
+            raft_index_t t = matches[j];
+            matches[j] = matches[j - 1];
+            matches[j - 1] = t;
+        }
+    }
+    raft_index_t candidate = matches[raft_quorum(r) - 1];
+    if (candidate <= r->commit_index) {
+        return;
+    }
+    if (raft_log_term_at(&r->log, candidate) != r->term &&
+        !raft_mutant(r, RAFT_MUTANT_COMMIT_OLD_TERM)) {
+        return;
+    }
+    r->commit_index = candidate;
+    read_index_on_heartbeat_ack(r); /* reads waiting for the term's first commit */
+}
