@@ -169,10 +169,14 @@ struct raft_message *raft_outbox_push(struct raft *r, uint8_t type, node_id_t to
 void raft_become_follower(struct raft *r, raft_term_t term, node_id_t leader)
 {
     if (term > r->term) {
+        r->verified_index = 0;
         raft_set_term(r, term);
     }
     if (r->role == RAFT_LEADER) {
         read_index_fail_all(r);
+    }
+    if (r->role != RAFT_FOLLOWER || r->leader != leader || term > r->term) {
+        r->verified_index = 0;
     }
     if (r->role != RAFT_FOLLOWER || r->leader != leader) {
         LOGD(r->opt.logger, "follower in term %llu, leader %u", (unsigned long long)r->term, leader);

@@ -74,7 +74,8 @@ struct raft_message {
     /* VOTE, VOTE_REPLY */
     bool pre_vote;
     bool granted;
-    raft_index_t last_log_index;
+    raft_index_t last_log_index; /* VOTE: candidate's; APPEND_REPLY: the last index the
+                                  * follower accepted from the append (maybe not synced) */
     raft_term_t last_log_term;
     /* APPEND */
     raft_index_t prev_log_index;

@@ -87,7 +87,11 @@ struct raft {
     bool votes_granted[RAFT_NODES_COUNT_MAX];
     bool votes_answered[RAFT_NODES_COUNT_MAX];
 
-    /* Follower: an acknowledgement waiting for entries to be synced. */
+    /* Follower: the highest index known to match the current leader's log (verified by
+     * an append of this leader in this term), and an acknowledgement waiting for entries
+     * to be synced. Every reply reports min(verified, persisted), so a lost
+     * acknowledgement is repaired by the next heartbeat's reply. */
+    raft_index_t verified_index;
     raft_index_t pending_ack_index;
     node_id_t pending_ack_to;
     raft_term_t pending_ack_term;

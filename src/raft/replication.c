@@ -141,6 +141,7 @@ static void reply_append(struct raft *r, const struct raft_message *m, bool succ
     reply->success = success;
     reply->match_index = match;
     reply->prev_log_index = m->prev_log_index;
+    reply->last_log_index = success ? m->prev_log_index + m->entries_count : 0;
     reply->context = m->context;
     if (!success) {
         raft_index_t last = raft_log_last_index(&r->log);
@@ -211,9 +212,10 @@ void replication_on_append(struct raft *r, const struct raft_message *m)
     if (m->commit_index > r->commit_index) {
         r->commit_index = MAX(r->commit_index, MIN(m->commit_index, new_last));
     }
+    r->verified_index = MAX(r->verified_index, new_last);
     /* Acknowledge only what is synced; the rest is acknowledged once the driver reports
-     * it durable (replication_send_pending_ack). */
-    reply_append(r, m, true, MIN(new_last, r->persisted_index));
+     * it durable (replication_send_pending_ack) or by the reply to a later heartbeat. */
+    reply_append(r, m, true, MIN(r->verified_index, r->persisted_index));
     if (new_last > r->persisted_index) {
         r->pending_ack_index = MAX(r->pending_ack_term == r->term ? r->pending_ack_index : 0,
                                    new_last);
@@ -234,8 +236,9 @@ void replication_send_pending_ack(struct raft *r)
         return;
     }
     reply->success = true;
-    reply->match_index = MIN(r->pending_ack_index, r->persisted_index);
+    reply->match_index = MIN(r->verified_index, r->persisted_index);
     reply->prev_log_index = reply->match_index;
+    reply->last_log_index = r->verified_index;
     if (r->persisted_index >= r->pending_ack_index) {
         r->pending_ack_index = 0;
     }
@@ -285,16 +288,22 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
         inflight_ack(p, m->match_index);
         replication_maybe_commit(r);
     }
-    if (p->next_index <= p->match_index) {
-        p->next_index = p->match_index + 1;
-    }
-    if (p->state == PROGRESS_PROBE && m->match_index + 1 >= p->next_index) {
+    /* Success means the follower's log matches ours up to last_log_index, synced or
+     * not: replicate from there (syncing is acknowledged separately, via match_index).
+     * A reordered, older success may cover less than what is already known. */
+    raft_index_t accepted = MAX(MAX(m->match_index, m->last_log_index), p->match_index);
+    if (p->state == PROGRESS_PROBE) {
+        if (accepted + 1 < p->next_index) {
+            return; /* an older reply; the outstanding probe is still unanswered */
+        }
         p->state = PROGRESS_REPLICATE;
-        p->next_index = p->match_index + 1;
+        p->next_index = accepted + 1;
         p->inflight_count = 0;
         p->inflight_head = 0;
+        p->probe_sent = false;
+    } else if (p->next_index <= accepted) {
+        p->next_index = accepted + 1;
     }
-    p->probe_sent = false;
     replication_send_append(r, p, false);
     while (p->state == PROGRESS_REPLICATE && p->next_index <= raft_log_last_index(&r->log) &&
            p->inflight_count < MIN(r->opt.inflight_messages_max, RAFT_INFLIGHT_MAX)) {
