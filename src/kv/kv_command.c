@@ -9,19 +9,22 @@
 #include "base/errors.h"
 #include "kv/kv_handlers.h"
 
-/* Key positions as in Redis's command table: first, last (-1 = last argument), step. */
+/* Key positions as in Redis's command table: first, last (-1 = last argument), step.
+ * growth_argc: only the first so many arguments can become stored bytes (0: all); the
+ * rest are option words. */
 struct kv_command_def {
     struct kv_command cmd;
     int first_key;
     int last_key;
     int key_step;
+    int growth_argc;
 };
 
 #define W true
 #define R false
 static const struct kv_command_def command_table[] = {
     {{{"get", 2, R, false}, kv_cmd_get}, 1, 1, 1},
-    {{{"set", -3, W, true}, kv_cmd_set}, 1, 1, 1},
+    {{{"set", -3, W, true}, kv_cmd_set}, 1, 1, 1, 3},
     {{{"del", -2, W, false}, kv_cmd_del}, 1, -1, 1},
     {{{"exists", -2, R, false}, kv_cmd_exists}, 1, -1, 1},
     {{{"incr", 2, W, true}, kv_cmd_incr}, 1, 1, 1},
@@ -259,8 +262,11 @@ size_t kv_command_growth_bytes(const struct kv_argv *cmd)
 {
     /* Every argument may become stored bytes with the largest per-object overhead; one
      * slack covers a value the command makes up (an INCR result). */
+    const struct kv_command_def *d = def_find(cmd->argv[0], cmd->argv_len[0]);
+    ASSERT(d != NULL);
+    int argc = d->growth_argc > 0 ? MIN(cmd->argc, d->growth_argc) : cmd->argc;
     size_t total = KV_COMMAND_GROWTH_SLACK_BYTES;
-    for (int i = 1; i < cmd->argc; i++) {
+    for (int i = 1; i < argc; i++) {
         total += cmd->argv_len[i] + KV_OVERHEAD_BYTES_MAX;
     }
     return total;
