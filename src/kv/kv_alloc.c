@@ -46,6 +46,19 @@ struct kv_blob *kv_blob_alloc(size_t *charge, const uint8_t *data, size_t len)
     return b;
 }
 
+struct kv_blob *kv_blob_concat(size_t *charge, const struct kv_blob *head, const uint8_t *tail,
+                               size_t tail_len)
+{
+    struct kv_blob *b = kv_xalloc(sizeof *b + head->len + tail_len);
+    b->len = head->len + tail_len;
+    memcpy(b->data, head->data, head->len);
+    if (tail_len > 0) {
+        memcpy(b->data + head->len, tail, tail_len);
+    }
+    charge_add(charge, kv_blob_charge(b->len));
+    return b;
+}
+
 void kv_blob_free(size_t *charge, struct kv_blob *b)
 {
     if (b != NULL) {
@@ -200,7 +213,9 @@ bool kv_hash_set(size_t *charge, struct kv_hash *h, const uint8_t *f, size_t fle
     nf->hash = hash;
     nf->field_len = flen;
     nf->value_len = vlen;
-    memcpy(nf->data, f, flen);
+    if (flen > 0) {
+        memcpy(nf->data, f, flen);
+    }
     if (vlen > 0) {
         memcpy(nf->data + flen, v, vlen);
     }

@@ -48,7 +48,8 @@ static int argv_view(struct arena *a, const Chorus__Command *m, struct kv_argv *
         return ERR_NOMEM;
     }
     for (size_t i = 0; i < m->n_argv; i++) {
-        argv[i] = m->argv[i].data;
+        /* protobuf-c leaves an empty bytes field NULL; handlers want a real pointer. */
+        argv[i] = m->argv[i].data != NULL ? m->argv[i].data : (const uint8_t *)"";
         lens[i] = m->argv[i].len;
     }
     out->argc = (int)m->n_argv;

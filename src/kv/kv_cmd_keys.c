@@ -207,6 +207,7 @@ int kv_cmd_dbsize(struct kv_ctx *c)
 struct scan_opts {
     uint64_t cursor;
     size_t count;
+    bool has_match, has_type;
     const uint8_t *match;
     size_t match_len;
     const uint8_t *type;
@@ -302,9 +303,11 @@ static int scan_parse(struct kv_ctx *c, struct scan_opts *o)
             return ERR_INVALID;
         }
         if (kv_arg_is(c, i, "MATCH")) {
+            o->has_match = true;
             o->match = c->argv[i + 1];
             o->match_len = c->argv_len[i + 1];
         } else if (kv_arg_is(c, i, "TYPE")) {
+            o->has_type = true;
             o->type = c->argv[i + 1];
             o->type_len = c->argv_len[i + 1];
         } else if (kv_arg_is(c, i, "COUNT")) {
@@ -333,11 +336,11 @@ static int key_cmp(const void *a, const void *b)
 
 static bool scan_wanted(const struct scan_opts *o, const struct kv_key *k)
 {
-    if (o->match != NULL && !glob_match(o->match, o->match_len, k->key, k->key_len, 0)) {
+    if (o->has_match && !glob_match(o->match, o->match_len, k->key, k->key_len, 0)) {
         return false;
     }
     const char *t = kv_type_name(k->type);
-    return o->type == NULL || (strlen(t) == o->type_len && memcmp(t, o->type, o->type_len) == 0);
+    return !o->has_type || (strlen(t) == o->type_len && memcmp(t, o->type, o->type_len) == 0);
 }
 
 int kv_cmd_scan(struct kv_ctx *c)

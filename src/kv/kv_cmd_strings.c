@@ -227,8 +227,7 @@ int kv_cmd_append(struct kv_ctx *c)
     if (k == NULL) {
         set_string(c, 1, c->argv[2], add);
     } else if (add > 0) {
-        struct kv_blob *b = kv_blob_alloc(&c->rw->memory_bytes, k->v.str->data, old_len + add);
-        memcpy(b->data + old_len, c->argv[2], add);
+        struct kv_blob *b = kv_blob_concat(&c->rw->memory_bytes, k->v.str, c->argv[2], add);
         kv_blob_free(&c->rw->memory_bytes, k->v.str);
         k->v.str = b;
         k->version_index = c->index;

@@ -176,6 +176,9 @@ int kv_key_compare(const struct kv_key *a, const struct kv_key *b);
 
 /* kv_alloc.c: every allocation of keyspace and session objects */
 struct kv_blob *kv_blob_alloc(size_t *charge, const uint8_t *data, size_t len);
+/* A new blob holding head's bytes followed by tail's. */
+struct kv_blob *kv_blob_concat(size_t *charge, const struct kv_blob *head, const uint8_t *tail,
+                               size_t tail_len);
 void kv_blob_free(size_t *charge, struct kv_blob *b);
 struct kv_key *kv_key_alloc(size_t *charge, const uint8_t *key, size_t len);
 void kv_key_free(size_t *charge, struct kv_key *k); /* and its value */
