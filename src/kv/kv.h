@@ -172,8 +172,9 @@ uint64_t kv_log_clock_ms(const struct kv_store *s);
 
 /* ---- local reads ---- */
 
-/* Runs a read-only command on local state as of now_ms (the caller's clock: expired keys
- * read as absent). Changes nothing. reply_out (caller-owned) is reset and filled. Returns
+/* Runs a read-only command on local state as of max(now_ms, kv_log_clock_ms) (the
+ * caller's clock, but never before the log's: expired keys read as absent). Changes
+ * nothing. reply_out (caller-owned) is reset and filled. Returns
  * 0, or ERR_INVALID when the command is not a read-only one (with an error reply). */
 int kv_read(const struct kv_store *s, uint64_t now_ms, const struct kv_argv *cmd,
             struct kv_reply *reply_out);

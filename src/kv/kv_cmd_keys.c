@@ -276,27 +276,28 @@ static bool glob_match(const uint8_t *p, size_t plen, const uint8_t *s, size_t s
     return slen == 0;
 }
 
+static bool parse_u64(const uint8_t *p, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    bool ok = len > 0 && len <= KV_INT64_DIGITS_MAX;
+    for (size_t i = 0; ok && i < len; i++) {
+        uint64_t d = (uint64_t)(p[i] - '0');
+        ok = p[i] >= '0' && p[i] <= '9' && v <= (UINT64_MAX - d) / 10;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return ok;
+}
+
 static int scan_parse(struct kv_ctx *c, struct scan_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->count = KV_SCAN_COUNT_DEFAULT;
-    int64_t cursor;
-    /* Cursors are unsigned 64-bit; those above INT64_MAX come as their decimal form. */
-    if (!kv_parse_i64(c->argv[1], c->argv_len[1], &cursor)) {
-        uint64_t v = 0;
-        bool ok = c->argv_len[1] > 0 && c->argv_len[1] <= 20;
-        for (size_t i = 0; ok && i < c->argv_len[1]; i++) {
-            uint8_t d = c->argv[1][i];
-            ok = d >= '0' && d <= '9' && v <= (UINT64_MAX - (d - '0')) / 10;
-            v = v * 10 + (uint64_t)(d - '0');
-        }
-        if (!ok) {
-            kv_reply_error(c->reply, "ERR invalid cursor");
-            return ERR_INVALID;
-        }
-        cursor = (int64_t)v;
+    /* Cursors are unsigned 64-bit decimals (a key hash to resume from). */
+    if (!parse_u64(c->argv[1], c->argv_len[1], &o->cursor)) {
+        kv_reply_error(c->reply, "ERR invalid cursor");
+        return ERR_INVALID;
     }
-    o->cursor = (uint64_t)cursor;
     for (int i = 2; i < c->argc; i += 2) {
         if (i + 1 >= c->argc) {
             kv_reply_error(c->reply, "ERR syntax error");

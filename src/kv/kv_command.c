@@ -293,6 +293,9 @@ int kv_read(const struct kv_store *s, uint64_t now_ms, const struct kv_argv *cmd
         kv_reply_errorf(reply_out, "ERR '%s' is not a read-only command", k->info.name);
         return ERR_INVALID;
     }
+    /* Never read in the past of the log: a replica whose clock lags must not show a
+     * key that the log clock already expired. */
+    now_ms = MAX(now_ms, s->log_clock_ms);
     struct kv_ctx c = {.cfg = &s->cfg, .ro = s, .now_ms = now_ms, .argc = cmd->argc,
                        .argv = cmd->argv, .argv_len = cmd->argv_len, .reply = reply_out};
     ASSERT(k->handler(&c) == 0);

@@ -114,3 +114,17 @@ TEST(expired_keys_are_swept_at_fixed_indexes)
     CHECK_EQ(st.memory_bytes, 0);
     kvt_free(&t);
 }
+
+TEST(local_reads_never_look_before_the_log_clock)
+{
+    struct kvt t;
+    kvt_init(&t);
+    t.now_ms = 1000;
+    kvt_do(&t, "SET k v PX 100");
+    t.now_ms = 2000;
+    kvt_do(&t, "GET other");
+    t.now_ms = 1050; /* this replica's clock lags the log */
+    CHECK_REPLY(kvt_read(&t, "GET k"), "(nil)");
+    CHECK_REPLY(kvt_read(&t, "PTTL k"), "(integer) -2");
+    kvt_free(&t);
+}

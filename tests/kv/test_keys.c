@@ -139,6 +139,9 @@ TEST(scan_returns_every_key_exactly_once)
         CHECK_EQ(typed[i], 0);
     }
     CHECK_REPLY(kvt_read(&t, "SCAN x"), "(error) ERR invalid cursor");
+    CHECK_REPLY(kvt_read(&t, "SCAN -1"), "(error) ERR invalid cursor");
+    CHECK_REPLY(kvt_read(&t, "SCAN 18446744073709551616"), "(error) ERR invalid cursor");
+    CHECK_REPLY(kvt_read(&t, "SCAN 18446744073709551615"), "[\"0\",[]]");
     CHECK_REPLY(kvt_read(&t, "SCAN 0 COUNT 0"), "(error) ERR syntax error");
     CHECK_REPLY(kvt_read(&t, "SCAN 0 MATCH"), "(error) ERR syntax error");
     kvt_free(&t);
