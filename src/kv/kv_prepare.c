@@ -122,22 +122,40 @@ static int pack(const Chorus__Command *m, struct buf *entry_out)
     return 0;
 }
 
+/* What both kinds of proposal share: the filled configuration, a scratch arena and the
+ * message with the client's session fields. */
+struct prepare_job {
+    struct kv_config cfg;
+    struct arena arena;
+    Chorus__Command m;
+};
+
+static void job_begin(struct prepare_job *j, const struct kv_config *cfg, uint64_t now_ms,
+                      const struct kv_client *client, struct kv_reply *error_out)
+{
+    kv_config_fill(&j->cfg, cfg);
+    kv_reply_reset(error_out);
+    arena_init(&j->arena, KV_PREPARE_ARENA_BLOCK_BYTES, 0);
+    chorus__command__init(&j->m);
+    set_client(&j->m, now_ms, client);
+}
+
+static int job_end(struct prepare_job *j, int rc, struct buf *entry_out)
+{
+    if (rc == 0) {
+        rc = pack(&j->m, entry_out);
+    }
+    arena_free(&j->arena);
+    return rc;
+}
+
 int kv_prepare(const struct kv_config *cfg, uint64_t now_ms, const struct kv_client *client,
                const struct kv_argv *cmd, struct buf *entry_out, struct kv_reply *error_out)
 {
-    struct kv_config filled;
-    kv_config_fill(&filled, cfg);
-    kv_reply_reset(error_out);
-    struct arena a;
-    arena_init(&a, KV_PREPARE_ARENA_BLOCK_BYTES, 0);
-    Chorus__Command m = CHORUS__COMMAND__INIT;
-    set_client(&m, now_ms, client);
-    int rc = normalize(&filled, now_ms, cmd, &a, &m, error_out);
-    if (rc == 0) {
-        rc = pack(&m, entry_out);
-    }
-    arena_free(&a);
-    return rc;
+    struct prepare_job j;
+    job_begin(&j, cfg, now_ms, client, error_out);
+    int rc = normalize(&j.cfg, now_ms, cmd, &j.arena, &j.m, error_out);
+    return job_end(&j, rc, entry_out);
 }
 
 static int fill_watches(struct arena *a, const struct kv_watch *watches, size_t count,
@@ -196,25 +214,16 @@ int kv_prepare_multi(const struct kv_config *cfg, uint64_t now_ms, const struct 
                      const struct kv_argv *cmds, size_t cmds_count, const struct kv_watch *watches,
                      size_t watches_count, struct buf *entry_out, struct kv_reply *error_out)
 {
-    struct kv_config filled;
-    kv_config_fill(&filled, cfg);
-    kv_reply_reset(error_out);
-    struct arena a;
-    arena_init(&a, KV_PREPARE_ARENA_BLOCK_BYTES, 0);
-    Chorus__Command m = CHORUS__COMMAND__INIT;
-    set_client(&m, now_ms, client);
+    struct prepare_job j;
+    job_begin(&j, cfg, now_ms, client, error_out);
     ProtobufCBinaryData exec = bin_str("EXEC");
-    m.argv = &exec;
-    m.n_argv = 1;
-    int rc = fill_multi(&filled, now_ms, &a, cmds, cmds_count, &m, error_out);
+    j.m.argv = &exec;
+    j.m.n_argv = 1;
+    int rc = fill_multi(&j.cfg, now_ms, &j.arena, cmds, cmds_count, &j.m, error_out);
     if (rc == 0) {
-        rc = fill_watches(&a, watches, watches_count, &m);
+        rc = fill_watches(&j.arena, watches, watches_count, &j.m);
     }
-    if (rc == 0) {
-        rc = pack(&m, entry_out);
-    }
-    arena_free(&a);
-    return rc;
+    return job_end(&j, rc, entry_out);
 }
 
 int kv_prepare_register(uint64_t now_ms, struct buf *entry_out)

@@ -27,6 +27,14 @@ static void multi_watch(struct multi *m, struct kvt *t, const char *key)
     w->version = kv_key_version(t->s, t->now_ms, w->key, w->key_len);
 }
 
+/* A transaction that watches key and queues one command. */
+static void watch_and_queue(struct multi *m, struct kvt *t, const char *key, const char *line)
+{
+    memset(m, 0, sizeof *m);
+    multi_watch(m, t, key);
+    multi_add(m, line);
+}
+
 static const char *multi_exec(struct kvt *t, struct multi *m)
 {
     buf_reset(&t->entry);
@@ -79,17 +87,15 @@ TEST(watch_aborts_exec_when_a_watched_key_changed)
     struct kvt t;
     kvt_init(&t);
     kvt_do(&t, "SET w 1");
-    struct multi m = {0};
-    multi_watch(&m, &t, "w");
-    multi_add(&m, "SET a 1");
+    struct multi m;
+    watch_and_queue(&m, &t, "w", "SET a 1");
     kvt_do(&t, "SET w 2");
     CHECK_REPLY(multi_exec(&t, &m), "(nil)");
     CHECK_EQ(kv_reply_type_of(&t.reply), KV_REPLY_NIL_ARRAY);
     CHECK_REPLY(kvt_read(&t, "EXISTS a"), "(integer) 0");
     /* Unchanged (even though other keys changed): it runs. */
-    struct multi ok = {0};
-    multi_watch(&ok, &t, "w");
-    multi_add(&ok, "SET a 1");
+    struct multi ok;
+    watch_and_queue(&ok, &t, "w", "SET a 1");
     kvt_do(&t, "SET other 1");
     CHECK_REPLY(multi_exec(&t, &ok), "[OK]");
     kvt_free(&t);
@@ -100,9 +106,8 @@ TEST(watch_sees_delete_then_recreate)
     struct kvt t;
     kvt_init(&t);
     kvt_do(&t, "SET w 1");
-    struct multi m = {0};
-    multi_watch(&m, &t, "w");
-    multi_add(&m, "SET a 1");
+    struct multi m;
+    watch_and_queue(&m, &t, "w", "SET a 1");
     kvt_do(&t, "DEL w");
     kvt_do(&t, "SET w 1"); /* same value, new version */
     CHECK_REPLY(multi_exec(&t, &m), "(nil)");
@@ -113,23 +118,20 @@ TEST(watch_on_absent_key_aborts_when_it_is_created_or_created_and_deleted)
 {
     struct kvt t;
     kvt_init(&t);
-    struct multi m1 = {0};
-    multi_watch(&m1, &t, "w");
-    multi_add(&m1, "SET a 1");
+    struct multi m1;
+    watch_and_queue(&m1, &t, "w", "SET a 1");
     kvt_do(&t, "SET w 1");
     CHECK_REPLY(multi_exec(&t, &m1), "(nil)");
 
     kvt_do(&t, "DEL w");
-    struct multi m2 = {0};
-    multi_watch(&m2, &t, "w");
-    multi_add(&m2, "SET a 1");
+    struct multi m2;
+    watch_and_queue(&m2, &t, "w", "SET a 1");
     kvt_do(&t, "SET w 1");
     kvt_do(&t, "DEL w");
     CHECK_REPLY(multi_exec(&t, &m2), "(nil)");
 
-    struct multi m3 = {0};
-    multi_watch(&m3, &t, "w");
-    multi_add(&m3, "SET a 1");
+    struct multi m3;
+    watch_and_queue(&m3, &t, "w", "SET a 1");
     CHECK_REPLY(multi_exec(&t, &m3), "[OK]");
     kvt_free(&t);
 }
@@ -139,9 +141,8 @@ TEST(watch_aborts_when_the_watched_key_expires)
     struct kvt t;
     kvt_init(&t);
     kvt_do(&t, "SET w 1 PX 100");
-    struct multi m = {0};
-    multi_watch(&m, &t, "w");
-    multi_add(&m, "SET a 1");
+    struct multi m;
+    watch_and_queue(&m, &t, "w", "SET a 1");
     t.now_ms += 200;
     CHECK_REPLY(multi_exec(&t, &m), "(nil)");
     kvt_free(&t);
@@ -153,9 +154,8 @@ TEST(watch_on_an_already_expired_key_is_stable_across_reaping)
     kvt_init(&t);
     kvt_do(&t, "SET w 1 PX 100");
     t.now_ms += 200;
-    struct multi m = {0};
-    multi_watch(&m, &t, "w");
-    multi_add(&m, "GET w");
+    struct multi m;
+    watch_and_queue(&m, &t, "w", "GET w");
     CHECK_REPLY(kvt_do(&t, "DEL w"), "(integer) 0"); /* reaps it: not a modification */
     CHECK_REPLY(multi_exec(&t, &m), "[(nil)]");
     kvt_free(&t);
