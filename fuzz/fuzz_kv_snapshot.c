@@ -2,8 +2,8 @@
  *   0: kv_snapshot_load on the remaining bytes. A load that succeeds must give a store
  *      that passes its invariants and survives a write/load round trip with an equal
  *      digest; a load that fails must leave the store's digest unchanged.
- *   1: the rest is a series of raw log entries (u8 length, bytes) given to kv_apply, as
- *      a corrupt or hostile log would.
+ *   1: the rest is a series of raw log entries (u8 length, bytes) given to
+ *      kv_entry_format and kv_apply, as a corrupt or hostile log would.
  *   2: the rest is command lines (split at '\n', arguments at ' ') sent through
  *      kv_prepare and kv_apply on two stores, with a register, sessions, MULTI batches
  *      and time moving; both stores must agree, and a snapshot of one must load into a
@@ -67,6 +67,8 @@ static void fuzz_entries(const uint8_t *data, size_t size)
     uint64_t index = 0;
     while (size > 0) {
         size_t n = MIN((size_t)data[0], size - 1);
+        char text[128];
+        ASSERT(kv_entry_format(data + 1, n, text, sizeof text) < sizeof text);
         ASSERT(kv_apply(s, ++index, data + 1, n, &r) == 0);
         kv_check_invariants(s);
         data += 1 + n;

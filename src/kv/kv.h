@@ -157,6 +157,12 @@ int kv_prepare_register(uint64_t now_ms, struct buf *entry_out);
 uint64_t kv_key_version(const struct kv_store *s, uint64_t now_ms, const uint8_t *key,
                         size_t key_len);
 
+/* Renders an entry for traces and histories: "SET k v PXAT 15000", "EXEC[INCR n; GET n]
+ * WATCH k=4", with " client=5 seq=3" for a session command, "(malformed)" when it does
+ * not decode. out (cap >= 8 bytes) is always NUL-terminated, truncated with "...".
+ * Returns the length written. entry borrowed. */
+size_t kv_entry_format(const uint8_t *entry, size_t len, char *out, size_t cap);
+
 /* ---- every replica: apply ---- */
 
 /* Applies the committed entry at `index` (must be above kv_applied_index; gaps are

@@ -230,6 +230,18 @@ uint64_t kv_session_digest(const struct kv_session *ss);
 bool kv_key_eq(const void *item, const void *key);
 bool kv_field_eq(const void *item, const void *key);
 
+/* kv_reply.c: bounded text output for the human-readable forms. Past cap the text ends
+ * in "..."; bytes outside printable ASCII are written as \xNN. */
+struct kv_text {
+    char *p;     /* borrowed, cap bytes */
+    size_t cap;  /* at least 8 */
+    size_t len;
+    bool truncated;
+};
+void kv_text_put(struct kv_text *o, const char *s, size_t n);
+void kv_text_bytes(struct kv_text *o, const uint8_t *s, size_t n, bool quoted);
+size_t kv_text_finish(struct kv_text *o); /* NUL-terminates; returns the length */
+
 /* kv_digest helpers */
 uint64_t kv_mix(uint64_t h, const void *data, size_t len);
 

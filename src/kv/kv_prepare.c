@@ -1,5 +1,5 @@
-/* Proposal-time preparation: validate a command and encode it as a chorus.Command for the
- * log (proto/chorus.proto), fixing every clock-derived value from the leader's now_ms:
+/* Proposal-time preparation, and the description of entries for traces: validate a
+ * command and encode it as a chorus.Command for the log (proto/chorus.proto), fixing every clock-derived value from the leader's now_ms:
  *   SET k v [NX|XX] [GET] [KEEPTTL] [EX s|PX ms|EXAT s|PXAT ms]
  *       -> SET k v [NX|XX] [GET] [KEEPTTL] [PXAT abs_ms]
  *   EXPIRE|PEXPIRE|EXPIREAT k t [flags] -> PEXPIREAT k abs_ms [flags]
@@ -234,4 +234,59 @@ int kv_prepare_register(uint64_t now_ms, struct buf *entry_out)
     m.argv = &name;
     m.n_argv = 1;
     return pack(&m, entry_out);
+}
+
+/* ---- describing entries for traces ---- */
+
+static void text_argv(struct kv_text *o, const Chorus__Command *m)
+{
+    for (size_t i = 0; i < m->n_argv; i++) {
+        if (i > 0) {
+            kv_text_put(o, " ", 1);
+        }
+        kv_text_bytes(o, m->argv[i].data, m->argv[i].len, false);
+    }
+}
+
+static void text_command(struct kv_text *o, const Chorus__Command *m)
+{
+    char num[64];
+    text_argv(o, m);
+    if (m->n_multi > 0 || (m->n_argv == 1 && m->argv[0].len == 4 &&
+                           memcmp(m->argv[0].data, "EXEC", 4) == 0)) {
+        kv_text_put(o, "[", 1);
+        for (size_t i = 0; i < m->n_multi; i++) {
+            kv_text_put(o, i > 0 ? "; " : "", i > 0 ? 2 : 0);
+            text_argv(o, m->multi[i]);
+        }
+        kv_text_put(o, "]", 1);
+    }
+    for (size_t i = 0; i < m->n_watch_keys; i++) {
+        kv_text_put(o, i == 0 ? " WATCH " : " ", i == 0 ? 7 : 1);
+        kv_text_bytes(o, m->watch_keys[i].data, m->watch_keys[i].len, false);
+        uint64_t v = i < m->n_watch_versions ? m->watch_versions[i] : 0;
+        kv_text_put(o, num, (size_t)snprintf(num, sizeof num, "=%llu", (unsigned long long)v));
+    }
+    if (m->client_id != 0) {
+        int n = snprintf(num, sizeof num, " client=%llu seq=%llu", (unsigned long long)m->client_id,
+                         (unsigned long long)m->seq);
+        kv_text_put(o, num, (size_t)n);
+    }
+}
+
+size_t kv_entry_format(const uint8_t *entry, size_t len, char *out, size_t cap)
+{
+    ASSERT(cap >= 8);
+    struct kv_text o = {out, cap, 0, false};
+    struct arena a;
+    arena_init(&a, KV_PREPARE_ARENA_BLOCK_BYTES,
+               len * KV_DECODE_ARENA_FACTOR + KV_DECODE_ARENA_FLOOR_BYTES);
+    Chorus__Command *m = chorus__command__unpack(&a.allocator, len, entry);
+    if (m == NULL) {
+        kv_text_put(&o, "(malformed)", 11);
+    } else {
+        text_command(&o, m);
+    }
+    arena_free(&a);
+    return kv_text_finish(&o);
 }

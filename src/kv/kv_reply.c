@@ -3,6 +3,8 @@
  * real out-of-memory and is asserted on when the reply is read. */
 #include "kv/kv_reply.h"
 
+#include "kv/kv_internal.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -179,14 +181,7 @@ bool kv_reply_is_error(const struct kv_reply *r) { return kv_reply_type_of(r) ==
 
 /* ---- formatting ---- */
 
-struct fmt_out {
-    char *p;
-    size_t cap;
-    size_t len;
-    bool truncated;
-};
-
-static void fmt_put(struct fmt_out *o, const char *s, size_t n)
+void kv_text_put(struct kv_text *o, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (o->len + 4 >= o->cap) { /* keep room for "..." and the NUL */
@@ -197,26 +192,40 @@ static void fmt_put(struct fmt_out *o, const char *s, size_t n)
     }
 }
 
-static void fmt_quoted(struct fmt_out *o, const uint8_t *s, size_t n)
+void kv_text_bytes(struct kv_text *o, const uint8_t *s, size_t n, bool quoted)
 {
-    fmt_put(o, "\"", 1);
+    if (quoted) {
+        kv_text_put(o, "\"", 1);
+    }
     for (size_t i = 0; i < n && !o->truncated; i++) {
         char esc[8];
-        if (s[i] == '"' || s[i] == '\\') {
+        if (quoted && (s[i] == '"' || s[i] == '\\')) {
             esc[0] = '\\';
             esc[1] = (char)s[i];
-            fmt_put(o, esc, 2);
+            kv_text_put(o, esc, 2);
         } else if (s[i] < 0x20 || s[i] >= 0x7f) {
             snprintf(esc, sizeof esc, "\\x%02x", s[i]);
-            fmt_put(o, esc, 4);
+            kv_text_put(o, esc, 4);
         } else {
-            fmt_put(o, (const char *)&s[i], 1);
+            kv_text_put(o, (const char *)&s[i], 1);
         }
     }
-    fmt_put(o, "\"", 1);
+    if (quoted) {
+        kv_text_put(o, "\"", 1);
+    }
 }
 
-static bool fmt_value(struct fmt_out *o, struct kv_reply_iter *it, int depth)
+size_t kv_text_finish(struct kv_text *o)
+{
+    if (o->truncated) {
+        memcpy(o->p + o->len, "...", 3);
+        o->len += 3;
+    }
+    o->p[o->len] = '\0';
+    return o->len;
+}
+
+static bool fmt_value(struct kv_text *o, struct kv_reply_iter *it, int depth)
 {
     struct kv_reply_item item;
     if (depth > KV_REPLY_DEPTH_MAX || !kv_reply_next(it, &item)) {
@@ -225,33 +234,33 @@ static bool fmt_value(struct fmt_out *o, struct kv_reply_iter *it, int depth)
     char num[32];
     switch (item.type) {
     case KV_REPLY_STATUS:
-        fmt_put(o, (const char *)item.str, item.str_len);
+        kv_text_put(o, (const char *)item.str, item.str_len);
         return true;
     case KV_REPLY_ERROR:
-        fmt_put(o, "(error) ", 8);
-        fmt_put(o, (const char *)item.str, item.str_len);
+        kv_text_put(o, "(error) ", 8);
+        kv_text_put(o, (const char *)item.str, item.str_len);
         return true;
     case KV_REPLY_INTEGER:
-        fmt_put(o, num, (size_t)snprintf(num, sizeof num, "(integer) %lld", (long long)item.integer));
+        kv_text_put(o, num, (size_t)snprintf(num, sizeof num, "(integer) %lld", (long long)item.integer));
         return true;
     case KV_REPLY_BULK:
-        fmt_quoted(o, item.str, item.str_len);
+        kv_text_bytes(o, item.str, item.str_len, true);
         return true;
     case KV_REPLY_NIL:
     case KV_REPLY_NIL_ARRAY:
-        fmt_put(o, "(nil)", 5);
+        kv_text_put(o, "(nil)", 5);
         return true;
     case KV_REPLY_ARRAY:
-        fmt_put(o, "[", 1);
+        kv_text_put(o, "[", 1);
         for (uint32_t i = 0; i < item.count; i++) {
             if (i > 0) {
-                fmt_put(o, ",", 1);
+                kv_text_put(o, ",", 1);
             }
             if (!fmt_value(o, it, depth + 1)) {
                 return false;
             }
         }
-        fmt_put(o, "]", 1);
+        kv_text_put(o, "]", 1);
         return true;
     }
     return false;
@@ -260,17 +269,13 @@ static bool fmt_value(struct fmt_out *o, struct kv_reply_iter *it, int depth)
 size_t kv_reply_format(const struct kv_reply *r, char *out, size_t cap)
 {
     ASSERT(cap >= 8);
-    struct fmt_out o = {out, cap, 0, false};
+    struct kv_text o = {out, cap, 0, false};
     struct kv_reply_iter it;
     kv_reply_iter_init(&it, r);
     if (!fmt_value(&o, &it, 0)) {
         o.len = 0;
-        fmt_put(&o, "(malformed)", 11);
+        o.truncated = false;
+        kv_text_put(&o, "(malformed)", 11);
     }
-    if (o.truncated) {
-        memcpy(o.p + o.len, "...", 3);
-        o.len += 3;
-    }
-    o.p[o.len] = '\0';
-    return o.len;
+    return kv_text_finish(&o);
 }

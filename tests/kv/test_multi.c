@@ -175,3 +175,59 @@ TEST(key_version_is_twice_the_modifying_index_and_odd_when_absent)
     CHECK_EQ(kv_key_version(t.s, t.now_ms, (const uint8_t *)"k", 1), 9);
     kvt_free(&t);
 }
+
+TEST(exec_in_a_session_runs_once_and_retries_get_the_cached_array)
+{
+    struct kvt t;
+    kvt_init(&t);
+    uint64_t id = kvt_register(&t);
+    struct multi m = {0};
+    multi_add(&m, "INCR n");
+    multi_add(&m, "INCR n");
+    struct kv_client c = {id, 1, 1};
+    buf_reset(&t.entry);
+    CHECK_EQ(kv_prepare_multi(kv_config_of(t.s), t.now_ms, &c, m.cmds, m.count, NULL, 0, &t.entry,
+                              &t.reply), 0);
+    CHECK_REPLY(kvt_apply_entry(&t), "[(integer) 1,(integer) 2]");
+    CHECK_REPLY(kvt_apply_entry(&t), "[(integer) 1,(integer) 2]");
+    CHECK_REPLY(kvt_read(&t, "GET n"), "\"2\"");
+    kvt_free(&t);
+}
+
+TEST(exec_with_too_many_queued_commands_is_discarded)
+{
+    struct kv_config cfg = {.multi_commands_count_max = 2};
+    struct kvt t;
+    kvt_init_cfg(&t, &cfg);
+    struct multi m = {0};
+    multi_add(&m, "INCR n");
+    multi_add(&m, "INCR n");
+    multi_add(&m, "INCR n");
+    CHECK_REPLY(multi_exec(&t, &m),
+                "(error) EXECABORT Transaction discarded because of previous errors.");
+    kvt_free(&t);
+}
+
+TEST(entries_render_for_traces)
+{
+    struct kvt t;
+    kvt_init(&t);
+    t.now_ms = 1000;
+    char out[256];
+    kvt_do(&t, "SET k v EX 1");
+    kv_entry_format(t.entry.data, t.entry.len, out, sizeof out);
+    CHECK_REPLY(out, "SET k v PXAT 2000");
+    struct multi m;
+    watch_and_queue(&m, &t, "k", "INCR n");
+    multi_add(&m, "GET n");
+    struct kv_client c = {7, 3, 1};
+    buf_reset(&t.entry);
+    CHECK_EQ(kv_prepare_multi(NULL, t.now_ms, &c, m.cmds, m.count, m.watches, m.watches_count,
+                              &t.entry, &t.reply), 0);
+    kv_entry_format(t.entry.data, t.entry.len, out, sizeof out);
+    CHECK_REPLY(out, "EXEC[INCR n; GET n] WATCH k=2 client=7 seq=3");
+    uint8_t junk[] = {0xff};
+    kv_entry_format(junk, 1, out, sizeof out);
+    CHECK_REPLY(out, "(malformed)");
+    kvt_free(&t);
+}
