@@ -1,5 +1,5 @@
 /* Hash commands: HSET HGET HDEL HGETALL HLEN. A hash is a base hashmap of fields
- * (kv_alloc.c). HGETALL answers in field-name order, not table order, so the reply is the
+ * (kv_alloc.c). HGETALL answers a map (kv_reply.h) in field-name order, not table order, so the reply is the
  * same on every replica whatever the history of its table (it may sit inside an EXEC
  * reply that is cached in a session and compared across replicas). A hash that becomes
  * empty is removed; an HSET that would pass collection_len_max fields is refused whole. */
@@ -93,9 +93,9 @@ int kv_cmd_hgetall(struct kv_ctx *c)
     if (kv_ctx_wrongtype(c, k, KV_TYPE_HASH)) {
         return 0;
     }
-    size_t pos = kv_reply_array_begin(c->reply);
+    size_t pos = kv_reply_map_begin(c->reply);
     if (k == NULL) {
-        kv_reply_array_end(c->reply, pos, 0);
+        kv_reply_map_end(c->reply, pos, 0);
         return 0;
     }
     struct kv_vec fields;
@@ -106,7 +106,7 @@ int kv_cmd_hgetall(struct kv_ctx *c)
         kv_reply_bulk(c->reply, f->data, f->field_len);
         kv_reply_bulk(c->reply, f->data + f->field_len, f->value_len);
     }
-    kv_reply_array_end(c->reply, pos, (uint32_t)(2 * fields.len));
+    kv_reply_map_end(c->reply, pos, (uint32_t)fields.len);
     kv_vec_free(&fields);
     return 0;
 }

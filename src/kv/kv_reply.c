@@ -72,19 +72,42 @@ void kv_reply_nil_array(struct kv_reply *r)
     ASSERT(!r->bytes.failed);
 }
 
-size_t kv_reply_array_begin(struct kv_reply *r)
+static size_t aggregate_begin(struct kv_reply *r, enum kv_reply_type type)
 {
     size_t pos = r->bytes.len;
-    buf_put_u8(&r->bytes, KV_REPLY_ARRAY);
+    buf_put_u8(&r->bytes, (uint8_t)type);
     buf_put_u32(&r->bytes, 0);
     ASSERT(!r->bytes.failed);
     return pos;
 }
 
+static void aggregate_end(struct kv_reply *r, enum kv_reply_type type, size_t pos, uint32_t count)
+{
+    ASSERT(pos + 5 <= r->bytes.len && r->bytes.data[pos] == type);
+    le_store_u32(r->bytes.data + pos + 1, count);
+}
+
+size_t kv_reply_array_begin(struct kv_reply *r) { return aggregate_begin(r, KV_REPLY_ARRAY); }
+
 void kv_reply_array_end(struct kv_reply *r, size_t pos, uint32_t count)
 {
-    ASSERT(pos + 5 <= r->bytes.len && r->bytes.data[pos] == KV_REPLY_ARRAY);
-    le_store_u32(r->bytes.data + pos + 1, count);
+    aggregate_end(r, KV_REPLY_ARRAY, pos, count);
+}
+
+size_t kv_reply_map_begin(struct kv_reply *r) { return aggregate_begin(r, KV_REPLY_MAP); }
+
+void kv_reply_map_end(struct kv_reply *r, size_t pos, uint32_t pairs)
+{
+    aggregate_end(r, KV_REPLY_MAP, pos, pairs);
+}
+
+/* The number of nodes that follow an aggregate header. */
+static uint64_t children_of(const struct kv_reply_item *item)
+{
+    if (item->type == KV_REPLY_ARRAY) {
+        return item->count;
+    }
+    return item->type == KV_REPLY_MAP ? 2 * (uint64_t)item->count : 0;
 }
 
 void kv_reply_append(struct kv_reply *r, const struct kv_reply *value)
@@ -116,9 +139,10 @@ static bool read_item(struct buf_reader *rd, struct kv_reply_item *out)
     case KV_REPLY_NIL_ARRAY:
         return true;
     case KV_REPLY_ARRAY:
+    case KV_REPLY_MAP:
         out->count = buf_get_u32(rd);
         /* Every element takes at least one byte: a cheap bound before any loop. */
-        return !rd->failed && out->count <= buf_reader_left(rd);
+        return !rd->failed && children_of(out) <= buf_reader_left(rd);
     default:
         return false;
     }
@@ -131,7 +155,8 @@ static bool skip_value(struct buf_reader *rd, int depth)
     if (depth > KV_REPLY_DEPTH_MAX || !read_item(rd, &item)) {
         return false;
     }
-    for (uint32_t i = 0; item.type == KV_REPLY_ARRAY && i < item.count; i++) {
+    uint64_t children = children_of(&item);
+    for (uint64_t i = 0; i < children; i++) {
         if (!skip_value(rd, depth + 1)) {
             return false;
         }
@@ -225,6 +250,27 @@ size_t kv_text_finish(struct kv_text *o)
     return o->len;
 }
 
+static bool fmt_value(struct kv_text *o, struct kv_reply_iter *it, int depth);
+
+/* [a,b] for arrays, {k:v,k:v} for maps. */
+static bool fmt_aggregate(struct kv_text *o, struct kv_reply_iter *it,
+                          const struct kv_reply_item *item, int depth)
+{
+    bool map = item->type == KV_REPLY_MAP;
+    kv_text_put(o, map ? "{" : "[", 1);
+    uint64_t children = children_of(item);
+    for (uint64_t i = 0; i < children; i++) {
+        if (i > 0) {
+            kv_text_put(o, map && i % 2 == 1 ? ":" : ",", 1);
+        }
+        if (!fmt_value(o, it, depth + 1)) {
+            return false;
+        }
+    }
+    kv_text_put(o, map ? "}" : "]", 1);
+    return true;
+}
+
 static bool fmt_value(struct kv_text *o, struct kv_reply_iter *it, int depth)
 {
     struct kv_reply_item item;
@@ -251,17 +297,8 @@ static bool fmt_value(struct kv_text *o, struct kv_reply_iter *it, int depth)
         kv_text_put(o, "(nil)", 5);
         return true;
     case KV_REPLY_ARRAY:
-        kv_text_put(o, "[", 1);
-        for (uint32_t i = 0; i < item.count; i++) {
-            if (i > 0) {
-                kv_text_put(o, ",", 1);
-            }
-            if (!fmt_value(o, it, depth + 1)) {
-                return false;
-            }
-        }
-        kv_text_put(o, "]", 1);
-        return true;
+    case KV_REPLY_MAP:
+        return fmt_aggregate(o, it, &item, depth);
     }
     return false;
 }

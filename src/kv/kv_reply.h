@@ -13,6 +13,8 @@
  *   'n'                     nil bulk ($-1 / RESP3 null)
  *   'N'                     nil array (*-1 / RESP3 null), e.g. an aborted EXEC
  *   'a' u32 count, values   array; values may be arrays again (EXEC replies)
+ *   'm' u32 pairs, 2*pairs values   map (HGETALL): key, value, key, value...; RESP2
+ *                           writes it as an array of 2*pairs, RESP3 as a map
  * kv_reply_valid() checks that a byte string is exactly one well-formed value.
  * Depends on base only. */
 #ifndef CHORUS_KV_REPLY_H
@@ -35,6 +37,7 @@ enum kv_reply_type {
     KV_REPLY_NIL = 'n',
     KV_REPLY_NIL_ARRAY = 'N',
     KV_REPLY_ARRAY = 'a',
+    KV_REPLY_MAP = 'm',
 };
 
 struct kv_reply {
@@ -62,16 +65,20 @@ void kv_reply_nil_array(struct kv_reply *r);
  * end sets the element count after the caller appended exactly `count` values. */
 size_t kv_reply_array_begin(struct kv_reply *r);
 void kv_reply_array_end(struct kv_reply *r, size_t pos, uint32_t count);
+/* The same for a map; end takes the number of pairs (2 * pairs values appended). */
+size_t kv_reply_map_begin(struct kv_reply *r);
+void kv_reply_map_end(struct kv_reply *r, size_t pos, uint32_t pairs);
 void kv_reply_append(struct kv_reply *r, const struct kv_reply *value); /* value copied */
 
 /* Reading: one node of a pre-order walk. Strings point into the reply (borrowed while
- * the reply is unchanged). An array node is followed by its `count` element nodes. */
+ * the reply is unchanged). An array node is followed by its `count` element nodes, a map
+ * node by 2 * `count` nodes (key, value, ...). */
 struct kv_reply_item {
     enum kv_reply_type type;
     int64_t integer;    /* KV_REPLY_INTEGER */
     const uint8_t *str; /* STATUS, ERROR, BULK */
     size_t str_len;
-    uint32_t count;     /* ARRAY */
+    uint32_t count;     /* ARRAY: elements; MAP: pairs */
 };
 
 struct kv_reply_iter {
@@ -86,7 +93,8 @@ enum kv_reply_type kv_reply_type_of(const struct kv_reply *r);
 bool kv_reply_is_error(const struct kv_reply *r);
 
 /* Renders a short human-readable form into out (always NUL-terminated, truncated with
- * "..." when cap is too small): OK, (nil), (integer) 5, "v", ["a","b"], (error) ERR x.
+ * "..." when cap is too small): OK, (nil), (integer) 5, "v", ["a","b"], {"f":"v"},
+ * (error) ERR x.
  * Returns the length written. */
 size_t kv_reply_format(const struct kv_reply *r, char *out, size_t cap);
 

@@ -76,8 +76,9 @@ TEST(hash_commands_follow_redis)
     CHECK_REPLY(kvt_do(&t, "HGET h z"), "(nil)");
     CHECK_REPLY(kvt_do(&t, "HGET nope a"), "(nil)");
     CHECK_REPLY(kvt_do(&t, "HLEN h"), "(integer) 3");
-    CHECK_REPLY(kvt_do(&t, "HGETALL h"), "[\"a\",\"10\",\"b\",\"2\",\"c\",\"3\"]");
-    CHECK_REPLY(kvt_read(&t, "HGETALL nope"), "[]");
+    CHECK_REPLY(kvt_do(&t, "HGETALL h"), "{\"a\":\"10\",\"b\":\"2\",\"c\":\"3\"}");
+    CHECK_EQ(kv_reply_type_of(&t.reply), KV_REPLY_MAP);
+    CHECK_REPLY(kvt_read(&t, "HGETALL nope"), "{}");
     CHECK_REPLY(kvt_do(&t, "HDEL h a z"), "(integer) 1");
     CHECK_REPLY(kvt_do(&t, "HDEL h b c"), "(integer) 2");
     CHECK_REPLY(kvt_do(&t, "EXISTS h"), "(integer) 0"); /* emptied hashes disappear */

@@ -83,3 +83,24 @@ TEST(reply_format_truncates_and_escapes)
     CHECK(strstr(small, "...") != NULL);
     kv_reply_free(&r);
 }
+
+TEST(map_reply_holds_pairs_and_walks_in_pre_order)
+{
+    struct kv_reply r;
+    kv_reply_init(&r);
+    size_t pos = kv_reply_map_begin(&r);
+    kv_reply_bulk(&r, (const uint8_t *)"f", 1);
+    kv_reply_integer(&r, 1);
+    kv_reply_map_end(&r, pos, 1);
+    CHECK_STR(fmt(&r), "{\"f\":(integer) 1}");
+    CHECK(kv_reply_valid(r.bytes.data, r.bytes.len));
+    CHECK(!kv_reply_valid(r.bytes.data, r.bytes.len - 9)); /* the value is missing */
+    struct kv_reply_iter it;
+    struct kv_reply_item item;
+    kv_reply_iter_init(&it, &r);
+    CHECK(kv_reply_next(&it, &item) && item.type == KV_REPLY_MAP && item.count == 1);
+    CHECK(kv_reply_next(&it, &item) && item.type == KV_REPLY_BULK && item.str_len == 1);
+    CHECK(kv_reply_next(&it, &item) && item.type == KV_REPLY_INTEGER && item.integer == 1);
+    CHECK(!kv_reply_next(&it, &item));
+    kv_reply_free(&r);
+}
