@@ -1,0 +1,174 @@
+/* Exactly-once client sessions (Raft thesis §6.3): registration, duplicate suppression,
+ * refusal of unknown sessions, expiry by log time, and the bounded reply cache. */
+#include "kv_test.h"
+
+static const char *session_do(struct kvt *t, uint64_t id, uint64_t seq, uint64_t ack,
+                              const char *line)
+{
+    struct kv_client c = {id, seq, ack};
+    return kvt_client_do(t, &c, line);
+}
+
+TEST(register_returns_the_entry_index_as_client_id)
+{
+    struct kvt t;
+    kvt_init(&t);
+    kvt_do(&t, "SET a 1");
+    uint64_t id = kvt_register(&t);
+    CHECK_EQ(id, 2);
+    CHECK_EQ(kvt_register(&t), 3);
+    struct kv_stats st;
+    kv_stats(t.s, &st);
+    CHECK_EQ(st.sessions_count, 2);
+    kvt_free(&t);
+}
+
+TEST(duplicate_command_returns_cached_reply_without_reapplying)
+{
+    struct kvt t;
+    kvt_init(&t);
+    uint64_t id = kvt_register(&t);
+    CHECK_REPLY(session_do(&t, id, 1, 1, "INCR n"), "(integer) 1");
+    /* The client retries: the same entry is proposed and committed again. */
+    CHECK_REPLY(kvt_apply_entry(&t), "(integer) 1");
+    CHECK_REPLY(kvt_apply_entry(&t), "(integer) 1");
+    CHECK_REPLY(kvt_read(&t, "GET n"), "\"1\"");
+    CHECK_REPLY(session_do(&t, id, 2, 1, "INCR n"), "(integer) 2");
+    /* Even an error reply is answered once and cached. */
+    CHECK_REPLY(session_do(&t, id, 3, 1, "LPUSH n x"),
+                "(error) WRONGTYPE Operation against a key holding the wrong kind of value");
+    CHECK_REPLY(kvt_apply_entry(&t),
+                "(error) WRONGTYPE Operation against a key holding the wrong kind of value");
+    struct kv_stats st;
+    kv_stats(t.s, &st);
+    CHECK_EQ(st.duplicates, 3);
+    kvt_free(&t);
+}
+
+TEST(unknown_client_is_refused_and_not_applied)
+{
+    struct kvt t;
+    kvt_init(&t);
+    CHECK_REPLY(session_do(&t, 77, 1, 1, "SET k v"),
+                "(error) SESSIONEXPIRED unknown or expired client session");
+    CHECK_REPLY(kvt_read(&t, "EXISTS k"), "(integer) 0");
+    struct kv_stats st;
+    kv_stats(t.s, &st);
+    CHECK_EQ(st.session_refusals, 1);
+    kvt_free(&t);
+}
+
+TEST(session_expires_by_log_time_not_local_time)
+{
+    struct kv_config cfg = {.session_timeout_ms = 1000};
+    struct kvt t;
+    kvt_init_cfg(&t, &cfg);
+    uint64_t id = kvt_register(&t);
+    t.now_ms += 900;
+    CHECK_REPLY(session_do(&t, id, 1, 1, "SET k 1"), "OK"); /* activity renews */
+    t.now_ms += 900;
+    kvt_do(&t, "GET x");                                      /* log time moves on */
+    CHECK_REPLY(session_do(&t, id, 2, 1, "SET k 2"), "OK");
+    /* A leader with a clock far behind cannot keep it alive: log time is a maximum. */
+    t.now_ms += 5000;
+    kvt_do(&t, "GET x");
+    t.now_ms -= 4500;
+    CHECK_REPLY(session_do(&t, id, 3, 1, "SET k 3"),
+                "(error) SESSIONEXPIRED unknown or expired client session");
+    CHECK_REPLY(kvt_read(&t, "GET k"), "\"2\"");
+    kvt_free(&t);
+}
+
+#define EVICTED_REPLY "(error) EVICTED the reply to this request was discarded from the session"
+
+/* Registers a session and runs INCR n as its seqs 1, 2, 3 (the third acking ack3);
+ * first receives seq 1's entry for a late retry. */
+static void three_increments(struct kvt *t, uint64_t ack3, struct buf *first)
+{
+    uint64_t id = kvt_register(t);
+    CHECK_REPLY(session_do(t, id, 1, 1, "INCR n"), "(integer) 1");
+    buf_init(first, 0);
+    buf_put(first, t->entry.data, t->entry.len);
+    CHECK_REPLY(session_do(t, id, 2, 1, "INCR n"), "(integer) 2");
+    CHECK_REPLY(session_do(t, id, 3, ack3, "INCR n"), "(integer) 3");
+}
+
+/* Applies a saved entry again (a late retry) and checks it did not run twice. */
+static void retry_is_evicted(struct kvt *t, struct buf *first)
+{
+    buf_reset(&t->entry);
+    buf_put(&t->entry, first->data, first->len);
+    CHECK_REPLY(kvt_apply_entry(t), EVICTED_REPLY);
+    CHECK_REPLY(kvt_read(t, "GET n"), "\"3\"");
+    buf_free(first);
+}
+
+TEST(ack_trims_the_cache_and_late_retries_are_evicted_not_reapplied)
+{
+    struct kvt t;
+    kvt_init(&t);
+    struct buf first;
+    three_increments(&t, 3, &first); /* the third acks 1 and 2 */
+    retry_is_evicted(&t, &first);
+    kvt_free(&t);
+}
+
+TEST(reply_cache_is_bounded_per_session)
+{
+    struct kv_config cfg = {.session_replies_count_max = 2};
+    struct kvt t;
+    kvt_init_cfg(&t, &cfg);
+    struct buf first;
+    three_increments(&t, 1, &first);
+    CHECK_REPLY(kvt_apply_entry(&t), "(integer) 3"); /* seq 3 still cached */
+    retry_is_evicted(&t, &first);
+    kvt_free(&t);
+}
+
+TEST(registering_past_the_limit_evicts_the_least_recently_active)
+{
+    struct kv_config cfg = {.sessions_count_max = 2};
+    struct kvt t;
+    kvt_init_cfg(&t, &cfg);
+    uint64_t a = kvt_register(&t);
+    t.now_ms += 10;
+    uint64_t b = kvt_register(&t);
+    t.now_ms += 10;
+    CHECK_REPLY(session_do(&t, a, 1, 1, "SET k a"), "OK"); /* a is now the most recent */
+    t.now_ms += 10;
+    uint64_t c = kvt_register(&t);
+    CHECK_REPLY(session_do(&t, b, 1, 1, "SET k b"),
+                "(error) SESSIONEXPIRED unknown or expired client session");
+    CHECK_REPLY(session_do(&t, a, 2, 1, "SET k a2"), "OK");
+    CHECK_REPLY(session_do(&t, c, 1, 1, "SET k c"), "OK");
+    kvt_free(&t);
+}
+
+TEST(sessionless_commands_are_not_deduplicated)
+{
+    struct kvt t;
+    kvt_init(&t);
+    CHECK_REPLY(kvt_do(&t, "INCR n"), "(integer) 1");
+    CHECK_REPLY(kvt_apply_entry(&t), "(integer) 2");
+    kvt_free(&t);
+}
+
+TEST(apply_rejects_stale_indexes_and_accepts_gaps)
+{
+    struct kvt t;
+    kvt_init(&t);
+    kvt_do(&t, "SET k 1");
+    struct kv_reply r;
+    kv_reply_init(&r);
+    CHECK_EQ(kv_apply(t.s, 1, t.entry.data, t.entry.len, &r), ERR_STALE);
+    CHECK_EQ(kv_apply(t.s, 10, t.entry.data, t.entry.len, &r), 0);
+    CHECK_EQ(kv_applied_index(t.s), 10);
+    uint8_t junk[] = {0xff, 0xff, 0xff};
+    CHECK_EQ(kv_apply(t.s, 11, junk, sizeof junk, &r), 0);
+    char out[128];
+    kv_reply_format(&r, out, sizeof out);
+    CHECK_REPLY(out, "(error) ERR malformed command entry");
+    CHECK_EQ(kv_applied_index(t.s), 11);
+    kv_reply_free(&r);
+    kvt_free(&t);
+}
