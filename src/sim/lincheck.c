@@ -238,6 +238,7 @@ struct search_op {
     uint64_t return_stamp; /* STAMP_NONE when unknown */
     uint32_t index;        /* among the definite ops (call order), or among the unknown */
     bool unknown;
+    bool observer;         /* definite, and its result shows it changed nothing */
 };
 
 /* A call or return event in the list; entry 0 is the head of a circular list. */
@@ -249,8 +250,16 @@ struct search_entry {
     bool is_call;
 };
 
+/* The candidate passes over the event list at one level of the search. */
+enum search_pass {
+    PASS_OBSERVERS,  /* completed ops whose result shows they changed nothing */
+    PASS_DEFINITE,   /* the other completed ops */
+    PASS_UNKNOWN,    /* ops of unknown outcome */
+};
+
 struct search_frame {
     uint32_t entry;                   /* the call entry linearized */
+    uint32_t pass;                    /* enum search_pass it was chosen in */
     const struct model_state *state;  /* the state before it */
 };
 
@@ -607,6 +616,24 @@ static bool op_is_read(const struct lincheck_op *op)
     return op->kind == LINCHECK_GET || op->kind == LINCHECK_LRANGE;
 }
 
+/* Whether a completed op left the state unchanged in every state its result matches:
+ * reads, errors, a refused SET NX or XX, a DEL that found nothing. */
+static bool op_is_observer(const struct lincheck_op *op)
+{
+    switch (op->result_kind) {
+    case LINCHECK_RESULT_ERR_WRONGTYPE:
+    case LINCHECK_RESULT_ERR_NOT_INTEGER:
+    case LINCHECK_RESULT_ERR_OVERFLOW:
+        return true;
+    case LINCHECK_RESULT_NIL:
+        return op->kind != LINCHECK_SET_GET;
+    case LINCHECK_RESULT_INT:
+        return op->kind == LINCHECK_DEL && op->result_int == 0;
+    default:
+        return op_is_read(op);
+    }
+}
+
 /* Collects the ops of a key that matter in the history cut at stamp cutoff: ops invoked
  * later do not exist yet, ops completing later are unknown, FAILED ops and reads of
  * unknown outcome change nothing and are left out. */
@@ -630,6 +657,7 @@ static void search_collect(struct checker *c, const uint32_t *ids, size_t n, uin
         sop->call_stamp = op->invoke_stamp;
         sop->return_stamp = definite ? op->complete_stamp : STAMP_NONE;
         sop->unknown = !definite;
+        sop->observer = definite && op_is_observer(op);
         sop->index = definite ? c->definite_count++ : c->unknown_count++;
     }
 }
@@ -884,77 +912,103 @@ static void note_deepest(struct checker *c, uint32_t ret_entry, const struct mod
     }
 }
 
-/* Tries to linearize the op of call entry e in state s. */
-static bool try_linearize(struct checker *c, uint32_t e, const struct model_state *s,
-                          const struct model_state **next)
+enum candidate { CANDIDATE_SKIP, CANDIDATE_TAKEN, CANDIDATE_LEVEL_FAILS };
+
+/* Tries to linearize the op of call entry e in state s during pass. An observer (an op
+ * whose result shows it changed nothing) that matches now can always go first: in any
+ * linearization from here it can be moved to the front without changing a result (it
+ * changed nothing where it was, and it matches here) and without breaking real-time order
+ * (it is a candidate, so whatever had to precede it already has). So it is taken without
+ * trying alternatives, and when that configuration was visited before (and so failed) the
+ * whole level fails (CANDIDATE_LEVEL_FAILS). */
+static enum candidate try_candidate(struct checker *c, uint32_t e, enum search_pass pass,
+                                    const struct model_state *s,
+                                    const struct model_state **next)
 {
     const struct search_op *sop = &c->sops[c->entries[e].sop];
-    if (!model_step(c, sop, s, next)) {
-        return false;
+    if (sop->unknown != (pass == PASS_UNKNOWN) ||
+        (pass != PASS_UNKNOWN && sop->observer != (pass == PASS_OBSERVERS)) ||
+        !model_step(c, sop, s, next)) {
+        return CANDIDATE_SKIP;
     }
+    ASSERT(!sop->observer || *next == s);
     mark(c, sop);
     if (!memo_add(c, *next)) {
         unmark(c, sop);
-        return false;
+        return pass == PASS_OBSERVERS && c->exhausted == NULL ? CANDIDATE_LEVEL_FAILS
+                                                                : CANDIDATE_SKIP;
     }
-    return true;
+    return CANDIDATE_TAKEN;
 }
 
-/* Undoes the last linearization; returns its call entry. */
-static uint32_t backtrack(struct checker *c, uint32_t *depth, const struct model_state **state)
+/* Undoes linearizations up to the last one that has alternatives left (ops taken in
+ * PASS_OBSERVERS have none). Returns its call entry, or 0 when the stack runs out. */
+static uint32_t backtrack(struct checker *c, uint32_t *depth, const struct model_state **state,
+                          enum search_pass *pass)
 {
-    struct search_frame f = c->frames[--*depth];
+    struct search_frame f;
+    do {
+        if (*depth == 0) {
+            return 0;
+        }
+        f = c->frames[--*depth];
+        unmark(c, &c->sops[c->entries[f.entry].sop]);
+        unlift(c, f.entry);
+    } while (f.pass == PASS_OBSERVERS);
     *state = f.state;
-    unmark(c, &c->sops[c->entries[f.entry].sop]);
-    unlift(c, f.entry);
+    *pass = (enum search_pass)f.pass;
     return f.entry;
 }
 
 /* The just-in-time depth-first search: walk the event list from its head; a call is a
  * candidate to linearize now; reaching a return means that op should have been linearized
- * already, so backtrack. Done when every definite op is linearized (unknown ops left over
- * may take effect after everything else, where no result observes them).
- * Candidates are tried in two passes, completed ops first and unknown ones second, so
- * that an unknown op is applied only where the completed ones cannot go on without it. */
+ * already, so the next pass starts, or after the last pass the search backtracks. Done
+ * when every definite op is linearized (unknown ops left over may take effect after
+ * everything else, where no result observes them). Unknown ops come in the last pass so
+ * that one is applied only where the completed ops cannot go on without it. */
 static enum search_result search_run(struct checker *c)
 {
     const struct model_state *state = c->absent;
     uint32_t depth = 0;
     uint32_t e = c->entries[0].next;
-    bool unknown_pass = false;
+    enum search_pass pass = PASS_OBSERVERS;
     while (c->definite_left > 0) {
         ASSERT(e != 0);
         if (++c->steps > c->limits.steps_max) {
             c->exhausted = "steps";
             return SEARCH_EXHAUSTED;
         }
-        const struct search_entry *en = &c->entries[e];
+        enum candidate r = CANDIDATE_SKIP;
         const struct model_state *next;
-        if (en->is_call && c->sops[en->sop].unknown != unknown_pass) {
-            e = en->next;
-        } else if (en->is_call && try_linearize(c, e, state, &next)) {
-            c->frames[depth++] = (struct search_frame){e, state};
-            state = next;
-            lift(c, e);
-            e = c->entries[0].next;
-            unknown_pass = false;
-        } else if (en->is_call) {
+        if (c->entries[e].is_call) {
+            r = try_candidate(c, e, pass, state, &next);
+            if (r == CANDIDATE_TAKEN) {
+                c->frames[depth++] = (struct search_frame){e, pass, state};
+                state = next;
+                lift(c, e);
+                e = c->entries[0].next;
+                pass = PASS_OBSERVERS;
+                continue;
+            }
             if (c->exhausted != NULL) {
                 return SEARCH_EXHAUSTED;
             }
-            e = en->next;
-        } else if (!unknown_pass && c->unknown_count > 0) {
-            unknown_pass = true;
+            if (r == CANDIDATE_SKIP) {
+                e = c->entries[e].next;
+                continue;
+            }
+        } else if (pass == PASS_OBSERVERS || (pass == PASS_DEFINITE && c->unknown_count > 0)) {
+            pass++;
             e = c->entries[0].next;
+            continue;
         } else {
             note_deepest(c, e, state);
-            if (depth == 0) {
-                return SEARCH_FAILS;
-            }
-            uint32_t undone = backtrack(c, &depth, &state);
-            unknown_pass = c->sops[c->entries[undone].sop].unknown;
-            e = c->entries[undone].next;
         }
+        uint32_t undone = backtrack(c, &depth, &state, &pass);
+        if (undone == 0) {
+            return SEARCH_FAILS;
+        }
+        e = c->entries[undone].next;
     }
     return SEARCH_PASSES;
 }
