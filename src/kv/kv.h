@@ -66,6 +66,11 @@ struct kv_config {
     size_t sessions_count_max;     /* registering past it evicts the least recently used */
     size_t session_replies_count_max; /* cached replies per session */
     size_t multi_commands_count_max;  /* queued commands in one MULTI/EXEC */
+#ifdef CHORUS_MUTANTS
+    /* Known-wrong variant for the simulator (STYLE.md rule 20): a retried command is run
+     * again instead of answered from the session's reply cache. */
+    bool mutant_apply_retries_twice;
+#endif
 };
 
 struct kv_store;

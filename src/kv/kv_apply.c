@@ -173,6 +173,12 @@ static void run_session_command(struct kv_store *s, uint64_t index, const Chorus
     ss->last_active_ms = s->log_clock_ms;
     kv_session_ack(ss, m->session_ack);
     const struct kv_reply *cached = kv_session_cached(ss, m->seq);
+#ifdef CHORUS_MUTANTS
+    if (cached != NULL && s->cfg.mutant_apply_retries_twice) {
+        run_command(s, index, m, reply); /* known-wrong: the retry runs again */
+        return;
+    }
+#endif
     if (cached != NULL) {
         s->counters.duplicates++;
         kv_reply_append(reply, cached);

@@ -35,6 +35,9 @@ void kv_config_fill(struct kv_config *out, const struct kv_config *in)
         or_default(in->session_replies_count_max, KV_SESSION_REPLIES_COUNT_MAX_DEFAULT);
     out->multi_commands_count_max =
         or_default(in->multi_commands_count_max, KV_MULTI_COMMANDS_COUNT_MAX_DEFAULT);
+#ifdef CHORUS_MUTANTS
+    out->mutant_apply_retries_twice = in->mutant_apply_retries_twice;
+#endif
 }
 
 bool kv_key_eq(const void *item, const void *key)

@@ -1,0 +1,213 @@
+/* chorus-sim: runs the deterministic simulator from the command line.
+ *
+ *   chorus-sim --seed N [options]        one run; exit 0 when every check passed
+ *   chorus-sim --seeds A-B [options]     a sweep: one line per failing seed with the
+ *                                        command that replays it, then a summary
+ * Options: --nodes 1..7, --clients N, --ops N, --faults none|net|crash|clock|all (comma
+ * separated), --faults-seconds S, --trace FILE (JSON lines), --verbose, --mutant NAME
+ * (test builds only). The last line of a single run contains trace=<digest>. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim/sim.h"
+
+static const char *const mutant_names[] = {
+    [RAFT_MUTANT_NONE] = "none",
+    [RAFT_MUTANT_COMMIT_OLD_TERM] = "commit-old-term",
+    [RAFT_MUTANT_VOTE_WITHOUT_LOG_CHECK] = "vote-without-log-check",
+    [RAFT_MUTANT_VOTE_BEFORE_PERSIST] = "vote-before-persist",
+    [RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND] = "truncate-on-stale-append",
+    [RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS] = "no-check-quorum-local-reads",
+};
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: chorus-sim (--seed N | --seeds A-B) [--nodes 1..7] [--clients N] [--ops N]\n"
+            "                  [--faults none|net,crash,clock|all] [--faults-seconds S]\n"
+            "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
+            "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
+            "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n");
+    exit(2);
+}
+
+static uint32_t parse_faults(const char *s)
+{
+    if (strcmp(s, "none") == 0) {
+        return 0;
+    }
+    if (strcmp(s, "all") == 0) {
+        return SIM_FAULT_ALL;
+    }
+    uint32_t f = 0;
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "net") == 0) {
+            f |= SIM_FAULT_NET;
+        } else if (strcmp(tok, "crash") == 0) {
+            f |= SIM_FAULT_CRASH;
+        } else if (strcmp(tok, "clock") == 0) {
+            f |= SIM_FAULT_CLOCK;
+        } else if (strcmp(tok, "disk") == 0) {
+            f |= SIM_FAULT_DISK;
+        } else {
+            fprintf(stderr, "chorus-sim: unknown fault '%s'\n", tok);
+            exit(2);
+        }
+    }
+    return f;
+}
+
+static void parse_mutant(struct sim_config *c, const char *name)
+{
+#ifdef CHORUS_MUTANTS
+    if (strcmp(name, "apply-twice") == 0) {
+        c->mutant_apply_twice = true;
+        return;
+    }
+    for (int i = 0; i < RAFT_MUTANT_COUNT_; i++) {
+        if (strcmp(name, mutant_names[i]) == 0) {
+            c->mutant = (enum raft_mutant)i;
+            return;
+        }
+    }
+    fprintf(stderr, "chorus-sim: unknown mutant '%s'\n", name);
+#else
+    (void)c;
+    fprintf(stderr, "chorus-sim: built without known-wrong variants; '%s' unavailable\n", name);
+#endif
+    exit(2);
+}
+
+struct args {
+    struct sim_config cfg;
+    uint64_t seed_first, seed_last;
+    bool sweep;
+    const char *trace_path;
+    const char *mutant;
+    char replay_flags[256];
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
+{
+    sim_config_default(&a->cfg, 1);
+    a->seed_first = a->seed_last = 1;
+    size_t used = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes_value = strcmp(k, "--verbose") != 0;
+        if (takes_value && v == NULL) {
+            usage();
+        }
+        if (strcmp(k, "--seed") == 0) {
+            a->seed_first = a->seed_last = strtoull(v, NULL, 10);
+        } else if (strcmp(k, "--seeds") == 0) {
+            if (sscanf(v, "%" SCNu64 "-%" SCNu64, &a->seed_first, &a->seed_last) != 2 ||
+                a->seed_last < a->seed_first) {
+                usage();
+            }
+            a->sweep = true;
+        } else if (strcmp(k, "--nodes") == 0) {
+            a->cfg.nodes_count = (uint32_t)atoi(v);
+        } else if (strcmp(k, "--clients") == 0) {
+            a->cfg.clients_count = (uint32_t)atoi(v);
+        } else if (strcmp(k, "--ops") == 0) {
+            a->cfg.ops_count = (uint32_t)atoi(v);
+        } else if (strcmp(k, "--faults") == 0) {
+            a->cfg.faults = parse_faults(v);
+        } else if (strcmp(k, "--faults-seconds") == 0) {
+            a->cfg.faults_duration_ns = (uint64_t)(atof(v) * 1e9);
+        } else if (strcmp(k, "--trace") == 0) {
+            a->trace_path = v;
+        } else if (strcmp(k, "--mutant") == 0) {
+            a->mutant = v;
+            parse_mutant(&a->cfg, v);
+        } else if (strcmp(k, "--verbose") == 0) {
+            a->cfg.verbose = true;
+            continue;
+        } else {
+            usage();
+        }
+        if (strcmp(k, "--seed") != 0 && strcmp(k, "--seeds") != 0 && strcmp(k, "--trace") != 0) {
+            used += (size_t)snprintf(a->replay_flags + used, sizeof a->replay_flags - used,
+                                     " %s %s", k, v);
+        }
+        i++;
+    }
+    if (a->cfg.nodes_count < 1 || a->cfg.nodes_count > 7 || a->cfg.clients_count < 1 ||
+        a->cfg.clients_count > 16 || a->cfg.ops_count < 1) {
+        usage();
+    }
+}
+
+static void print_result(const struct sim_config *c, const struct sim_result *r, double wall_s)
+{
+    printf("seed=%" PRIu64 " %s%s%s events=%" PRIu64 " virtual=%.1fs wall=%.3fs ops=%" PRIu64
+           "/%" PRIu64 "/%" PRIu64 " commits=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
+           " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " trace=%016" PRIx64 "\n",
+           c->seed, r->ok ? "ok" : "FAIL ", r->ok ? "" : r->check, r->ok ? "" : "",
+           r->events_count, (double)r->virtual_ns / 1e9, wall_s, r->ops_ok, r->ops_unknown,
+           r->ops_failed, r->commits, r->leaders_elected, r->crashes, r->duplicates_answered, r->lincheck_unknown_keys,
+           r->trace_digest);
+    if (!r->ok) {
+        printf("  %s: %s\n", r->check, r->detail);
+    }
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    memset(&a, 0, sizeof a);
+    parse_args(argc, argv, &a);
+    if (a.trace_path != NULL) {
+        a.cfg.trace = fopen(a.trace_path, "w");
+        if (a.cfg.trace == NULL) {
+            perror(a.trace_path);
+            return 2;
+        }
+    }
+    uint64_t failures = 0, runs = 0, events = 0, virtual_ns = 0, commits = 0;
+    double start = wall_now();
+    for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
+        struct sim_result r;
+        a.cfg.seed = seed;
+        double t0 = wall_now();
+        bool ok = sim_run(&a.cfg, &r);
+        runs++;
+        events += r.events_count;
+        virtual_ns += r.virtual_ns;
+        commits += r.commits;
+        if (!a.sweep) {
+            print_result(&a.cfg, &r, wall_now() - t0);
+        } else if (!ok) {
+            printf("FAIL seed=%" PRIu64 " check=%s: %s\n  replay: chorus-sim --seed %" PRIu64 "%s\n",
+                   seed, r.check, r.detail, seed, a.replay_flags);
+            fflush(stdout);
+        }
+        failures += !ok;
+    }
+    double wall = wall_now() - start;
+    if (a.sweep) {
+        printf("sweep seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " runs, %" PRIu64 " failed; "
+               "%.1f virtual s per wall s, %.0f commits per wall s, %.1f s wall\n",
+               a.seed_first, a.seed_last, runs, failures, (double)virtual_ns / 1e9 / wall,
+               (double)commits / wall, wall);
+    }
+    if (a.cfg.trace != NULL) {
+        fclose(a.cfg.trace);
+    }
+    return failures == 0 ? 0 : 1;
+}

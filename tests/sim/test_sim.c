@@ -1,0 +1,114 @@
+/* The simulator itself: a run is reproducible from its seed, a fault-free cluster makes
+ * progress, and every known-wrong variant of the core is caught by a named check within
+ * a bounded number of seeds (STYLE.md rule 20). */
+#include <stdlib.h>
+
+#include "base/assertions.h"
+#include "harness.h"
+#include "sim/sim.h"
+
+static struct sim_config small_config(uint64_t seed)
+{
+    struct sim_config c;
+    sim_config_default(&c, seed);
+    c.ops_count = 120;
+    return c;
+}
+
+TEST(same_seed_gives_same_trace)
+{
+    struct sim_config c = small_config(7);
+    struct sim_result a, b;
+    sim_run(&c, &a);
+    sim_run(&c, &b);
+    CHECK(a.trace_digest == b.trace_digest);
+    CHECK_EQ(a.events_count, b.events_count);
+    c.seed = 8;
+    struct sim_result d;
+    sim_run(&c, &d);
+    CHECK(d.trace_digest != a.trace_digest);
+}
+
+TEST(fault_free_cluster_completes_every_operation)
+{
+    for (uint32_t nodes = 1; nodes <= 7; nodes += 2) {
+        struct sim_config c = small_config(nodes);
+        c.nodes_count = nodes;
+        c.faults = 0;
+        struct sim_result r;
+        bool ok = sim_run(&c, &r);
+        if (!ok) {
+            fprintf(stderr, "    %u nodes: %s: %s\n", nodes, r.check, r.detail);
+        }
+        CHECK(ok);
+        CHECK_EQ(r.ops_ok, c.ops_count);
+        CHECK_EQ(r.crashes, 0);
+    }
+}
+
+#ifdef CHORUS_MUTANTS
+/* Sweeps seeds until the variant is caught; the check must be one of `expected`. */
+static void expect_caught(struct sim_config base, uint64_t seeds_max, const char *const *expected,
+                          size_t expected_count)
+{
+    for (uint64_t seed = 1; seed <= seeds_max; seed++) {
+        struct sim_config c = base;
+        c.seed = seed;
+        struct sim_result r;
+        if (sim_run(&c, &r)) {
+            continue;
+        }
+        fprintf(stderr, "    caught at seed %llu by %s: %s\n", (unsigned long long)seed, r.check,
+                r.detail);
+        for (size_t i = 0; i < expected_count; i++) {
+            if (strcmp(r.check, expected[i]) == 0) {
+                return;
+            }
+        }
+        CHECK(!"caught by an unexpected check");
+    }
+    CHECK(!"not caught within the seed budget");
+}
+
+static const char *const safety_checks[] = {
+    "election_safety", "log_matching", "leader_completeness", "commit_safety",
+    "state_machine_safety", "vote_durability", "ack_durability", "durability",
+    "linearizability", "exactly_once"};
+
+TEST(mutant_vote_without_log_check_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.mutant = RAFT_MUTANT_VOTE_WITHOUT_LOG_CHECK;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
+TEST(mutant_vote_before_persist_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.mutant = RAFT_MUTANT_VOTE_BEFORE_PERSIST;
+    expect_caught(c, 400, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
+TEST(mutant_truncate_on_stale_append_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.mutant = RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
+TEST(mutant_leader_without_check_quorum_reading_locally_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.mutant = RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS;
+    static const char *const expected[] = {"linearizability"};
+    expect_caught(c, 200, expected, ARRAY_COUNT(expected));
+}
+
+TEST(mutant_apply_retried_command_twice_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.mutant_apply_twice = true;
+    static const char *const expected[] = {"exactly_once", "linearizability"};
+    expect_caught(c, 200, expected, ARRAY_COUNT(expected));
+}
+#endif
