@@ -161,8 +161,12 @@ static void partition_random(struct sim_world *w)
     sim_trace(w, "\"ev\":\"partition\",\"one_way\":%s", one_way ? "true" : "false");
 }
 
+/* Cuts the current leader off from every peer, reconnecting everyone else: repeated,
+ * it makes successive leaders strand unreplicated tails of different terms, which is
+ * the ground of the Figure 8 scenario. Clients still reach the isolated leader. */
 static void isolate_leader(struct sim_world *w)
 {
+    heal_network(w);
     for (uint32_t i = 0; i < w->cfg.nodes_count; i++) {
         struct sim_node *n = &w->nodes[i];
         if (n->up && raft_role(n->raft) == RAFT_LEADER) {
@@ -248,12 +252,22 @@ static void on_fault(struct sim_world *w)
         heal_all(w);
         return;
     }
+    /* Weights of the enabled fault families; isolation is frequent when chosen on its
+     * own and occasional inside the general network menu. */
     uint32_t f = w->cfg.faults;
-    bool net = (f & SIM_FAULT_NET) != 0, crash = (f & SIM_FAULT_CRASH) != 0;
-    if (net && (!crash || prng_chance(&w->prng, 600000))) {
-        fault_net(w);
-    } else if (crash) {
-        fault_crash(w);
+    uint32_t w_isolate = (f & SIM_FAULT_ISOLATE) ? ((f & SIM_FAULT_NET) ? 1 : 4) : 0;
+    uint32_t w_net = (f & SIM_FAULT_NET) ? 4 : 0;
+    uint32_t w_crash = (f & SIM_FAULT_CRASH) ? 3 : 0;
+    uint32_t total = w_isolate + w_net + w_crash;
+    if (total > 0) {
+        uint64_t roll = prng_below(&w->prng, total);
+        if (roll < w_isolate) {
+            isolate_leader(w);
+        } else if (roll < w_isolate + w_net) {
+            fault_net(w);
+        } else {
+            fault_crash(w);
+        }
     }
     uint64_t next = w->now_ns + prng_range(&w->prng, 50, 800) * SIM_MS;
     sim_schedule(w, MIN(next, w->cfg.faults_duration_ns), EV_FAULT, 0, NULL);
