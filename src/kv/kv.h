@@ -133,13 +133,16 @@ struct kv_watch {
  * key's version changed the reply is a nil array and nothing runs; otherwise the reply
  * is the array of the commands' replies. A queued command that fails validation makes
  * the whole thing fail with "EXECABORT Transaction discarded because of previous
- * errors." and nothing is appended. All pointers borrowed for the call. */
+ * errors." and nothing is appended; more than argc_max watches gets "ERR too many watched
+ * keys". watches may be NULL when watches_count is 0. All pointers borrowed for the
+ * call. */
 int kv_prepare_multi(const struct kv_config *cfg, uint64_t now_ms, const struct kv_client *client,
                      const struct kv_argv *cmds, size_t cmds_count, const struct kv_watch *watches,
                      size_t watches_count, struct buf *entry_out, struct kv_reply *error_out);
 
-/* Encodes the session registration entry (client_id 0, argv ["CHORUS.REGISTER"]). Its
- * reply is the new client id, an integer equal to the entry's index. */
+/* Appends the session registration entry (client_id 0, argv ["CHORUS.REGISTER"]) to
+ * entry_out (caller-owned). Its reply is the new client id, an integer equal to the
+ * entry's index. 0 or ERR_NOMEM. */
 int kv_prepare_register(uint64_t now_ms, struct buf *entry_out);
 
 /* WATCH support: an opaque version that changes whenever the key may have changed.
@@ -188,8 +191,8 @@ int kv_read(const struct kv_store *s, uint64_t now_ms, const struct kv_argv *cmd
 /* ---- snapshots, digest, invariants ---- */
 
 /* Appends the whole state (keyspace with expiries and versions, sessions with cached
- * replies, applied index, log clock) to out, in a canonical order so equal states give
- * equal bytes. Returns 0 or ERR_NOMEM. */
+ * replies, applied index, log clock) to out (caller-owned), in a canonical order so equal
+ * states give equal bytes. Returns 0 or ERR_NOMEM. s is only read. */
 int kv_snapshot_write(const struct kv_store *s, struct buf *out);
 /* Replaces s's state with the snapshot (data borrowed). On any failure (ERR_MAGIC,
  * ERR_VERSION, ERR_TRUNCATED, ERR_CHECKSUM, ERR_MALFORMED, ERR_TOO_LARGE, ERR_NOMEM) s is
@@ -214,6 +217,6 @@ struct kv_stats {
     uint64_t session_refusals; /* commands from unknown or expired sessions */
     uint64_t duplicates;      /* commands answered from the reply cache */
 };
-void kv_stats(const struct kv_store *s, struct kv_stats *out);
+void kv_stats(const struct kv_store *s, struct kv_stats *out); /* out caller-owned */
 
 #endif

@@ -101,7 +101,8 @@ static bool watches_hold(const struct kv_store *s, const Chorus__Command *m)
 static int exec_check(struct kv_store *s, const Chorus__Command *m, struct kv_argv *cmds,
                       size_t *growth_out, struct kv_reply *reply)
 {
-    if (m->n_multi > s->cfg.multi_commands_count_max || m->n_watch_keys != m->n_watch_versions) {
+    if (m->n_multi > s->cfg.multi_commands_count_max || m->n_watch_keys != m->n_watch_versions ||
+        m->n_watch_keys > (size_t)s->cfg.argc_max) {
         return ERR_INVALID;
     }
     size_t growth = 0;
