@@ -11,8 +11,8 @@
  *    the "log clock": the maximum now_ms of all entries applied so far, so a new leader
  *    with a lagging clock cannot resurrect expired keys, and replicas never consult their
  *    own clock. Apply re-validates everything (a log entry is untrusted input).
- *  - kv_read() serves read-only commands from local state at a caller-given now_ms and
- *    changes nothing observable.
+ *  - kv_read() serves read-only commands from local state at the caller's now_ms (never
+ *    before the log clock) and changes nothing observable.
  *
  * Sessions (Raft thesis §6.3): CHORUS.REGISTER (client_id 0) creates a session whose id
  * is the entry's index. A command with a client id applies at most once per (client_id,

@@ -5,7 +5,8 @@
  * Expiry: a key whose expire_at_ms is below the current time reads as absent (as in
  * Redis, a key is alive at exactly its expiry millisecond). Reads never remove it; the
  * apply path removes ("reaps") an expired key when a write touches it, and sweeps all
- * expired keys every KV_EXPIRE_SWEEP_INTERVAL_ENTRIES indexes and before refusing a
+ * expired keys when the index crosses a multiple of KV_EXPIRE_SWEEP_INTERVAL_ENTRIES and
+ * before refusing a
  * write at the memory cap. Both are functions of the applied entries only, so every
  * replica reaps the same keys at the same index. */
 #include <stdlib.h>
