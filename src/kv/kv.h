@@ -17,7 +17,8 @@
  * Sessions (Raft thesis §6.3): CHORUS.REGISTER (client_id 0) creates a session whose id
  * is the entry's index. A command with a client id applies at most once per (client_id,
  * seq): a retry gets the cached reply. The cache is trimmed by session_ack (the client's
- * lowest unanswered seq) and bounded per session; a seq below what was trimmed gets
+ * lowest unanswered seq) and bounded per session in count and bytes; a seq below what was
+ * trimmed gets
  * "-EVICTED". Sessions expire when the log clock passes last activity plus
  * session_timeout_ms; a command from an unknown or expired session gets
  * "-SESSIONEXPIRED" and is not applied. client_id 0 commands are sessionless.
@@ -44,6 +45,7 @@
 #define KV_ARGC_MAX_DEFAULT 1024
 #define KV_SESSIONS_COUNT_MAX_DEFAULT 4096
 #define KV_SESSION_REPLIES_COUNT_MAX_DEFAULT 256
+#define KV_SESSION_REPLY_BYTES_MAX_DEFAULT ((size_t)1 << 20)
 #define KV_MULTI_COMMANDS_COUNT_MAX_DEFAULT 1024
 /* A decoded entry may use this many bytes of arena per byte of entry, plus a floor. */
 #define KV_DECODE_ARENA_FACTOR 16
@@ -66,6 +68,9 @@ struct kv_config {
     size_t sessions_count_max;     /* registering past it evicts the least recently used */
     size_t session_replies_count_max; /* cached replies per session */
     size_t multi_commands_count_max;  /* queued commands in one MULTI/EXEC */
+    /* Cached reply bytes per session; past it the oldest replies are dropped (a single
+     * reply larger than this is still kept while it is the only one). */
+    size_t session_reply_bytes_max;
 };
 
 struct kv_store;

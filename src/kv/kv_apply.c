@@ -185,7 +185,7 @@ static void run_session_command(struct kv_store *s, uint64_t index, const Chorus
         return;
     }
     run_command(s, index, m, reply);
-    kv_session_remember(ss, m->seq, reply);
+    kv_session_remember(ss, s->cfg.session_reply_bytes_max, m->seq, reply);
 }
 
 static void apply_decoded(struct kv_store *s, uint64_t index, uint64_t previous_index,
