@@ -11,13 +11,14 @@
  *    the "log clock": the maximum now_ms of all entries applied so far, so a new leader
  *    with a lagging clock cannot resurrect expired keys, and replicas never consult their
  *    own clock. Apply re-validates everything (a log entry is untrusted input).
- *  - kv_read() serves read-only commands from local state at a caller-given now_ms and
- *    changes nothing observable.
+ *  - kv_read() serves read-only commands from local state at the caller's now_ms (never
+ *    before the log clock) and changes nothing observable.
  *
  * Sessions (Raft thesis §6.3): CHORUS.REGISTER (client_id 0) creates a session whose id
  * is the entry's index. A command with a client id applies at most once per (client_id,
  * seq): a retry gets the cached reply. The cache is trimmed by session_ack (the client's
- * lowest unanswered seq) and bounded per session; a seq below what was trimmed gets
+ * lowest unanswered seq) and bounded per session in count and bytes; a seq below what was
+ * trimmed gets
  * "-EVICTED". Sessions expire when the log clock passes last activity plus
  * session_timeout_ms; a command from an unknown or expired session gets
  * "-SESSIONEXPIRED" and is not applied. client_id 0 commands are sessionless.
@@ -44,6 +45,7 @@
 #define KV_ARGC_MAX_DEFAULT 1024
 #define KV_SESSIONS_COUNT_MAX_DEFAULT 4096
 #define KV_SESSION_REPLIES_COUNT_MAX_DEFAULT 256
+#define KV_SESSION_REPLY_BYTES_MAX_DEFAULT ((size_t)1 << 20)
 #define KV_MULTI_COMMANDS_COUNT_MAX_DEFAULT 1024
 /* A decoded entry may use this many bytes of arena per byte of entry, plus a floor. */
 #define KV_DECODE_ARENA_FACTOR 16
@@ -66,6 +68,9 @@ struct kv_config {
     size_t sessions_count_max;     /* registering past it evicts the least recently used */
     size_t session_replies_count_max; /* cached replies per session */
     size_t multi_commands_count_max;  /* queued commands in one MULTI/EXEC */
+    /* Cached reply bytes per session; past it the oldest replies are dropped (a single
+     * reply larger than this is still kept while it is the only one). */
+    size_t session_reply_bytes_max;
 #ifdef CHORUS_MUTANTS
     /* Known-wrong variant for the simulator (STYLE.md rule 20): a retried command is run
      * again instead of answered from the session's reply cache. */
@@ -138,13 +143,16 @@ struct kv_watch {
  * key's version changed the reply is a nil array and nothing runs; otherwise the reply
  * is the array of the commands' replies. A queued command that fails validation makes
  * the whole thing fail with "EXECABORT Transaction discarded because of previous
- * errors." and nothing is appended. All pointers borrowed for the call. */
+ * errors." and nothing is appended; more than argc_max watches gets "ERR too many watched
+ * keys". watches may be NULL when watches_count is 0. All pointers borrowed for the
+ * call. */
 int kv_prepare_multi(const struct kv_config *cfg, uint64_t now_ms, const struct kv_client *client,
                      const struct kv_argv *cmds, size_t cmds_count, const struct kv_watch *watches,
                      size_t watches_count, struct buf *entry_out, struct kv_reply *error_out);
 
-/* Encodes the session registration entry (client_id 0, argv ["CHORUS.REGISTER"]). Its
- * reply is the new client id, an integer equal to the entry's index. */
+/* Appends the session registration entry (client_id 0, argv ["CHORUS.REGISTER"]) to
+ * entry_out (caller-owned). Its reply is the new client id, an integer equal to the
+ * entry's index. 0 or ERR_NOMEM. */
 int kv_prepare_register(uint64_t now_ms, struct buf *entry_out);
 
 /* WATCH support: an opaque version that changes whenever the key may have changed.
@@ -193,8 +201,8 @@ int kv_read(const struct kv_store *s, uint64_t now_ms, const struct kv_argv *cmd
 /* ---- snapshots, digest, invariants ---- */
 
 /* Appends the whole state (keyspace with expiries and versions, sessions with cached
- * replies, applied index, log clock) to out, in a canonical order so equal states give
- * equal bytes. Returns 0 or ERR_NOMEM. */
+ * replies, applied index, log clock) to out (caller-owned), in a canonical order so equal
+ * states give equal bytes. Returns 0 or ERR_NOMEM. s is only read. */
 int kv_snapshot_write(const struct kv_store *s, struct buf *out);
 /* Replaces s's state with the snapshot (data borrowed). On any failure (ERR_MAGIC,
  * ERR_VERSION, ERR_TRUNCATED, ERR_CHECKSUM, ERR_MALFORMED, ERR_TOO_LARGE, ERR_NOMEM) s is
@@ -219,6 +227,6 @@ struct kv_stats {
     uint64_t session_refusals; /* commands from unknown or expired sessions */
     uint64_t duplicates;      /* commands answered from the reply cache */
 };
-void kv_stats(const struct kv_store *s, struct kv_stats *out);
+void kv_stats(const struct kv_store *s, struct kv_stats *out); /* out caller-owned */
 
 #endif

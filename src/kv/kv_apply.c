@@ -2,7 +2,8 @@
  * handling for exactly-once (kv_session.c), MULTI/EXEC with WATCH, and the memory cap.
  *
  * Order of one apply: decode; advance the log clock to max(log clock, entry now_ms);
- * expire sessions; every KV_EXPIRE_SWEEP_INTERVAL_ENTRIES indexes reap expired keys;
+ * expire sessions; when the index crosses a multiple of KV_EXPIRE_SWEEP_INTERVAL_ENTRIES
+ * reap all expired keys;
  * then, for a session command: refuse an unknown session, apply session_ack, answer a
  * duplicate from the cache, refuse an evicted seq, otherwise run and remember the reply.
  * Running a command: validate it again (the log is untrusted input), check the memory
@@ -101,7 +102,8 @@ static bool watches_hold(const struct kv_store *s, const Chorus__Command *m)
 static int exec_check(struct kv_store *s, const Chorus__Command *m, struct kv_argv *cmds,
                       size_t *growth_out, struct kv_reply *reply)
 {
-    if (m->n_multi > s->cfg.multi_commands_count_max || m->n_watch_keys != m->n_watch_versions) {
+    if (m->n_multi > s->cfg.multi_commands_count_max || m->n_watch_keys != m->n_watch_versions ||
+        m->n_watch_keys > (size_t)s->cfg.argc_max) {
         return ERR_INVALID;
     }
     size_t growth = 0;
@@ -189,15 +191,18 @@ static void run_session_command(struct kv_store *s, uint64_t index, const Chorus
         return;
     }
     run_command(s, index, m, reply);
-    kv_session_remember(ss, m->seq, reply);
+    kv_session_remember(ss, s->cfg.session_reply_bytes_max, m->seq, reply);
 }
 
-static void apply_decoded(struct kv_store *s, uint64_t index, const Chorus__Command *m,
-                          struct kv_reply *reply)
+static void apply_decoded(struct kv_store *s, uint64_t index, uint64_t previous_index,
+                          const Chorus__Command *m, struct kv_reply *reply)
 {
     s->log_clock_ms = MAX(s->log_clock_ms, m->now_ms);
     kv_session_expire(s);
-    if (index % KV_EXPIRE_SWEEP_INTERVAL_ENTRIES == 0) {
+    /* Sweep when the index crosses a multiple of the interval, so entries the state
+     * machine never sees (no-ops, configurations) cannot skip a sweep. */
+    if (index / KV_EXPIRE_SWEEP_INTERVAL_ENTRIES !=
+        previous_index / KV_EXPIRE_SWEEP_INTERVAL_ENTRIES) {
         kv_expire_sweep(s, s->log_clock_ms);
     }
     if (m->client_id != 0) {
@@ -217,6 +222,7 @@ int kv_apply(struct kv_store *s, uint64_t index, const uint8_t *entry, size_t le
         return ERR_STALE;
     }
     kv_reply_reset(reply_out);
+    uint64_t previous_index = s->applied_index;
     s->applied_index = index;
     arena_reset(&s->arena);
     s->arena.used_bytes_max = len * KV_DECODE_ARENA_FACTOR + KV_DECODE_ARENA_FLOOR_BYTES;
@@ -224,7 +230,7 @@ int kv_apply(struct kv_store *s, uint64_t index, const uint8_t *entry, size_t le
     if (m == NULL) {
         kv_reply_error(reply_out, "ERR malformed command entry");
     } else {
-        apply_decoded(s, index, m, reply_out);
+        apply_decoded(s, index, previous_index, m, reply_out);
     }
     arena_reset(&s->arena);
     ASSERT(kv_reply_valid(reply_out->bytes.data, reply_out->bytes.len));

@@ -222,7 +222,9 @@ void kv_sessions_clear(struct kv_store *s);
 /* The cached reply of seq, or NULL. */
 const struct kv_reply *kv_session_cached(const struct kv_session *ss, uint64_t seq);
 void kv_session_ack(struct kv_session *ss, uint64_t ack);
-void kv_session_remember(struct kv_session *ss, uint64_t seq, const struct kv_reply *reply);
+void kv_session_remember(struct kv_session *ss, size_t bytes_max, uint64_t seq,
+                         const struct kv_reply *reply);
+size_t kv_session_cached_bytes(const struct kv_session *ss);
 bool kv_session_eq(const void *item, const void *key);
 uint64_t kv_session_digest(const struct kv_session *ss);
 

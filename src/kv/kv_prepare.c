@@ -220,6 +220,10 @@ int kv_prepare_multi(const struct kv_config *cfg, uint64_t now_ms, const struct 
     j.m.argv = &exec;
     j.m.n_argv = 1;
     int rc = fill_multi(&j.cfg, now_ms, &j.arena, cmds, cmds_count, &j.m, error_out);
+    if (rc == 0 && watches_count > (size_t)j.cfg.argc_max) {
+        kv_reply_error(error_out, "ERR too many watched keys");
+        rc = ERR_INVALID;
+    }
     if (rc == 0) {
         rc = fill_watches(&j.arena, watches, watches_count, &j.m);
     }

@@ -4,7 +4,8 @@
  * number. The client tells the state machine, with each command, the lowest seq it is
  * still waiting for (session_ack); replies below it are dropped, and floor_seq records
  * that so a late retry of a dropped seq is answered "-EVICTED" instead of running twice.
- * When the cache is full the oldest reply is dropped the same way. Sessions expire by
+ * When the cache is full (session_replies_count_max replies, or session_reply_bytes_max
+ * bytes) the oldest reply is dropped the same way. Sessions expire by
  * the log clock (never a local clock): a session whose last command is more than
  * session_timeout_ms older than the log clock is removed at the next entry. Registering
  * past sessions_count_max evicts the least recently active session (lowest id on a
@@ -136,12 +137,24 @@ void kv_session_ack(struct kv_session *ss, uint64_t ack)
     }
 }
 
-void kv_session_remember(struct kv_session *ss, uint64_t seq, const struct kv_reply *reply)
+size_t kv_session_cached_bytes(const struct kv_session *ss)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < ss->cached_count; i++) {
+        total += ss->cached[i].reply.bytes.len;
+    }
+    return total;
+}
+
+void kv_session_remember(struct kv_session *ss, size_t bytes_max, uint64_t seq,
+                         const struct kv_reply *reply)
 {
     ASSERT(seq >= ss->floor_seq && kv_session_cached(ss, seq) == NULL);
-    if (ss->cached_count == ss->cached_cap) {
-        /* Forget the oldest of the cached seqs and the new one; if that is the new one
-         * it is answered but not remembered, and a retry of it gets -EVICTED. */
+    /* While the cache is full by count or by bytes, forget the oldest of the cached seqs
+     * and the new one; if that is the new one it is answered but not remembered, and a
+     * retry of it gets -EVICTED. A lone reply larger than bytes_max is still kept. */
+    while (ss->cached_count == ss->cached_cap ||
+           (ss->cached_count > 0 && kv_session_cached_bytes(ss) + reply->bytes.len > bytes_max)) {
         uint64_t oldest = seq;
         for (size_t i = 0; i < ss->cached_count; i++) {
             oldest = MIN(oldest, ss->cached[i].seq);

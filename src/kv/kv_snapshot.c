@@ -17,7 +17,7 @@
  *   trailer u32 CRC32C of header and body
  * The canonical order makes equal states give equal bytes. Loading checks the magic,
  * the version, that body_len matches the input exactly, the CRC, and then every field:
- * sizes within the configured limits, known types, non-empty collections, no duplicate
+ * sizes within the configured limits (reply caches included), known types, non-empty collections, no duplicate
  * keys, fields or sessions, versions and session ids not above the applied index,
  * well-formed cached replies, the accounted size within the memory cap. It builds a
  * fresh store and swaps it in only when everything passed, so a failed load leaves the
@@ -279,6 +279,9 @@ static int read_session(struct kv_store *t, struct buf_reader *r)
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
         rc = read_cached(r, ss);
+    }
+    if (rc == 0 && count > 1 && kv_session_cached_bytes(ss) > t->cfg.session_reply_bytes_max) {
+        rc = ERR_MALFORMED;
     }
     return rc;
 }

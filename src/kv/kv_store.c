@@ -5,7 +5,8 @@
  * Expiry: a key whose expire_at_ms is below the current time reads as absent (as in
  * Redis, a key is alive at exactly its expiry millisecond). Reads never remove it; the
  * apply path removes ("reaps") an expired key when a write touches it, and sweeps all
- * expired keys every KV_EXPIRE_SWEEP_INTERVAL_ENTRIES indexes and before refusing a
+ * expired keys when the index crosses a multiple of KV_EXPIRE_SWEEP_INTERVAL_ENTRIES and
+ * before refusing a
  * write at the memory cap. Both are functions of the applied entries only, so every
  * replica reaps the same keys at the same index. */
 #include <stdlib.h>
@@ -35,6 +36,8 @@ void kv_config_fill(struct kv_config *out, const struct kv_config *in)
         or_default(in->session_replies_count_max, KV_SESSION_REPLIES_COUNT_MAX_DEFAULT);
     out->multi_commands_count_max =
         or_default(in->multi_commands_count_max, KV_MULTI_COMMANDS_COUNT_MAX_DEFAULT);
+    out->session_reply_bytes_max =
+        or_default(in->session_reply_bytes_max, KV_SESSION_REPLY_BYTES_MAX_DEFAULT);
 #ifdef CHORUS_MUTANTS
     out->mutant_apply_retries_twice = in->mutant_apply_retries_twice;
 #endif
@@ -335,6 +338,7 @@ static void check_session(const struct kv_store *s, const struct kv_session *ss)
     ASSERT(ss->client_id != 0 && ss->client_id <= s->applied_index);
     ASSERT(ss->cached_cap == s->cfg.session_replies_count_max);
     ASSERT(ss->cached_count <= ss->cached_cap);
+    ASSERT(ss->cached_count <= 1 || kv_session_cached_bytes(ss) <= s->cfg.session_reply_bytes_max);
     for (size_t i = 0; i < ss->cached_count; i++) {
         ASSERT(ss->cached[i].seq >= ss->floor_seq);
         ASSERT(kv_reply_valid(ss->cached[i].reply.bytes.data, ss->cached[i].reply.bytes.len));

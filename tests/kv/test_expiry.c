@@ -116,3 +116,19 @@ TEST(expired_keys_are_swept_at_fixed_indexes)
     CHECK_EQ(st.memory_bytes, 0);
     kvt_free(&t);
 }
+
+TEST(sweep_is_not_skipped_when_the_multiple_index_is_not_a_command)
+{
+    struct kvt t;
+    kvt_init(&t);
+    kvt_do(&t, "SET k v PX 10");
+    t.now_ms += 100;
+    t.index = 1020;
+    kvt_do(&t, "GET x"); /* index 1021 */
+    t.index = 1030;      /* 1022..1030 were no-ops and configurations */
+    kvt_do(&t, "GET x");
+    struct kv_stats st;
+    kv_stats(t.s, &st);
+    CHECK_EQ(st.keys_count, 0);
+    kvt_free(&t);
+}

@@ -113,16 +113,21 @@ TEST(ack_trims_the_cache_and_late_retries_are_evicted_not_reapplied)
     kvt_free(&t);
 }
 
-TEST(reply_cache_is_bounded_per_session)
+TEST(reply_cache_is_bounded_per_session_in_count_and_in_bytes)
 {
-    struct kv_config cfg = {.session_replies_count_max = 2};
-    struct kvt t;
-    kvt_init_cfg(&t, &cfg);
-    struct buf first;
-    three_increments(&t, 1, &first);
-    CHECK_REPLY(kvt_apply_entry(&t), "(integer) 3"); /* seq 3 still cached */
-    retry_is_evicted(&t, &first);
-    kvt_free(&t);
+    /* Two replies fit either way: an integer reply is 9 bytes. */
+    struct kv_config by_count = {.session_replies_count_max = 2};
+    struct kv_config by_bytes = {.session_reply_bytes_max = 20};
+    const struct kv_config *cfgs[] = {&by_count, &by_bytes};
+    for (size_t i = 0; i < ARRAY_COUNT(cfgs); i++) {
+        struct kvt t;
+        kvt_init_cfg(&t, cfgs[i]);
+        struct buf first;
+        three_increments(&t, 1, &first);
+        CHECK_REPLY(kvt_apply_entry(&t), "(integer) 3"); /* seq 3 still cached */
+        retry_is_evicted(&t, &first);
+        kvt_free(&t);
+    }
 }
 
 TEST(registering_past_the_limit_evicts_the_least_recently_active)
