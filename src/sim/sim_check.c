@@ -4,7 +4,8 @@
  *  - log matching: two logs with an entry of the same index and term are identical up to
  *    it (every node's log is summarised as a chain of hashes, and every (index, term)
  *    must always map to the same chain value);
- *  - leader completeness: a new leader holds every entry committed before its term;
+ *  - leader completeness: a new leader holds every entry committed in an earlier term
+ *    (a stale leader of an old term, say one that was paused, need not hold later ones);
  *  - commit safety (§5.4): once a leader commits an entry, no node lacking it could win an
  *    election, judged against the other nodes' durable logs (the least they could
  *    present after a crash). This catches the Figure 8 bug at the unsafe commit itself;
@@ -79,6 +80,7 @@ void check_free(struct sim_world *w)
     pairs_free(&w->reply_by_session);
     pairs_free(&w->acked_writes);
     free(w->applied_chain);
+    free(w->commit_term);
     if (w->history != NULL) {
         lincheck_history_free(w->history);
         free(w->history);
@@ -136,7 +138,8 @@ static void check_new_leader(struct sim_world *w, struct sim_node *n)
         sim_trace(w, "\"ev\":\"leader\",\"node\":%u,\"term\":%llu", n->id, (unsigned long long)term);
     }
     for (raft_index_t i = 1; i <= w->applied_max; i++) {
-        if (i > n->chain_last || n->chain[i] != w->applied_chain[i]) {
+        bool earlier = i < w->commit_term_cap && w->commit_term[i] != 0 && w->commit_term[i] < term;
+        if (earlier && (i > n->chain_last || n->chain[i] != w->applied_chain[i])) {
             sim_fail(w, "leader_completeness", "node %u leads term %llu without committed "
                      "entry %llu", n->id, (unsigned long long)term, (unsigned long long)i);
             return;
@@ -206,6 +209,24 @@ static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
     }
 }
 
+static void record_commit_terms(struct sim_world *w, raft_index_t from, raft_index_t to,
+                                raft_term_t term)
+{
+    if (to >= w->commit_term_cap) {
+        size_t cap = MAX(to + 1, w->commit_term_cap * 2);
+        w->commit_term = realloc(w->commit_term, cap * sizeof *w->commit_term);
+        ASSERT(w->commit_term != NULL);
+        memset(w->commit_term + w->commit_term_cap, 0,
+               (cap - w->commit_term_cap) * sizeof *w->commit_term);
+        w->commit_term_cap = cap;
+    }
+    for (raft_index_t i = from; i <= to; i++) {
+        if (w->commit_term[i] == 0 || term < w->commit_term[i]) {
+            w->commit_term[i] = term;
+        }
+    }
+}
+
 void check_after_step(struct sim_world *w, struct sim_node *n)
 {
     if (n->raft == NULL) {
@@ -218,6 +239,7 @@ void check_after_step(struct sim_world *w, struct sim_node *n)
         check_new_leader(w, n);
     }
     if (role == RAFT_LEADER && raft_commit_index(n->raft) > n->last_commit_checked) {
+        record_commit_terms(w, n->last_commit_checked + 1, raft_commit_index(n->raft), term);
         n->last_commit_checked = raft_commit_index(n->raft);
         check_commit_safety(w, n);
     }

@@ -195,6 +195,8 @@ struct sim_world {
     struct hashmap reply_by_session;  /* (client id, seq) -> (index, reply hash) */
     struct hashmap acked_writes;      /* (client id, seq) of every acknowledged write */
     uint64_t *applied_chain;          /* index -> chained hash of the committed entry */
+    raft_term_t *commit_term;         /* index -> lowest term whose leader committed it */
+    size_t commit_term_cap;
     size_t applied_cap;
     raft_index_t applied_max;
     struct lincheck_history *history;
