@@ -22,12 +22,21 @@ int log_fail(struct log *l, int err)
     return err;
 }
 
-int log_sync_dir(struct log *l)
+int log_sync_dir(struct log *l) { return l->disk->sync_dir(l->disk->ctx); }
+
+/* The directory fsync that makes newly created segments durable. */
+static int sync_new_segments(struct log *l)
 {
     if (log_mutant_is(l, LOG_MUTANT_SKIP_DIR_FSYNC)) {
+        l->dir_dirty = false;
         return 0;
     }
-    return l->disk->sync_dir(l->disk->ctx);
+    int rc = log_sync_dir(l);
+    if (rc != 0) {
+        return log_fail(l, rc);
+    }
+    l->dir_dirty = false;
+    return 0;
 }
 
 int log_segment_add(struct log *l, uint64_t first_index, bool create)
@@ -97,7 +106,9 @@ int log_reset_empty(struct log *l, uint64_t next_index)
     return 0;
 }
 
-/* Seals the last segment (fdatasync) and opens a new one starting at first_index. */
+/* Seals the last segment, its bytes (fdatasync) and its name (directory fsync), and
+ * opens a new one starting at first_index: a segment's successor never exists on disk
+ * unless the segment is whole there. */
 static int segment_roll(struct log *l, uint64_t first_index)
 {
     if (l->segs_count > 0 && l->seg_dirty) {
@@ -107,7 +118,8 @@ static int segment_roll(struct log *l, uint64_t first_index)
         }
         l->seg_dirty = false;
     }
-    return log_segment_add(l, first_index, true);
+    int rc = l->dir_dirty ? sync_new_segments(l) : 0;
+    return rc != 0 ? rc : log_segment_add(l, first_index, true);
 }
 
 static int flush_wbuf(struct log *l)
@@ -230,12 +242,9 @@ int log_sync(struct log *l, uint64_t *durable_index_out)
             }
             l->seg_dirty = false;
         }
-        if (l->dir_dirty) {
-            int rc = log_sync_dir(l);
-            if (rc != 0) {
-                return log_fail(l, rc);
-            }
-            l->dir_dirty = false;
+        int rc = l->dir_dirty ? sync_new_segments(l) : 0;
+        if (rc != 0) {
+            return rc;
         }
     }
     if (!l->damaged) {

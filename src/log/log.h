@@ -52,7 +52,7 @@
 enum log_mutant {
     LOG_MUTANT_NONE = 0,
     LOG_MUTANT_ACK_BEFORE_FSYNC,          /* log_sync reports durability, never syncs */
-    LOG_MUTANT_SKIP_DIR_FSYNC,            /* new segments, renames: no directory fsync */
+    LOG_MUTANT_SKIP_DIR_FSYNC,            /* no directory fsync after creating a segment */
     LOG_MUTANT_MIDLOG_CORRUPTION_AS_END,  /* a bad record ends the log like a torn tail */
 };
 

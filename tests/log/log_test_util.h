@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include "base/assertions.h"
 #include "base/errors.h"
 #include "harness.h"
 #include "log/log.h"
