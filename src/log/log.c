@@ -149,7 +149,7 @@ static int encode_record(struct log *l, const struct log_record *r)
     log_fmt_record_header_encode(p, &h);
     l->pos[l->pos_count] = (struct log_pos){r->term, s->end_offset + l->wbuf.len - LOG_RECORD_HEADER_SIZE,
                                             r->len, r->type};
-    if (buf_put(&l->wbuf, r->data, r->len) != 0) {
+    if (r->len > 0 && buf_put(&l->wbuf, r->data, r->len) != 0) {
         return ERR_NOMEM;
     }
     l->pos_count++;

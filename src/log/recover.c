@@ -266,30 +266,42 @@ static int scan_segment(struct scan *s, size_t k, bool *stop)
     return 0;
 }
 
-/* Walks the sorted segment files; a segment that does not continue the log is either
- * the successor of obsolete (snapshot-covered) segments or a hole, which is corruption. */
+/* Walks the sorted segment files. Those before the last one starting at or below
+ * snapshot index + 1 hold only snapshot-covered entries (a compaction was cut short):
+ * they are removed unread. A segment that does not continue the log is a hole, which is
+ * corruption. */
 static int scan_all(struct scan *s)
 {
     struct log *l = s->l;
-    l->first_index = s->names_count > 0 ? name_at(s, 0) : l->snap.index + 1;
-    for (size_t k = 0; k < s->names_count; k++) {
-        uint64_t first = name_at(s, k);
-        if (first != log_next_index(l)) {
-            if (log_next_index(l) - 1 <= l->snap.index && first <= l->snap.index + 1) {
-                int rc = log_segments_drop_tail(l, 0);
-                if (rc != 0) {
-                    return rc;
-                }
-                l->pos_count = 0;
-                l->first_index = first;
-            } else {
-                uint64_t after = 0;
-                int rc = scan_later(s, k, &after);
-                if (rc == 0) {
-                    mark_corrupt(s, log_next_index(l), after);
-                }
-                return rc;
+    size_t k0 = 0;
+    l->first_index = l->snap.index + 1;
+    if (s->names_count > 0 && name_at(s, 0) > l->first_index && !s->report->snapshot_corrupt) {
+        /* Entries between the snapshot and the first segment are missing. */
+        uint64_t after = 0;
+        int rc = scan_later(s, 0, &after);
+        if (rc == 0) {
+            mark_corrupt(s, l->first_index, after);
+        }
+        return rc;
+    }
+    while (!s->report->snapshot_corrupt && k0 + 1 < s->names_count &&
+           name_at(s, k0 + 1) <= l->snap.index + 1) {
+        char name[LOG_SEGMENT_NAME_SIZE];
+        log_fmt_segment_name(name, name_at(s, k0++));
+        int rc = l->disk->remove(l->disk->ctx, name);
+        if (rc != 0 && rc != ERR_NOT_FOUND) {
+            return rc;
+        }
+    }
+    l->first_index = s->names_count > 0 ? name_at(s, k0) : l->first_index;
+    for (size_t k = k0; k < s->names_count; k++) {
+        if (name_at(s, k) != log_next_index(l)) {
+            uint64_t after = 0;
+            int rc = scan_later(s, k, &after);
+            if (rc == 0) {
+                mark_corrupt(s, log_next_index(l), after);
             }
+            return rc;
         }
         bool stop = false;
         int rc = scan_segment(s, k, &stop);
@@ -300,25 +312,28 @@ static int scan_all(struct scan *s)
     return 0;
 }
 
-/* After the scan: drop a log wholly behind the snapshot; report a hole between the
- * snapshot and the first segment (entries nobody can vouch for). */
+/* After the scan, measured against the snapshot: a clean log wholly behind it is
+ * obsolete and goes; damage at or below it means no entry after it can be vouched for,
+ * so the log is emptied in memory and reported damaged from snapshot index + 1 (the
+ * files stay until log_truncate_suffix repairs). */
 static int settle_against_snapshot(struct scan *s)
 {
     struct log *l = s->l;
-    if (l->damaged || s->report->snapshot_corrupt) {
+    if (s->report->snapshot_corrupt || l->snap.index == 0) {
         return 0;
     }
-    if (l->snap.index > 0 && log_next_index(l) - 1 < l->snap.index) {
-        return log_reset_empty(l, l->snap.index + 1);
-    }
-    if (l->first_index > l->snap.index + 1) {
-        uint64_t last = log_next_index(l) - 1;
+    if (l->damaged && l->corrupt_from_index <= l->snap.index) {
+        uint64_t to = s->report->corrupt_to_index;
         while (l->segs_count > 0) {
             l->disk->file_close(l->disk->ctx, l->segs[--l->segs_count].file);
         }
         l->pos_count = 0;
         l->first_index = l->snap.index + 1;
-        mark_corrupt(s, l->first_index, last);
+        mark_corrupt(s, l->first_index, to);
+        return 0;
+    }
+    if (!l->damaged && log_next_index(l) - 1 < l->snap.index) {
+        return log_reset_empty(l, l->snap.index + 1);
     }
     return 0;
 }

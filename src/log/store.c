@@ -25,15 +25,16 @@ int log_read_file(struct log *l, struct disk_file *f, struct buf *out, uint64_t 
         return ERR_TOO_LARGE;
     }
     buf_reset(out);
+    if (size == 0) {
+        return 0;
+    }
     uint8_t *p = buf_extend(out, (size_t)size);
-    if (p == NULL && size > 0) {
+    if (p == NULL) {
         return ERR_NOMEM;
     }
     size_t got = 0;
-    rc = size > 0 ? l->disk->file_read(l->disk->ctx, f, p, (size_t)size, 0, &got) : 0;
-    if (rc == 0 && got != size) {
-        out->len = got;
-    }
+    rc = l->disk->file_read(l->disk->ctx, f, p, (size_t)size, 0, &got);
+    out->len = got;
     return rc;
 }
 
