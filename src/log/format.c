@@ -11,29 +11,45 @@
 #include "base/errors.h"
 #include "log/log.h"
 
+/* Checks the common prefix of the fixed-size headers: at least size bytes, a CRC32C of
+ * bytes 0..size-5 in the last four, then magic (u32), version (u16) and size (u16). */
+static int fixed_header_check(const uint8_t *in, size_t len, uint32_t magic, uint16_t size)
+{
+    if (len < size) {
+        return ERR_TRUNCATED;
+    }
+    if (le_load_u32(in + size - 4) != crc32c(in, size - 4u)) {
+        return ERR_CHECKSUM;
+    }
+    if (le_load_u32(in) != magic) {
+        return ERR_MAGIC;
+    }
+    if (le_load_u16(in + 4) != LOG_FMT_VERSION || le_load_u16(in + 6) != size) {
+        return ERR_VERSION;
+    }
+    return 0;
+}
+
+static void fixed_header_begin(uint8_t *out, uint32_t magic, uint16_t size)
+{
+    memset(out, 0, size);
+    le_store_u32(out, magic);
+    le_store_u16(out + 4, LOG_FMT_VERSION);
+    le_store_u16(out + 6, size);
+}
+
 void log_fmt_segment_header_encode(uint8_t out[LOG_SEGMENT_HEADER_SIZE], uint64_t first_index)
 {
-    memset(out, 0, LOG_SEGMENT_HEADER_SIZE);
-    le_store_u32(out, LOG_SEGMENT_MAGIC);
-    le_store_u16(out + 4, LOG_FMT_VERSION);
-    le_store_u16(out + 6, LOG_SEGMENT_HEADER_SIZE);
+    fixed_header_begin(out, LOG_SEGMENT_MAGIC, LOG_SEGMENT_HEADER_SIZE);
     le_store_u64(out + 8, first_index);
     le_store_u32(out + 28, crc32c(out, 28));
 }
 
 int log_fmt_segment_header_decode(const uint8_t *in, size_t len, uint64_t *first_index_out)
 {
-    if (len < LOG_SEGMENT_HEADER_SIZE) {
-        return ERR_TRUNCATED;
-    }
-    if (le_load_u32(in + 28) != crc32c(in, 28)) {
-        return ERR_CHECKSUM;
-    }
-    if (le_load_u32(in) != LOG_SEGMENT_MAGIC) {
-        return ERR_MAGIC;
-    }
-    if (le_load_u16(in + 4) != LOG_FMT_VERSION || le_load_u16(in + 6) != LOG_SEGMENT_HEADER_SIZE) {
-        return ERR_VERSION;
+    int rc = fixed_header_check(in, len, LOG_SEGMENT_MAGIC, LOG_SEGMENT_HEADER_SIZE);
+    if (rc != 0) {
+        return rc;
     }
     *first_index_out = le_load_u64(in + 8);
     return 0;
@@ -79,10 +95,7 @@ int log_fmt_record_header_decode(const uint8_t *in, size_t len, struct log_recor
 
 void log_fmt_meta_encode(uint8_t out[LOG_META_SIZE], uint64_t term, uint64_t vote)
 {
-    memset(out, 0, LOG_META_SIZE);
-    le_store_u32(out, LOG_META_MAGIC);
-    le_store_u16(out + 4, LOG_FMT_VERSION);
-    le_store_u16(out + 6, LOG_META_SIZE);
+    fixed_header_begin(out, LOG_META_MAGIC, LOG_META_SIZE);
     le_store_u64(out + 8, term);
     le_store_u64(out + 16, vote);
     le_store_u32(out + 28, crc32c(out, 28));
@@ -93,14 +106,9 @@ int log_fmt_meta_decode(const uint8_t *in, size_t len, uint64_t *term_out, uint6
     if (len != LOG_META_SIZE) {
         return ERR_MALFORMED;
     }
-    if (le_load_u32(in + 28) != crc32c(in, 28)) {
-        return ERR_CHECKSUM;
-    }
-    if (le_load_u32(in) != LOG_META_MAGIC) {
-        return ERR_MAGIC;
-    }
-    if (le_load_u16(in + 4) != LOG_FMT_VERSION || le_load_u16(in + 6) != LOG_META_SIZE) {
-        return ERR_VERSION;
+    int rc = fixed_header_check(in, len, LOG_META_MAGIC, LOG_META_SIZE);
+    if (rc != 0) {
+        return rc;
     }
     *term_out = le_load_u64(in + 8);
     *vote_out = le_load_u64(in + 16);
@@ -110,10 +118,7 @@ int log_fmt_meta_decode(const uint8_t *in, size_t len, uint64_t *term_out, uint6
 void log_fmt_snapshot_header_encode(uint8_t out[LOG_SNAPSHOT_HEADER_SIZE],
                                     const struct log_snapshot_header *h)
 {
-    memset(out, 0, LOG_SNAPSHOT_HEADER_SIZE);
-    le_store_u32(out, LOG_SNAPSHOT_MAGIC);
-    le_store_u16(out + 4, LOG_FMT_VERSION);
-    le_store_u16(out + 6, LOG_SNAPSHOT_HEADER_SIZE);
+    fixed_header_begin(out, LOG_SNAPSHOT_MAGIC, LOG_SNAPSHOT_HEADER_SIZE);
     le_store_u64(out + 8, h->index);
     le_store_u64(out + 16, h->term);
     le_store_u32(out + 24, h->config_len);
@@ -124,18 +129,9 @@ void log_fmt_snapshot_header_encode(uint8_t out[LOG_SNAPSHOT_HEADER_SIZE],
 
 int log_fmt_snapshot_header_decode(const uint8_t *in, size_t len, struct log_snapshot_header *out)
 {
-    if (len < LOG_SNAPSHOT_HEADER_SIZE) {
-        return ERR_TRUNCATED;
-    }
-    if (le_load_u32(in + 44) != crc32c(in, 44)) {
-        return ERR_CHECKSUM;
-    }
-    if (le_load_u32(in) != LOG_SNAPSHOT_MAGIC) {
-        return ERR_MAGIC;
-    }
-    if (le_load_u16(in + 4) != LOG_FMT_VERSION ||
-        le_load_u16(in + 6) != LOG_SNAPSHOT_HEADER_SIZE) {
-        return ERR_VERSION;
+    int rc = fixed_header_check(in, len, LOG_SNAPSHOT_MAGIC, LOG_SNAPSHOT_HEADER_SIZE);
+    if (rc != 0) {
+        return rc;
     }
     out->index = le_load_u64(in + 8);
     out->term = le_load_u64(in + 16);

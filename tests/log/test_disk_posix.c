@@ -26,12 +26,24 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* A POSIX disk on a fresh directory; dir must hold a mkdtemp template. */
+static void temp_disk(char *dir, struct disk *d)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ(disk_posix_open(d, dir), 0);
+}
+
+static void temp_disk_free(char *dir, struct disk *d)
+{
+    disk_posix_close(d);
+    remove_tree(dir);
+}
+
 TEST(log_round_trips_on_real_files)
 {
     char dir[] = "/tmp/chorus-log-test-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
     struct disk d;
-    CHECK_EQ(disk_posix_open(&d, dir), 0);
+    temp_disk(dir, &d);
     struct log *l = open_ok(&d, 512, NULL);
     CHECK_EQ(log_set_term_vote(l, 4, 2), 0);
     CHECK_EQ(append_range(l, 1, 200, 4), 0);
@@ -60,16 +72,14 @@ TEST(log_round_trips_on_real_files)
     CHECK_EQ(snap.data[2], 5);
     log_snapshot_free(&snap);
     log_close(l);
-    disk_posix_close(&d);
-    remove_tree(dir);
+    temp_disk_free(dir, &d);
 }
 
 TEST(torn_tail_on_real_files_is_cut)
 {
     char dir[] = "/tmp/chorus-log-test-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
     struct disk d;
-    CHECK_EQ(disk_posix_open(&d, dir), 0);
+    temp_disk(dir, &d);
     struct log *l = open_ok(&d, 0, NULL);
     CHECK_EQ(append_range(l, 1, 5, 1), 0);
     CHECK_EQ(log_sync(l, NULL), 0);
@@ -86,20 +96,17 @@ TEST(torn_tail_on_real_files_is_cut)
     CHECK_EQ(rep.torn_bytes, 5);
     CHECK_EQ(rep.last_index, 5);
     log_close(l);
-    disk_posix_close(&d);
-    remove_tree(dir);
+    temp_disk_free(dir, &d);
 }
 
 TEST(missing_file_is_not_found)
 {
     char dir[] = "/tmp/chorus-log-test-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
     struct disk d;
     struct disk_file *f = NULL;
-    CHECK_EQ(disk_posix_open(&d, dir), 0);
+    temp_disk(dir, &d);
     CHECK_EQ(d.file_open(d.ctx, "nope", 0, &f), ERR_NOT_FOUND);
     CHECK_EQ(d.remove(d.ctx, "nope"), ERR_NOT_FOUND);
     CHECK_EQ(d.file_open(d.ctx, "../escape", DISK_OPEN_CREATE, &f), ERR_INVALID);
-    disk_posix_close(&d);
-    remove_tree(dir);
+    temp_disk_free(dir, &d);
 }
