@@ -74,6 +74,9 @@ int log_segment_add(struct log *l, uint64_t first_index, bool create)
     return 0;
 }
 
+/* Removes from the last segment backwards, making each removal durable before the
+ * next, so that a crash leaves a prefix of the segments and never a hole (which recovery
+ * would rightly call corruption). The caller syncs the directory after the last one. */
 int log_segments_drop_tail(struct log *l, size_t k)
 {
     int rc = 0;
@@ -82,9 +85,12 @@ int log_segments_drop_tail(struct log *l, size_t k)
         char name[LOG_SEGMENT_NAME_SIZE];
         log_fmt_segment_name(name, s->first_index);
         l->disk->file_close(l->disk->ctx, s->file);
-        int r = l->disk->remove(l->disk->ctx, name);
-        if (r != 0 && r != ERR_NOT_FOUND && rc == 0) {
-            rc = r;
+        if (rc == 0) {
+            rc = l->disk->remove(l->disk->ctx, name);
+            rc = rc == ERR_NOT_FOUND ? 0 : rc;
+        }
+        if (rc == 0 && l->segs_count > k) {
+            rc = log_sync_dir(l);
         }
     }
     return rc;
@@ -167,7 +173,9 @@ static int append_rollback(struct log *l, size_t pos_count, size_t segs_count, u
     int rc = log_segments_drop_tail(l, segs_count);
     if (rc == 0 && dropped) {
         rc = log_sync_dir(l);
+        l->dir_dirty = false;
     }
+    l->seg_dirty = segs_count > 0; /* conservatively: one more fdatasync is harmless */
     if (rc == 0 && segs_count > 0) {
         struct log_segment *s = &l->segs[segs_count - 1];
         s->end_offset = end_offset;
@@ -235,7 +243,7 @@ int log_sync(struct log *l, uint64_t *durable_index_out)
         return l->failed;
     }
     if (!log_mutant_is(l, LOG_MUTANT_ACK_BEFORE_FSYNC)) {
-        if (l->seg_dirty) {
+        if (l->seg_dirty && l->segs_count > 0) {
             int rc = l->disk->file_sync(l->disk->ctx, l->segs[l->segs_count - 1].file);
             if (rc != 0) {
                 return log_fail(l, rc);

@@ -12,17 +12,9 @@
  * A second enumeration flips every bit position class of every byte of every file of a
  * finished run: corruption must be reported, never silently skipped.
  * The known-wrong variants (CHORUS_MUTANTS) must each fail at least one of these runs. */
-#include "log_test_util.h"
+#include "log_model.h"
 
 #define SEG_BYTES 160
-#define INDEX_MAX 64
-
-enum step_kind { S_APPEND, S_SYNC, S_TRUNC, S_TERMVOTE, S_SNAP, S_COMPACT };
-
-struct step {
-    enum step_kind kind;
-    uint64_t a, b, c; /* APPEND from,to,term; TRUNC from; TERMVOTE term,vote; SNAP index,term; COMPACT up_to */
-};
 
 static const struct step script[] = {
     {S_TERMVOTE, 1, 1, 0}, {S_APPEND, 1, 3, 1},    {S_SYNC, 0, 0, 0},     {S_APPEND, 4, 8, 1},
@@ -31,103 +23,9 @@ static const struct step script[] = {
     {S_APPEND, 13, 15, 2}, {S_SYNC, 0, 0, 0},      {S_TRUNC, 14, 0, 0},   {S_TERMVOTE, 3, 0, 0},
     {S_APPEND, 14, 16, 3}, {S_SYNC, 0, 0, 0},      {S_SNAP, 14, 3, 0},    {S_COMPACT, 14, 0, 0},
     {S_APPEND, 17, 18, 3}, {S_SNAP, 18, 3, 0},     {S_COMPACT, 18, 0, 0}, {S_APPEND, 19, 20, 3},
-    {S_SYNC, 0, 0, 0},     {S_APPEND, 21, 22, 3},
+    {S_SYNC, 0, 0, 0},     {S_APPEND, 21, 30, 3},  {S_SYNC, 0, 0, 0},     {S_TRUNC, 23, 0, 0},
+    {S_APPEND, 23, 24, 4}, {S_SYNC, 0, 0, 0},      {S_APPEND, 25, 26, 4},
 };
-
-struct lstate {
-    uint64_t last;
-    uint64_t term[INDEX_MAX + 1];
-};
-
-struct model {
-    struct lstate cur;
-    struct lstate window[16]; /* states since the last durability point */
-    size_t window_count;
-    uint64_t durable;
-    uint64_t tv[2], tv_pending[2];
-    uint64_t snap[2], snap_pending[2];
-};
-
-static void window_push(struct model *m, const struct lstate *s)
-{
-    ASSERT(m->window_count < ARRAY_COUNT(m->window));
-    m->window[m->window_count++] = *s;
-}
-
-static void window_reset(struct model *m)
-{
-    m->window_count = 0;
-    window_push(m, &m->cur);
-}
-
-static void snap_bytes(uint64_t index, uint8_t cfg[3], uint8_t data[20])
-{
-    for (int i = 0; i < 3; i++) {
-        cfg[i] = (uint8_t)(index + i);
-    }
-    for (int i = 0; i < 20; i++) {
-        data[i] = (uint8_t)(index * 13 + i);
-    }
-}
-
-static int run_step(struct log *l, struct model *m, const struct step *s)
-{
-    struct lstate next = m->cur;
-    int rc = 0;
-    switch (s->kind) {
-    case S_APPEND:
-        for (uint64_t i = s->a; i <= s->b; i++) {
-            next.term[i] = s->c;
-        }
-        next.last = s->b;
-        window_push(m, &next);
-        rc = append_range(l, s->a, s->b, s->c);
-        m->cur = rc == 0 ? next : m->cur;
-        break;
-    case S_SYNC:
-        rc = log_sync(l, NULL);
-        if (rc == 0) {
-            m->durable = m->cur.last;
-            window_reset(m);
-        }
-        break;
-    case S_TRUNC:
-        /* Once asked for, the removed entries may be gone whether or not it returns. */
-        next.last = s->a - 1;
-        window_push(m, &next);
-        m->durable = MIN(m->durable, next.last);
-        rc = log_truncate_suffix(l, s->a);
-        if (rc == 0) {
-            m->cur = next;
-            window_reset(m);
-        }
-        break;
-    case S_TERMVOTE:
-        m->tv_pending[0] = s->a;
-        m->tv_pending[1] = s->b;
-        rc = log_set_term_vote(l, s->a, s->b);
-        if (rc == 0) {
-            memcpy(m->tv, m->tv_pending, sizeof m->tv);
-        }
-        break;
-    case S_SNAP: {
-        uint8_t cfg[3], data[20];
-        snap_bytes(s->a, cfg, data);
-        m->snap_pending[0] = s->a;
-        m->snap_pending[1] = s->b;
-        rc = log_snapshot_save(l, s->a, s->b, cfg, sizeof cfg, data, sizeof data);
-        if (rc == 0) {
-            memcpy(m->snap, m->snap_pending, sizeof m->snap);
-            m->durable = MAX(m->durable, s->a);
-        }
-        break;
-    }
-    case S_COMPACT:
-        rc = log_compact(l, s->a);
-        break;
-    }
-    return rc;
-}
 
 /* Runs the first steps_count steps of the script, or until the first error (the power
  * cut). */
@@ -143,75 +41,6 @@ static void run_script_n(struct log *l, struct model *m, size_t steps_count)
 }
 
 static void run_script(struct log *l, struct model *m) { run_script_n(l, m, SIZE_MAX); }
-
-static bool entries_match(struct log *l, const struct lstate *s)
-{
-    uint64_t last = log_last_index(l);
-    if (log_first_index(l) <= last && last > s->last) {
-        return false;
-    }
-    for (uint64_t i = log_first_index(l); i <= last; i++) {
-        if (log_term_at(l, i) != s->term[i] || !entry_is(l, i, s->term[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static const char *check_snapshot(struct log *l, const struct log_recovery *rep, const struct model *m)
-{
-    if (rep->snapshot_corrupt) {
-        return "snapshot reported corrupt after a crash";
-    }
-    uint64_t idx = rep->snapshot_present ? rep->snapshot_index : 0;
-    uint64_t term = rep->snapshot_present ? rep->snapshot_term : 0;
-    bool old = idx == m->snap[0] && term == m->snap[1];
-    bool new = idx == m->snap_pending[0] && term == m->snap_pending[1];
-    if (!old && !new) {
-        return "snapshot is neither the saved one nor the one being saved";
-    }
-    if (idx == 0) {
-        return NULL;
-    }
-    struct log_snapshot snap;
-    uint8_t cfg[3], data[20];
-    snap_bytes(idx, cfg, data);
-    if (log_snapshot_load(l, &snap) != 0) {
-        return "snapshot does not load";
-    }
-    bool whole = snap.config_len == 3 && snap.data_len == 20 && memcmp(snap.config, cfg, 3) == 0 &&
-                 memcmp(snap.data, data, 20) == 0;
-    log_snapshot_free(&snap);
-    return whole ? NULL : "snapshot content is not whole";
-}
-
-/* The invariants after recovery; NULL when they hold. */
-static const char *check_recovered(struct log *l, const struct log_recovery *rep, const struct model *m)
-{
-    bool tv_ok = (rep->term == m->tv[0] && rep->vote == m->tv[1]) ||
-                 (rep->term == m->tv_pending[0] && rep->vote == m->tv_pending[1]);
-    if (rep->meta_corrupt || !tv_ok) {
-        return "term/vote went back or is unknown";
-    }
-    const char *why = check_snapshot(l, rep, m);
-    if (why != NULL) {
-        return why;
-    }
-    if (rep->corrupt) {
-        return "a crash was reported as corruption";
-    }
-    bool matched = false;
-    for (size_t i = 0; i < m->window_count && !matched; i++) {
-        matched = entries_match(l, &m->window[i]);
-    }
-    if (!matched) {
-        return "recovered entries match no state written since the last durability point";
-    }
-    if (MAX(log_last_index(l), rep->snapshot_index) < m->durable) {
-        return "a synced entry was lost";
-    }
-    return NULL;
-}
 
 /* After recovery the log must take writes again and keep them. */
 static const char *check_writable(struct disk *d, struct log **lp)
@@ -297,7 +126,7 @@ static void trace_script(struct op_trace *tr)
     ASSERT(log_open(&l, t.disk, &cfg, &rep) == 0);
     disk_sim_set_observer(t.sim, trace_op, tr);
     run_script(l, &m);
-    ASSERT(m.cur.last == 22);
+    ASSERT(m.cur.last == 26);
     log_close(l);
     tdisk_free(&t);
 }
