@@ -102,14 +102,12 @@ int log_reset_empty(struct log *l, uint64_t next_index)
     if (rc == 0) {
         rc = log_sync_dir(l);
     }
-    if (rc != 0) {
-        return log_fail(l, rc);
-    }
+    /* Memory follows even on failure: the segments are closed already. */
     l->pos_count = 0;
     l->first_index = next_index;
     l->seg_dirty = false;
     l->dir_dirty = false;
-    return 0;
+    return rc == 0 ? 0 : log_fail(l, rc);
 }
 
 /* Seals the last segment, its bytes (fdatasync) and its name (directory fsync), and
@@ -230,9 +228,15 @@ int log_append(struct log *l, const struct log_record *recs, size_t n)
         rc = rc != 0 ? rc : encode_record(l, &recs[i]);
     }
     rc = rc != 0 ? rc : flush_wbuf(l);
+    if (rc != 0 && l->failed == 0) {
+        int rb = append_rollback(l, pos_count, segs_count, end_offset, sealed);
+        return rb != 0 ? rb : rc;
+    }
     if (rc != 0) {
-        int rb = l->failed != 0 ? 0 : append_rollback(l, pos_count, segs_count, end_offset, sealed);
-        return rb != 0 ? rb : (l->failed != 0 ? l->failed : rc);
+        /* Failed for good: forget the entries of this call so memory stays consistent. */
+        l->pos_count = pos_count;
+        buf_reset(&l->wbuf);
+        return l->failed;
     }
     return 0;
 }
@@ -345,11 +349,12 @@ int log_truncate_suffix(struct log *l, uint64_t from_index)
                                                 : s->end_offset;
     }
     int rc = truncate_segments(l, k, offset, keep_after);
+    /* Memory follows even on failure: the segments may be gone already. */
+    l->pos_count = from_index - l->first_index;
+    l->durable_index = MIN(l->durable_index, from_index - 1);
     if (rc != 0) {
         return log_fail(l, rc);
     }
-    l->pos_count = from_index - l->first_index;
-    l->durable_index = MIN(l->durable_index, from_index - 1);
     l->seg_dirty = false;
     l->dir_dirty = false;
     l->damaged = false;
@@ -383,15 +388,17 @@ int log_compact(struct log *l, uint64_t up_to_index)
     if (drop == 0) {
         return 0;
     }
+    /* No directory fsync between removals: a crash may bring any of them back, and
+     * recovery drops them unread, as they all lie before a segment that starts at or
+     * below snapshot index + 1. */
+    int rc = 0;
     for (size_t k = 0; k < drop; k++) {
         char name[LOG_SEGMENT_NAME_SIZE];
         log_fmt_segment_name(name, l->segs[k].first_index);
         l->disk->file_close(l->disk->ctx, l->segs[k].file);
-        int rc = l->disk->remove(l->disk->ctx, name);
-        if (rc != 0 && rc != ERR_NOT_FOUND) {
-            memmove(l->segs, l->segs + k + 1, (l->segs_count - k - 1) * sizeof *l->segs);
-            l->segs_count -= k + 1;
-            return log_fail(l, rc);
+        if (rc == 0) {
+            rc = l->disk->remove(l->disk->ctx, name);
+            rc = rc == ERR_NOT_FOUND ? 0 : rc;
         }
     }
     uint64_t first_new = l->segs[drop].first_index;
@@ -401,7 +408,7 @@ int log_compact(struct log *l, uint64_t up_to_index)
     memmove(l->pos, l->pos + entries_dropped, (l->pos_count - entries_dropped) * sizeof *l->pos);
     l->pos_count -= entries_dropped;
     l->first_index = first_new;
-    int rc = log_sync_dir(l);
+    rc = rc != 0 ? rc : log_sync_dir(l);
     return rc == 0 ? 0 : log_fail(l, rc);
 }
 

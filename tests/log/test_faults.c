@@ -70,6 +70,7 @@ static bool run_round(struct sweep *w, struct log *l, const char **why)
     for (int i = 0; i < STEPS_PER_ROUND; i++) {
         struct step s = next_step(w, l);
         int rc = run_step(l, &w->m, &s);
+        log_check_invariants(l);
         if (rc == ERR_NOSPACE && log_failed(l) == 0) {
             continue; /* a clean error: nothing changed, carry on */
         }
