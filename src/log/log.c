@@ -39,38 +39,33 @@ static int sync_new_segments(struct log *l)
     return 0;
 }
 
-int log_segment_add(struct log *l, uint64_t first_index, bool create)
+/* Creates segment first_index with its header and adds it at the end of l->segs. Its
+ * name is durable only after the next directory fsync (dir_dirty). */
+static int segment_create(struct log *l, uint64_t first_index)
 {
     char name[LOG_SEGMENT_NAME_SIZE];
+    uint8_t header[LOG_SEGMENT_HEADER_SIZE];
     struct disk_file *f = NULL;
     int rc = log_segs_reserve_alloc(l, 1);
     if (rc != 0) {
         return rc;
     }
     log_fmt_segment_name(name, first_index);
-    rc = l->disk->file_open(l->disk->ctx, name, create ? DISK_OPEN_CREATE : 0, &f);
+    log_fmt_segment_header_encode(header, first_index);
+    rc = l->disk->file_open(l->disk->ctx, name, DISK_OPEN_CREATE, &f);
     if (rc != 0) {
         return rc;
     }
-    if (create) {
-        uint8_t header[LOG_SEGMENT_HEADER_SIZE];
-        log_fmt_segment_header_encode(header, first_index);
-        l->dir_dirty = true;
-        rc = l->disk->file_truncate(l->disk->ctx, f, 0);
-        if (rc == 0) {
-            rc = l->disk->file_write(l->disk->ctx, f, header, sizeof header, 0);
-        }
-        if (rc != 0) {
-            l->disk->file_close(l->disk->ctx, f);
-            (void)l->disk->remove(l->disk->ctx, name);
-            return rc;
-        }
-        l->seg_dirty = true;
+    l->dir_dirty = true;
+    rc = l->disk->file_truncate(l->disk->ctx, f, 0);
+    rc = rc != 0 ? rc : l->disk->file_write(l->disk->ctx, f, header, sizeof header, 0);
+    if (rc != 0) {
+        l->disk->file_close(l->disk->ctx, f);
+        (void)l->disk->remove(l->disk->ctx, name);
+        return rc;
     }
-    struct log_segment *s = &l->segs[l->segs_count++];
-    s->first_index = first_index;
-    s->end_offset = LOG_SEGMENT_HEADER_SIZE;
-    s->file = f;
+    l->seg_dirty = true;
+    l->segs[l->segs_count++] = (struct log_segment){first_index, LOG_SEGMENT_HEADER_SIZE, f};
     return 0;
 }
 
@@ -123,7 +118,7 @@ static int segment_roll(struct log *l, uint64_t first_index)
         l->seg_dirty = false;
     }
     int rc = l->dir_dirty ? sync_new_segments(l) : 0;
-    return rc != 0 ? rc : log_segment_add(l, first_index, true);
+    return rc != 0 ? rc : segment_create(l, first_index);
 }
 
 static int flush_wbuf(struct log *l)
@@ -213,7 +208,7 @@ int log_append(struct log *l, const struct log_record *recs, size_t n)
     bool sealed = false;
     rc = log_pos_reserve_alloc(l, n);
     if (rc == 0 && l->segs_count == 0) {
-        rc = log_segment_add(l, recs[0].index, true);
+        rc = segment_create(l, recs[0].index);
     }
     buf_reset(&l->wbuf);
     for (size_t i = 0; i < n && rc == 0; i++) {

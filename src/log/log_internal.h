@@ -68,9 +68,6 @@ static inline bool log_mutant_is(const struct log *l, enum log_mutant m)
 }
 /* Makes the call fail stickily with err (an fsync or cleanup failed); returns err. */
 int log_fail(struct log *l, int err);
-/* Opens segment first_index (creating it with its header when create is set) and adds
- * it at the end of l->segs. */
-int log_segment_add(struct log *l, uint64_t first_index, bool create);
 /* Closes and removes l->segs[k..] from memory and disk (no directory fsync). */
 int log_segments_drop_tail(struct log *l, size_t k);
 /* Drops every entry and segment: the log becomes empty with next index next_index. */
