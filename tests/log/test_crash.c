@@ -236,27 +236,32 @@ static const char *run_flip(size_t steps_count, size_t file_no, uint64_t byte, e
     return why;
 }
 
-static size_t enumerate_flips(enum log_mutant mutant, bool verbose, size_t *runs_out)
+/* Flips a bit in every byte of every file left by the first steps_count steps. */
+static void flip_every_byte(size_t steps_count, enum log_mutant mutant, bool verbose,
+                            size_t *failures, size_t *runs)
 {
-    /* After step 10 the log spans several segments; after the last, one after a compaction. */
-    const size_t steps[] = {10, SIZE_MAX};
-    size_t failures = 0, runs = 0;
-    for (size_t si = 0; si < ARRAY_COUNT(steps); si++) {
     for (size_t file_no = 0; file_no < 32; file_no++) {
         for (uint64_t byte = 0;; byte++) {
             bool skip = false;
-            const char *why = run_flip(steps[si], file_no, byte, mutant, &skip);
+            const char *why = run_flip(steps_count, file_no, byte, mutant, &skip);
             if (skip) {
                 break;
             }
-            runs++;
-            if (why != NULL && verbose && failures < 5) {
+            (*runs)++;
+            if (why != NULL && verbose && *failures < 5) {
                 printf("    flip in file %zu byte %" PRIu64 ": %s\n", file_no, byte, why);
             }
-            failures += why != NULL;
+            *failures += why != NULL;
         }
     }
-    }
+}
+
+static size_t enumerate_flips(enum log_mutant mutant, bool verbose, size_t *runs_out)
+{
+    /* After step 10 the log spans several segments; after the last, one after a compaction. */
+    size_t failures = 0, runs = 0;
+    flip_every_byte(10, mutant, verbose, &failures, &runs);
+    flip_every_byte(SIZE_MAX, mutant, verbose, &failures, &runs);
     *runs_out = runs;
     return failures;
 }
