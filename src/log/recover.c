@@ -189,7 +189,17 @@ static int stop_at(struct scan *s, size_t k, uint64_t off, enum rec_state st, bo
     struct log *l = s->l;
     const uint8_t *p = l->wbuf.data;
     size_t len = l->wbuf.len;
-    uint64_t after = off + 1 < len ? scan_valid(p + off + 1, len - (size_t)off - 1) : 0;
+    /* Where valid records could still follow in this segment: never inside a torn
+     * record (its payload may hold bytes that look like a record, e.g. a client's value),
+     * past a complete record whose header checks out, else from the next byte. */
+    struct log_record_header h;
+    uint64_t from = off + 1;
+    if (st == REC_TORN) {
+        from = len;
+    } else if (log_fmt_record_header_decode(p + off, len - (size_t)off, &h) == 0 && in_memory) {
+        from = off + LOG_RECORD_HEADER_SIZE + h.length;
+    }
+    uint64_t after = from < len ? scan_valid(p + from, len - (size_t)from) : 0;
     int rc = scan_later(s, k + 1, &after);
     if (rc != 0) {
         return rc;

@@ -4,6 +4,7 @@
  * recovery never fails on garbage files. */
 #include "log_test_util.h"
 
+#include "base/crc32c.h"
 #include "log/format.h"
 
 #define SEG 4096
@@ -197,5 +198,39 @@ TEST(garbage_files_never_crash_recovery)
         log_check_invariants(l);
         log_close(l);
     }
+    tdisk_free(&t);
+}
+
+TEST(record_lookalike_inside_a_torn_payload_is_still_a_torn_tail)
+{
+    struct tdisk t;
+    tdisk_init(&t, 8, NULL);
+    struct log *l = open_ok(t.disk, SEG, NULL);
+    CHECK_EQ(append_range(l, 1, 3, 1), 0);
+    CHECK_EQ(log_sync(l, NULL), 0);
+    /* A client value that is itself a well-formed record. */
+    uint8_t inner[LOG_RECORD_HEADER_SIZE + 4];
+    struct log_record_header h = {1, 4, 1, 9, crc32c("abcd", 4)};
+    log_fmt_record_header_encode(inner, &h);
+    memcpy(inner + LOG_RECORD_HEADER_SIZE, "abcd", 4);
+    uint8_t payload[200];
+    memset(payload, 'z', sizeof payload);
+    memcpy(payload + 10, inner, sizeof inner);
+    struct log_record r = {1, 4, 1, payload, sizeof payload};
+    CHECK_EQ(log_append(l, &r, 1), 0);
+    log_close(l);
+    /* The crash keeps the value's lookalike record but not the end of entry 4. */
+    struct disk_file *f = NULL;
+    CHECK_EQ(t.disk->file_open(t.disk->ctx, "log-0000000000000001", 0, &f), 0);
+    CHECK_EQ(t.disk->file_truncate(t.disk->ctx, f,
+                                   record_offset(NULL, 4) + LOG_RECORD_HEADER_SIZE + 10 + sizeof inner + 5),
+             0);
+    t.disk->file_close(t.disk->ctx, f);
+    struct log_recovery rep;
+    l = open_ok(t.disk, SEG, &rep);
+    CHECK(rep.torn_tail);
+    CHECK(!rep.corrupt);
+    CHECK_EQ(rep.last_index, 3);
+    log_close(l);
     tdisk_free(&t);
 }
