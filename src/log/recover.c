@@ -8,8 +8,8 @@
  *   - The first failure is a torn tail when it is the end of the data an interrupted
  *     write leaves behind: fewer than a header's bytes left, a valid header whose payload
  *     runs past the end of the file, or nothing but zero bytes to the end; AND no valid
- *     record follows it anywhere (rest of the segment, later segments). A torn tail is
- *     cut off durably and reported.
+ *     record follows it in a later segment (the torn record's own bytes are payload, not
+ *     searched). A torn tail is cut off durably and reported.
  *   - Anything else is corruption: a complete record that fails its checks, a bad
  *     segment header, a hole between segments, or a torn-looking tail with valid records
  *     after it. Segment rolling syncs a segment before writing its successor, so none of
