@@ -456,6 +456,9 @@ static int sim_rename(void *ctx, const char *from, const char *to)
     if (strlen(to) >= DISK_NAME_SIZE_MAX) {
         return ERR_INVALID;
     }
+    if (strcmp(from, to) == 0) {
+        return 0; /* as rename(2): nothing to do */
+    }
     struct sim_inode *ino = e->ino;
     size_t apply = 0;
     int rc = op_gate(s, DISK_SIM_OP_RENAME, 1, &apply);
