@@ -287,6 +287,8 @@ static bool handle_ok(const struct disk_sim *s, const struct disk_file *f)
     return f != NULL && f->epoch == s->epoch && !s->halted;
 }
 
+void disk_sim_configure(struct disk_sim *s, const struct disk_sim_config *cfg) { s->cfg = *cfg; }
+
 uint64_t disk_sim_used_bytes(const struct disk_sim *s)
 {
     uint64_t used = 0;

@@ -76,6 +76,8 @@ void disk_sim_set_observer(struct disk_sim *s, disk_sim_observer_fn fn, void *ar
 /* The next count sync or sync_dir calls fail with ERR_IO. */
 void disk_sim_fail_syncs(struct disk_sim *s, uint32_t count);
 void disk_sim_set_capacity(struct disk_sim *s, uint64_t capacity_bytes);
+/* Replaces the fault configuration (a fault schedule turning faults on, then healing). */
+void disk_sim_configure(struct disk_sim *s, const struct disk_sim_config *cfg);
 uint64_t disk_sim_used_bytes(const struct disk_sim *s);
 
 /* Flips bit `bit` of file name, in its current and durable bytes (a latent media error).
