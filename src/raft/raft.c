@@ -101,6 +101,14 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
             return NULL;
         }
     }
+    /* The term and vote are saved apart from the entries, so a crash can keep entries of
+     * a newer term than the saved one. Nothing that depended on that newer term left the
+     * node (messages wait for the hard state to be durable), so adopting the entries'
+     * term with no vote is safe; it is persisted like any term change. */
+    if (raft_log_last_term(&r->log) > r->term) {
+        r->term = raft_log_last_term(&r->log);
+        r->vote = 0;
+    }
     /* Everything recovered was durable; the base was committed when it was compacted. */
     r->persisted_index = raft_log_last_index(&r->log);
     r->commit_index = r->log.first_index - 1;

@@ -301,6 +301,11 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
         p->inflight_count = 0;
         p->inflight_head = 0;
         p->probe_sent = false;
+        if (accepted > p->match_index) {
+            /* Accepted but not yet synced: in flight until acknowledged, so that a
+             * follower that loses them in a crash is probed again (see broadcast). */
+            inflight_push(p, accepted);
+        }
     } else if (p->next_index <= accepted) {
         p->next_index = accepted + 1;
     }

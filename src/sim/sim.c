@@ -216,6 +216,25 @@ static void fault_crash(struct sim_world *w)
     }
 }
 
+/* Disk faults on a running node: its next fdatasync fails with EIO, or its disk fills up
+ * (ENOSPC) until the faults heal. Either stops the node (a failed write is sticky) and it
+ * comes back through recovery; torn unsynced writes come with every crash already. */
+static void fault_disk(struct sim_world *w)
+{
+    struct sim_node *n = &w->nodes[prng_below(&w->prng, w->cfg.nodes_count)];
+    if (n->disk == NULL) {
+        return;
+    }
+    n->disk_faulty = true;
+    if (prng_chance(&w->prng, 500000)) {
+        disk_sim_fail_syncs(n->disk, 1);
+        sim_trace(w, "\"ev\":\"disk_eio\",\"node\":%u", n->id);
+    } else {
+        disk_sim_set_capacity(n->disk, disk_sim_used_bytes(n->disk) + prng_below(&w->prng, 4096));
+        sim_trace(w, "\"ev\":\"disk_full\",\"node\":%u", n->id);
+    }
+}
+
 static void resume_node(struct sim_world *w, struct sim_node *n)
 {
     n->paused = false;
@@ -242,6 +261,12 @@ static void heal_all(struct sim_world *w)
         if (n->paused) {
             resume_node(w, n);
         }
+        n->crash_trap = 0;
+        if (n->disk != NULL) {
+            disk_sim_set_capacity(n->disk, 0);
+            disk_sim_fail_syncs(n->disk, 0);
+            n->disk_faulty = false;
+        }
     }
     sim_trace(w, "\"ev\":\"heal\"");
 }
@@ -258,15 +283,18 @@ static void on_fault(struct sim_world *w)
     uint32_t w_isolate = (f & SIM_FAULT_ISOLATE) ? ((f & SIM_FAULT_NET) ? 1 : 4) : 0;
     uint32_t w_net = (f & SIM_FAULT_NET) ? 4 : 0;
     uint32_t w_crash = (f & SIM_FAULT_CRASH) ? 3 : 0;
-    uint32_t total = w_isolate + w_net + w_crash;
+    uint32_t w_disk = (f & SIM_FAULT_DISK) ? 1 : 0;
+    uint32_t total = w_isolate + w_net + w_crash + w_disk;
     if (total > 0) {
         uint64_t roll = prng_below(&w->prng, total);
         if (roll < w_isolate) {
             isolate_leader(w);
         } else if (roll < w_isolate + w_net) {
             fault_net(w);
-        } else {
+        } else if (roll < w_isolate + w_net + w_crash) {
             fault_crash(w);
+        } else {
+            fault_disk(w);
         }
     }
     uint64_t next = w->now_ns + prng_range(&w->prng, 50, 800) * SIM_MS;

@@ -22,7 +22,7 @@ enum sim_faults {
     SIM_FAULT_NET = 1u << 0,   /* loss, duplication, reordering, delay spikes, partitions */
     SIM_FAULT_CRASH = 1u << 1, /* crashes with loss of unsynced writes, restarts, pauses */
     SIM_FAULT_CLOCK = 1u << 2, /* per-node clock drift within the configured bound */
-    SIM_FAULT_DISK = 1u << 3,  /* reserved for the simulated disk's own faults */
+    SIM_FAULT_DISK = 1u << 3,  /* fsync failing with EIO, a full disk (ENOSPC): fail-stop */
     SIM_FAULT_ISOLATE = 1u << 4, /* a flapping network that keeps cutting off the leader */
     SIM_FAULT_ALL = 0xffu,
 };

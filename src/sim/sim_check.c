@@ -161,9 +161,9 @@ static bool tip_at_least(struct log_tip a, struct log_tip b)
 
 static struct log_tip durable_tip(const struct sim_node *n)
 {
-    struct log_tip t = {0, n->durable_count};
-    if (n->durable_count > 0) {
-        t.term = n->durable_entries[n->durable_count - 1].term;
+    struct log_tip t = {0, n->synced_count};
+    if (n->synced_count > 0) {
+        t.term = n->synced_terms[n->synced_count - 1];
     }
     return t;
 }
@@ -171,7 +171,7 @@ static struct log_tip durable_tip(const struct sim_node *n)
 static bool node_holds(const struct sim_node *n, raft_index_t i, raft_term_t term, bool durable)
 {
     if (durable) {
-        return n->durable_count >= i && n->durable_entries[i - 1].term == term;
+        return n->synced_count >= i && n->synced_terms[i - 1] == term;
     }
     return raft_term_at(n->raft, i) == term;
 }
@@ -411,19 +411,19 @@ void check_promise_sent(struct sim_world *w, struct sim_node *n, const struct ra
     }
 }
 
-/* Called when a node restarts from its durable state. */
+/* Called when a node restarts, after its log was recovered. */
 void check_promises_kept(struct sim_world *w, struct sim_node *n)
 {
-    if (n->durable_term < n->promised_vote_term ||
-        (n->durable_term == n->promised_vote_term && n->promised_vote != 0 &&
-         n->durable_vote != n->promised_vote)) {
+    if (n->recovered_term < n->promised_vote_term ||
+        (n->recovered_term == n->promised_vote_term && n->promised_vote != 0 &&
+         n->recovered_vote != n->promised_vote)) {
         sim_fail(w, "vote_durability", "node %u voted for %u in term %llu but recovered term "
                  "%llu vote %u", n->id, n->promised_vote, (unsigned long long)n->promised_vote_term,
-                 (unsigned long long)n->durable_term, n->durable_vote);
+                 (unsigned long long)n->recovered_term, n->recovered_vote);
         return;
     }
     raft_index_t p = n->promised_match;
-    if (p > 0 && (n->durable_count < p || n->durable_entries[p - 1].term != n->promised_match_term)) {
+    if (p > 0 && (n->synced_count < p || n->synced_terms[p - 1] != n->promised_match_term)) {
         sim_fail(w, "ack_durability", "node %u acknowledged entry %llu (term %llu) but recovered "
                  "without it", n->id, (unsigned long long)p,
                  (unsigned long long)n->promised_match_term);

@@ -7,6 +7,8 @@
 #include "base/log.h"
 #include "base/prng.h"
 #include "sim/sim.h"
+#include "log/log.h"
+#include "sim/disk_sim.h"
 #include "sim/lincheck.h"
 #include "sim/sim_sm.h"
 
@@ -66,15 +68,15 @@ struct sim_event {
     } u;
 };
 
-/* One pending write of the simulated disk: write + fdatasync as one unit, lost whole
- * when the node crashes before it completes. */
+/* One pending disk operation of a node, completed in order by EV_DISK_DONE: a save of
+ * term and vote (done at completion, atomically, by the log), or an fdatasync covering
+ * every entry appended so far (appends go to the simulated disk's volatile cache at
+ * once). A crash before completion loses the operation, and the simulated disk keeps
+ * none, all or a torn prefix of the unsynced bytes. */
 struct disk_op {
     bool is_hard_state;
     raft_term_t term;
     node_id_t vote;
-    raft_index_t from_index;  /* entries: replace storage from here */
-    struct raft_entry *entries; /* owned copies */
-    size_t entries_count;
     uint64_t done_at_ns;
     struct disk_op *next;
 };
@@ -105,12 +107,18 @@ struct sim_node {
     struct raft *raft;
     struct sm *sm;
     struct logger logger;
-    /* Durable storage (survives crashes). */
-    raft_term_t durable_term;
-    node_id_t durable_vote;
-    struct raft_entry *durable_entries; /* index i at [i - 1] */
-    size_t durable_count;
-    size_t durable_cap;
+    /* Storage: the simulated disk survives crashes; the log is reopened (recovered) at
+     * every start. The checkers read the terms the node has synced (or, after a
+     * restart, recovered): synced_terms[i - 1] for index i. */
+    struct disk_sim *disk;
+    struct log *log;
+    raft_term_t recovered_term;
+    node_id_t recovered_vote;
+    raft_term_t *synced_terms;
+    size_t synced_count;
+    size_t synced_cap;
+    bool sync_queued;          /* an fdatasync op is pending in the queue */
+    bool disk_faulty;          /* injected disk faults are armed until the heal */
     /* Pending disk writes, FIFO. */
     struct disk_op *disk_head;
     struct disk_op *disk_tail;

@@ -1,10 +1,12 @@
 /* One simulated node: the driver half of the Raft update protocol, exactly as the server
  * will do it, against a simulated disk and network.
  *
- * Storage model: durable state (term, vote, entries) survives crashes; every write is a
- * pending disk operation that becomes durable, in order, when its completion event fires.
- * A crash discards every pending operation, which is the loss of unsynced writes. The
- * state machine is volatile and rebuilt from the log after a restart. */
+ * Storage: the real write-ahead log (src/log) on a simulated disk (disk_sim.c) that
+ * survives crashes. Appends reach the disk's volatile cache at once; an fdatasync (one
+ * for everything appended since the last: group commit) and term/vote saves complete in
+ * order at disk-completion events. A crash loses pending operations, and the disk keeps
+ * none, all or a torn prefix of unsynced bytes; the restarted node recovers through
+ * log_open. The state machine is volatile and rebuilt from the log after a restart. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,25 +68,25 @@ void net_send(struct sim_world *w, const struct raft_message *m)
     }
 }
 
-/* ---- storage ---- */
+/* ---- storage: the real log (src/log) on the simulated disk (disk_sim.c) ---- */
 
-static void durable_truncate(struct sim_node *n, raft_index_t from_index)
+static void synced_set(struct sim_node *n, raft_index_t index, raft_term_t term)
 {
-    while (n->durable_count >= from_index && n->durable_count > 0) {
-        free(n->durable_entries[--n->durable_count].data);
+    if (index > n->synced_cap) {
+        n->synced_cap = MAX(index, n->synced_cap * 2);
+        n->synced_terms = realloc(n->synced_terms, n->synced_cap * sizeof *n->synced_terms);
+        ASSERT(n->synced_terms != NULL);
     }
+    n->synced_terms[index - 1] = term;
 }
 
-static void durable_append(struct sim_node *n, const struct raft_entry *e)
+/* Refreshes the checkers' view of what the log holds durably, up to durable_index. */
+static void synced_refresh(struct sim_node *n, raft_index_t durable_index)
 {
-    ASSERT(e->index == n->durable_count + 1);
-    if (n->durable_count == n->durable_cap) {
-        n->durable_cap = n->durable_cap != 0 ? n->durable_cap * 2 : 256;
-        n->durable_entries = realloc(n->durable_entries, n->durable_cap * sizeof *n->durable_entries);
-        ASSERT(n->durable_entries != NULL);
+    for (raft_index_t i = 1; i <= durable_index; i++) {
+        synced_set(n, i, log_term_at(n->log, i));
     }
-    struct raft_entry *d = &n->durable_entries[n->durable_count++];
-    *d = *e; /* takes ownership of e->data */
+    n->synced_count = durable_index;
 }
 
 static void disk_enqueue(struct sim_world *w, struct sim_node *n, struct disk_op *op)
@@ -105,36 +107,51 @@ static void disk_enqueue(struct sim_world *w, struct sim_node *n, struct disk_op
     sim_schedule(w, op->done_at_ns, EV_DISK_DONE, n->slot, &ev);
 }
 
-static void disk_op_free(struct disk_op *op)
-{
-    for (size_t i = 0; i < op->entries_count; i++) {
-        free(op->entries[i].data);
-    }
-    free(op->entries);
-    free(op);
-}
-
-static void persist_entries(struct sim_world *w, struct sim_node *n, const struct raft_update *u)
+static void disk_enqueue_new(struct sim_world *w, struct sim_node *n, bool hard_state,
+                             raft_term_t term, node_id_t vote)
 {
     struct disk_op *op = calloc(1, sizeof *op);
     ASSERT(op != NULL);
-    op->from_index = u->persist_from_index;
-    op->entries_count = u->persist_entries_count;
-    if (op->entries_count > 0) {
-        op->entries = calloc(op->entries_count, sizeof *op->entries);
-        ASSERT(op->entries != NULL);
+    op->is_hard_state = hard_state;
+    op->term = term;
+    op->vote = vote;
+    disk_enqueue(w, n, op);
+}
+
+/* A failed disk write is sticky (STYLE.md rule 12): the node stops, as the server does,
+ * and comes back through recovery. */
+static void fail_stop(struct sim_world *w, struct sim_node *n, const char *what, int rc)
+{
+    sim_trace(w, "\"ev\":\"disk_failure\",\"node\":%u,\"op\":\"%s\",\"error\":\"%s\"", n->id,
+              what, err_name(rc));
+    n->crash_now = true;
+}
+
+/* Writes the update's entries to the log's volatile cache (a conflict first truncates)
+ * and queues one fdatasync for them: group commit. */
+static void persist_entries(struct sim_world *w, struct sim_node *n, const struct raft_update *u)
+{
+    if (u->persist_from_index <= log_last_index(n->log)) {
+        int rc = log_truncate_suffix(n->log, u->persist_from_index);
+        if (rc != 0) {
+            fail_stop(w, n, "truncate", rc);
+            return;
+        }
+        n->synced_count = MIN(n->synced_count, u->persist_from_index - 1);
     }
-    for (size_t i = 0; i < op->entries_count; i++) {
+    for (size_t i = 0; i < u->persist_entries_count; i++) {
         const struct raft_entry *e = &u->persist_entries[i];
-        op->entries[i] = *e;
-        op->entries[i].data = NULL;
-        if (e->data_len != 0) {
-            op->entries[i].data = malloc(e->data_len);
-            ASSERT(op->entries[i].data != NULL);
-            memcpy(op->entries[i].data, e->data, e->data_len);
+        struct log_record rec = {e->term, e->index, e->type, e->data, e->data_len};
+        int rc = log_append(n->log, &rec, 1);
+        if (rc != 0) {
+            fail_stop(w, n, "append", rc);
+            return;
         }
     }
-    disk_enqueue(w, n, op);
+    if (!n->sync_queued && u->persist_entries_count > 0) {
+        n->sync_queued = true;
+        disk_enqueue_new(w, n, false, 0, 0);
+    }
 }
 
 void node_disk_done(struct sim_world *w, struct sim_node *n)
@@ -147,21 +164,24 @@ void node_disk_done(struct sim_world *w, struct sim_node *n)
     }
     uint64_t now = sim_node_now(w, n);
     if (op->is_hard_state) {
-        n->durable_term = op->term;
-        n->durable_vote = op->vote;
-        raft_persisted_hard_state(n->raft, now, op->term, op->vote);
-    } else {
-        durable_truncate(n, op->from_index);
-        for (size_t i = 0; i < op->entries_count; i++) {
-            durable_append(n, &op->entries[i]);
-            op->entries[i].data = NULL;
+        int rc = log_set_term_vote(n->log, op->term, op->vote);
+        if (rc != 0) {
+            fail_stop(w, n, "set_term_vote", rc);
+        } else {
+            raft_persisted_hard_state(n->raft, now, op->term, op->vote);
         }
-        if (op->entries_count > 0) {
-            const struct raft_entry *last = &n->durable_entries[n->durable_count - 1];
-            raft_persisted_entries(n->raft, now, last->index, last->term);
+    } else {
+        n->sync_queued = false;
+        uint64_t durable = 0;
+        int rc = log_sync(n->log, &durable);
+        if (rc != 0) {
+            fail_stop(w, n, "sync", rc);
+        } else if (durable > 0) {
+            synced_refresh(n, durable);
+            raft_persisted_entries(n->raft, now, durable, log_term_at(n->log, durable));
         }
     }
-    disk_op_free(op);
+    free(op);
     sim_node_process(w, n);
 }
 
@@ -322,12 +342,7 @@ void sim_node_process(struct sim_world *w, struct sim_node *n)
         struct raft_update u;
         raft_get_update(n->raft, &u);
         if (u.hard_state_changed) {
-            struct disk_op *op = calloc(1, sizeof *op);
-            ASSERT(op != NULL);
-            op->is_hard_state = true;
-            op->term = u.term;
-            op->vote = u.vote;
-            disk_enqueue(w, n, op);
+            disk_enqueue_new(w, n, true, u.term, u.vote);
         }
         if (u.persist_from_index != 0) {
             persist_entries(w, n, &u);
@@ -361,6 +376,71 @@ void sim_node_process(struct sim_world *w, struct sim_node *n)
 
 /* ---- lifecycle ---- */
 
+/* Opens (recovers) the node's log and reads it back as Raft's boot state. entries are
+ * owned by the caller. Returns false when the node cannot start now. */
+static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_boot *boot,
+                         struct raft_entry **entries_out)
+{
+    if (n->disk == NULL) {
+        struct disk_sim_config disk_cfg = {0};
+        n->disk = disk_sim_create(&w->prng, &disk_cfg);
+        ASSERT(n->disk != NULL);
+    }
+    struct log_config cfg = {.segment_size_bytes = 16 * 1024};
+    struct log_recovery report;
+    int rc = log_open(&n->log, disk_sim_disk(n->disk), &cfg, &report);
+    if (rc != 0 && n->disk_faulty) {
+        /* An injected fault hit recovery itself: the node stays down and tries later. */
+        sim_trace(w, "\"ev\":\"recovery_failed\",\"node\":%u,\"error\":\"%s\"", n->id,
+                  err_name(rc));
+        n->log = NULL;
+        struct sim_event ev = {.generation = n->generation};
+        sim_schedule(w, w->now_ns + 200 * SIM_MS, EV_RESTART, n->slot, &ev);
+        return false;
+    }
+    if (rc != 0 || report.corrupt || report.meta_corrupt) {
+        /* Without bit flips the disk never corrupts, so this is a bug in the log. */
+        sim_fail(w, "log_recovery", "node %u: log_open %s, corrupt %d from %llu", n->id,
+                 err_name(rc), rc == 0 && report.corrupt,
+                 (unsigned long long)(rc == 0 ? report.corrupt_from_index : 0));
+        if (rc == 0) {
+            log_close(n->log);
+        }
+        n->log = NULL;
+        return false;
+    }
+    uint64_t first = log_first_index(n->log), last = log_last_index(n->log);
+    size_t count = last >= first ? (size_t)(last - first + 1) : 0;
+    struct raft_entry *entries = calloc(count + 1, sizeof *entries);
+    ASSERT(entries != NULL);
+    struct buf data;
+    buf_init(&data, 0);
+    for (size_t i = 0; i < count; i++) {
+        struct log_record rec;
+        ASSERT(log_read(n->log, first + i, &rec, &data) == 0);
+        entries[i] = (struct raft_entry){rec.term, rec.index, rec.type, rec.len, NULL};
+        if (rec.len != 0) {
+            entries[i].data = malloc(rec.len);
+            ASSERT(entries[i].data != NULL);
+            memcpy(entries[i].data, rec.data, rec.len);
+        }
+    }
+    buf_free(&data);
+    n->recovered_term = log_term(n->log);
+    n->recovered_vote = (node_id_t)log_vote(n->log);
+    synced_refresh(n, last);
+    *boot = (struct raft_boot){
+        .term = n->recovered_term,
+        .vote = n->recovered_vote,
+        .first_index = first,
+        .base_term = first > 1 ? log_term_at(n->log, first - 1) : 0,
+        .entries = entries,
+        .entries_count = count,
+    };
+    *entries_out = entries;
+    return true;
+}
+
 void node_start(struct sim_world *w, struct sim_node *n)
 {
     node_id_t voters[SIM_NODES_MAX];
@@ -379,16 +459,18 @@ void node_start(struct sim_world *w, struct sim_node *n)
     snprintf(prefix, sizeof prefix, "n%u", n->id);
     logger_init(&n->logger, w->cfg.verbose ? LOG_DEBUG : LOG_ERROR, prefix);
     opt.logger = &n->logger;
-    struct raft_boot boot = {
-        .term = n->durable_term,
-        .vote = n->durable_vote,
-        .first_index = 1,
-        .entries = n->durable_entries,
-        .entries_count = n->durable_count,
-    };
+    struct raft_boot boot;
+    struct raft_entry *entries = NULL;
+    if (!node_recover(w, n, &boot, &entries)) {
+        return;
+    }
     check_promises_kept(w, n);
     n->raft = raft_create(&opt, &boot, sim_node_now(w, n));
     ASSERT(n->raft != NULL);
+    for (size_t i = 0; i < boot.entries_count; i++) {
+        free(entries[i].data);
+    }
+    free(entries);
     n->sm = sm_create(w->cfg.mutant_apply_twice);
     ASSERT(n->sm != NULL);
     n->up = true;
@@ -397,11 +479,11 @@ void node_start(struct sim_world *w, struct sim_node *n)
     n->crash_now = false;
     n->last_commit_checked = 0;
     n->last_role = RAFT_FOLLOWER;
-    n->last_term = n->durable_term;
+    n->last_term = boot.term;
     n->chain_last = 0;
     check_log_changed(w, n, 1);
     sim_trace(w, "\"ev\":\"start\",\"node\":%u,\"term\":%llu,\"log\":%zu", n->id,
-              (unsigned long long)n->durable_term, n->durable_count);
+              (unsigned long long)boot.term, boot.entries_count);
     struct sim_event ev = {.generation = n->generation};
     sim_schedule(w, w->now_ns + prng_below(&w->prng, SIM_TICK_NS), EV_NODE_TICK, n->slot, &ev);
 }
@@ -411,10 +493,15 @@ static void node_drop_volatile(struct sim_node *n)
     while (n->disk_head != NULL) {
         struct disk_op *op = n->disk_head;
         n->disk_head = op->next;
-        disk_op_free(op);
+        free(op);
     }
     n->disk_tail = NULL;
     n->disk_busy_until_ns = 0;
+    n->sync_queued = false;
+    if (n->log != NULL) {
+        log_close(n->log);
+        n->log = NULL;
+    }
     for (size_t i = 0; i < n->reads_count; i++) {
         free(n->reads[i].request);
     }
@@ -440,6 +527,7 @@ void node_crash(struct sim_world *w, struct sim_node *n)
     sim_trace(w, "\"ev\":\"crash\",\"node\":%u,\"pending_disk\":%s", n->id,
               n->disk_head != NULL ? "true" : "false");
     node_drop_volatile(n);
+    disk_sim_crash(n->disk, DISK_SIM_CRASH_RANDOM); /* unsynced bytes: none, all or torn */
     n->up = false;
     n->paused = false;
     n->generation++;
@@ -450,8 +538,8 @@ void node_free(struct sim_node *n)
     if (n->raft != NULL) {
         node_drop_volatile(n);
     }
-    durable_truncate(n, 1);
-    free(n->durable_entries);
+    disk_sim_destroy(n->disk);
+    free(n->synced_terms);
     free(n->chain);
     free(n->held);
 }
