@@ -79,7 +79,9 @@ static bool log_up_to_date(const struct raft *r, raft_term_t last_term, raft_ind
 void election_on_vote(struct raft *r, const struct raft_message *m)
 {
     bool grant = false;
-    if (m->pre_vote) {
+    if (r->vote_barrier_index != 0) {
+        grant = false; /* a damaged log cannot vouch for what it acknowledged */
+    } else if (m->pre_vote) {
         /* Grant a PreVote when a real vote could be granted: the term would be newer
          * and no leader has been heard from within the minimum election timeout. */
         bool leader_alive = r->leader != 0 && r->now_ns < r->leader_contact_ns +

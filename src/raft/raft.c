@@ -111,6 +111,7 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
     }
     /* Everything recovered was durable; the base was committed when it was compacted. */
     r->persisted_index = raft_log_last_index(&r->log);
+    r->vote_barrier_index = boot->vote_barrier_index;
     r->commit_index = r->log.first_index - 1;
     r->applied_index = r->commit_index;
     r->role = RAFT_FOLLOWER;
@@ -229,7 +230,11 @@ void raft_tick(struct raft *r, uint64_t now_ns)
     if (r->role == RAFT_LEADER) {
         tick_leader(r);
     } else if (r->now_ns >= r->election_deadline_ns) {
-        election_start(r, r->opt.pre_vote);
+        if (r->vote_barrier_index != 0) {
+            raft_reset_election_timer(r); /* damaged: wait to be repaired by a leader */
+        } else {
+            election_start(r, r->opt.pre_vote);
+        }
     }
     raft_release_messages(r);
 }
@@ -315,6 +320,7 @@ void raft_persisted_entries(struct raft *r, uint64_t now_ns, raft_index_t index,
     if (r->role == RAFT_LEADER) {
         replication_maybe_commit(r);
     } else {
+        replication_maybe_lift_vote_barrier(r);
         replication_send_pending_ack(r);
     }
     raft_release_messages(r);

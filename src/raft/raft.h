@@ -131,6 +131,11 @@ struct raft_boot {
     raft_term_t base_term;    /* term of entry first_index - 1 (0 for an empty log) */
     const struct raft_entry *entries;
     size_t entries_count;
+    /* A damaged log (a checksum failure in the middle) was cut back before the damage,
+     * and may have lost entries this node acknowledged. Until a leader has replicated to
+     * it up to this index, the node neither votes nor campaigns (it cannot vouch for what
+     * it had). 0: the log is whole. */
+    raft_index_t vote_barrier_index;
 };
 
 struct raft;

@@ -92,6 +92,7 @@ struct raft {
      * to be synced. Every reply reports min(verified, persisted), so a lost
      * acknowledgement is repaired by the next heartbeat's reply. */
     raft_index_t verified_index;
+    raft_index_t vote_barrier_index; /* see struct raft_boot; 0 once passed */
     raft_index_t pending_ack_index;
     node_id_t pending_ack_to;
     raft_term_t pending_ack_term;
@@ -158,6 +159,7 @@ void replication_on_append(struct raft *r, const struct raft_message *m);
 void replication_on_append_reply(struct raft *r, const struct raft_message *m);
 void replication_maybe_commit(struct raft *r);
 void replication_send_pending_ack(struct raft *r);
+void replication_maybe_lift_vote_barrier(struct raft *r);
 
 /* read_index.c (thesis §6.4) */
 void read_index_on_heartbeat_ack(struct raft *r);

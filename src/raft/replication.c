@@ -213,6 +213,7 @@ void replication_on_append(struct raft *r, const struct raft_message *m)
         r->commit_index = MAX(r->commit_index, MIN(m->commit_index, new_last));
     }
     r->verified_index = MAX(r->verified_index, new_last);
+    replication_maybe_lift_vote_barrier(r);
     /* Acknowledge only what is synced; the rest is acknowledged once the driver reports
      * it durable (replication_send_pending_ack) or by the reply to a later heartbeat. */
     reply_append(r, m, true, MIN(r->verified_index, r->persisted_index));
@@ -221,6 +222,17 @@ void replication_on_append(struct raft *r, const struct raft_message *m)
                                    new_last);
         r->pending_ack_to = m->from;
         r->pending_ack_term = r->term;
+    }
+}
+
+/* A damaged node votes again once a leader's entries cover, synced, what it had. */
+void replication_maybe_lift_vote_barrier(struct raft *r)
+{
+    if (r->vote_barrier_index != 0 && r->verified_index >= r->vote_barrier_index &&
+        r->persisted_index >= r->vote_barrier_index) {
+        LOGI(r->opt.logger, "repaired past index %llu; voting again",
+             (unsigned long long)r->vote_barrier_index);
+        r->vote_barrier_index = 0;
     }
 }
 

@@ -350,3 +350,31 @@ TEST(read_index_waits_for_a_quorum_heartbeat_round)
     CHECK_EQ(raft_read_index(c.nodes[1], c.now, 1), ERR_NOT_LEADER);
     cluster_free(&c);
 }
+
+TEST(damaged_node_refuses_votes_until_repaired_past_its_barrier)
+{
+    node_id_t voters[3] = {1, 2, 3};
+    struct raft_entry e = {.term = 1, .index = 1};
+    struct raft_boot boot = {.term = 1, .first_index = 1, .entries = &e, .entries_count = 1,
+                             .vote_barrier_index = 3};
+    struct raft_options o;
+    raft_options_default(&o, 2, voters, 3);
+    struct raft *r = raft_create(&o, &boot, 0);
+    raft_tick(r, 5000 * MS); /* long past any election timeout: no campaign */
+    CHECK_EQ(raft_role(r), RAFT_FOLLOWER);
+    struct raft_message req = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 2,
+                               .last_log_index = 1, .last_log_term = 1};
+    raft_receive(r, 5000 * MS, &req);
+    CHECK_EQ(raft_vote(r), 0);
+    struct raft_entry more[2] = {{.term = 2, .index = 2}, {.term = 2, .index = 3}};
+    struct raft_message app = {.type = RAFT_MSG_APPEND, .from = 3, .to = 2, .term = 2,
+                               .prev_log_index = 1, .prev_log_term = 1, .entries = more,
+                               .entries_count = 2};
+    raft_receive(r, 5001 * MS, &app);
+    raft_persisted_entries(r, 5002 * MS, 3, 2);
+    struct raft_message req3 = {.type = RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 3,
+                                .last_log_index = 3, .last_log_term = 2};
+    raft_receive(r, 9000 * MS, &req3);
+    CHECK_EQ(raft_vote(r), 1);
+    raft_destroy(r);
+}
