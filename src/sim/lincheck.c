@@ -133,7 +133,9 @@ static int history_put_result(struct lincheck_history *h, struct lincheck_op *op
         if (r->bulk.len > LINCHECK_BYTES_MAX) {
             return ERR_TOO_LARGE;
         }
-        buf_put(&h->bytes, r->bulk.data, r->bulk.len);
+        if (r->bulk.len > 0) {
+            buf_put(&h->bytes, r->bulk.data, r->bulk.len);
+        }
         op->result_len = (uint32_t)r->bulk.len;
     } else if (r->kind == LINCHECK_RESULT_ARRAY) {
         ASSERT(r->items != NULL || r->items_count == 0);
@@ -145,7 +147,9 @@ static int history_put_result(struct lincheck_history *h, struct lincheck_op *op
                 return ERR_TOO_LARGE;
             }
             buf_put_u32(&h->bytes, (uint32_t)r->items[i].len);
-            buf_put(&h->bytes, r->items[i].data, r->items[i].len);
+            if (r->items[i].len > 0) {
+                buf_put(&h->bytes, r->items[i].data, r->items[i].len);
+            }
         }
         op->result_len = (uint32_t)r->items_count;
     }
@@ -409,9 +413,11 @@ static const struct model_state *state_intern(struct checker *c, uint8_t kind,
     return s;
 }
 
-static const uint8_t *history_bytes(const struct checker *c, uint32_t offset)
+/* The recorded bytes at offset (the buffer is NULL while nothing was recorded). */
+static const uint8_t *bytes_at(const struct lincheck_history *h, uint32_t offset)
 {
-    return c->h->bytes.data + offset;
+    static const uint8_t none[1];
+    return h->bytes.data != NULL ? h->bytes.data + offset : none;
 }
 
 static bool result_is(const struct lincheck_op *op, enum lincheck_result_kind kind)
@@ -429,7 +435,7 @@ static bool result_is_bulk(const struct checker *c, const struct lincheck_op *op
 {
     return op->result_kind == LINCHECK_RESULT_BULK && op->result_len == s->bytes_len &&
            (s->bytes_len == 0 ||
-            memcmp(history_bytes(c, op->result_offset), s->bytes, s->bytes_len) == 0);
+            memcmp(bytes_at(c->h, op->result_offset), s->bytes, s->bytes_len) == 0);
 }
 
 /* The recorded array (last item first) against the list s (NULL: empty). */
@@ -440,7 +446,7 @@ static bool result_is_list(const struct checker *c, const struct lincheck_op *op
     if (op->result_kind != LINCHECK_RESULT_ARRAY || op->result_len != len) {
         return false;
     }
-    const uint8_t *p = history_bytes(c, op->result_offset);
+    const uint8_t *p = bytes_at(c->h, op->result_offset);
     for (; s != NULL; s = s->parent) {
         uint32_t item_len = le_load_u32(p);
         if (item_len != s->bytes_len || memcmp(p + 4, s->bytes, item_len) != 0) {
@@ -542,7 +548,7 @@ static bool model_set(const struct checker *c, const struct lincheck_op *op,
     }
     if (writes) {
         next->kind = NEXT_STRING;
-        next->bytes = history_bytes(c, op->arg_offset);
+        next->bytes = bytes_at(c->h, op->arg_offset);
         next->len = op->arg_len;
     }
     return ok;
@@ -567,7 +573,7 @@ static bool model_reply(const struct checker *c, const struct lincheck_op *op,
             return result_is(op, LINCHECK_RESULT_ERR_WRONGTYPE);
         }
         next->kind = NEXT_LIST;
-        next->bytes = history_bytes(c, op->arg_offset);
+        next->bytes = bytes_at(c->h, op->arg_offset);
         next->len = op->arg_len;
         return result_is_int(op, (int64_t)s->list_len + 1);
     case LINCHECK_LRANGE:
@@ -662,7 +668,7 @@ static void search_collect(struct checker *c, const uint32_t *ids, size_t n, uin
         sop->unknown = !definite;
         sop->observer = definite && op_is_observer(op);
         sop->twin = 0;
-        sop->arg = history_bytes(c, op->arg_offset);
+        sop->arg = bytes_at(c->h, op->arg_offset);
         sop->index = definite ? c->definite_count++ : c->unknown_count++;
     }
 }
@@ -740,7 +746,7 @@ static bool twin_eq(const void *item, const void *key)
 {
     const struct search_op *a = item, *b = key;
     return a->op->kind == b->op->kind && a->op->arg_len == b->op->arg_len &&
-           memcmp(a->arg, b->arg, a->op->arg_len) == 0;
+           (a->op->arg_len == 0 || memcmp(a->arg, b->arg, a->op->arg_len) == 0);
 }
 
 /* Links every unknown op to the previous unknown op that is identical (same operation,
@@ -1137,7 +1143,7 @@ static void print_array(struct text *t, const uint8_t *p, uint32_t count)
 static void print_result(struct text *t, const struct lincheck_history *h,
                          const struct lincheck_op *op)
 {
-    const uint8_t *p = h->bytes.data + op->result_offset;
+    const uint8_t *p = bytes_at(h, op->result_offset);
     switch (op->result_kind) {
     case LINCHECK_RESULT_NIL:
         text_printf(t, "nil");
@@ -1173,7 +1179,7 @@ static void print_op(struct text *t, const struct lincheck_history *h, const str
     if (op->arg_len > 0 || !(op->kind == LINCHECK_GET || op->kind == LINCHECK_INCR ||
                              op->kind == LINCHECK_LRANGE || op->kind == LINCHECK_DEL)) {
         text_printf(t, " ");
-        print_bytes(t, h->bytes.data + op->arg_offset, op->arg_len);
+        print_bytes(t, bytes_at(h, op->arg_offset), op->arg_len);
     }
     text_printf(t, " -> ");
     if (op->outcome == LINCHECK_OK) {
