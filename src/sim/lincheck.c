@@ -715,6 +715,8 @@ static bool search_link(struct checker *c)
     }
     c->entries[prev].next = 0;
     c->entries[0].prev = prev;
+    c->entries[0].is_call = false; /* the head */
+    c->entries[0].sop = 0;
     return true;
 }
 
