@@ -1220,14 +1220,14 @@ static void print_state(struct text *t, const struct model_state *s)
  * as passing, and when the budget is spent the search stops with a failing cutoff that
  * may not be the smallest (*minimal false). */
 static uint64_t shortest_failing_cutoff(struct checker *c, const uint32_t *ids, size_t n,
-                                        bool *minimal)
+                                        uint64_t steps_total_max, bool *minimal)
 {
     uint64_t lo = c->h->ops[ids[0]].invoke_stamp; /* passes: nothing has completed */
     uint64_t hi = c->h->stamp_next - 1;
     uint64_t spent = 0;
     *minimal = true;
     while (hi - lo > 1) {
-        if (spent > c->limits.steps_max) {
+        if (spent > steps_total_max) {
             *minimal = false;
             break;
         }
@@ -1249,7 +1249,7 @@ static void explain_failure(struct checker *c, const uint32_t *ids, size_t n, st
     uint64_t steps_max = c->limits.steps_max;
     c->limits.steps_max = MIN(steps_max, c->steps + EXPLAIN_STEPS_SLACK);
     bool minimal;
-    uint64_t cutoff = shortest_failing_cutoff(c, ids, n, &minimal);
+    uint64_t cutoff = shortest_failing_cutoff(c, ids, n, steps_max, &minimal);
     enum search_result r = key_search(c, ids, n, cutoff); /* again, for its deepest point */
     c->limits.steps_max = steps_max;
     ASSERT(r == SEARCH_FAILS);
