@@ -17,6 +17,12 @@
  * k completed. Ops of unknown outcome get a plain bitset of their own. The key is then
  * (state id, k, window bits, unknown bits), a few words for a history of any length.
  *
+ * The search tries candidates in three passes (observers, other completed ops, unknown
+ * ops), takes a matching observer without trying alternatives, skips unknown ops that
+ * would change nothing or have an identical earlier twin pending, and skips
+ * configurations subsumed by a visited one with fewer unknown ops applied; the comments
+ * at try_candidate and memo_add say why each is sound.
+ *
  * Per-key working memory comes from one arena (wire/arena.h) that is reset between keys;
  * its limit is the key's memory budget. */
 #include "sim/lincheck.h"

@@ -477,6 +477,41 @@ TEST(incr_of_non_integer_and_overflow_are_errors)
     history_delete(h);
 }
 
+/* A SET that writes the value the key already holds is not a read: where it really took
+ * effect it may have changed the state (regression: the search once took it first). */
+TEST(set_of_the_current_value_still_orders_against_other_writes)
+{
+    struct lincheck_history *h = history_new();
+    uint32_t a = call(h, 0, LINCHECK_SET, "x", 0);
+    uint32_t b = call(h, 1, LINCHECK_SET, "x", 1);
+    ret_ok(h, a, 2);
+    uint32_t c = call(h, 0, LINCHECK_SET, "2", 3);
+    ret_ok(h, b, 4); /* b overlaps c: order a, c, b leaves "x" */
+    ret_ok(h, c, 5);
+    uint32_t r = call(h, 1, LINCHECK_GET, NULL, 6);
+    ret_bulk(h, r, "x", 7);
+    CHECK_EQ(check(h), LIN);
+    history_delete(h);
+}
+
+/* Two pending unknown increments may both take effect, back to back (regression: a rule
+ * that wanted every unknown op followed by an op depending on it rejected this). */
+TEST(several_unknown_increments_may_all_take_effect)
+{
+    struct lincheck_history *h = history_new();
+    uint32_t a = call(h, 0, LINCHECK_INCR, NULL, 0);
+    uint32_t b = call(h, 1, LINCHECK_INCR, NULL, 1);
+    ret_unknown(h, a, 2);
+    ret_unknown(h, b, 3);
+    uint32_t c = call(h, 2, LINCHECK_INCR, NULL, 4);
+    ret_int(h, c, 3, 5);
+    CHECK_EQ(check(h), LIN);
+    uint32_t d = call(h, 2, LINCHECK_INCR, NULL, 6);
+    ret_int(h, d, 5, 7); /* only two could have been applied */
+    CHECK_EQ(check(h), NOT_LIN);
+    history_delete(h);
+}
+
 /* ------------------------------------------------------------------------------------
  * Lists and types */
 
