@@ -682,6 +682,7 @@ struct ref_model {
 
 struct gen_op {
     uint32_t client;
+    uint32_t key;
     enum lincheck_op_kind kind;
     char arg[GEN_VALUE_BYTES_MAX];
     uint64_t call_ns, effect_ns, return_ns;
@@ -843,7 +844,10 @@ struct gen_params {
     uint32_t failed_per_million;
     bool registers_only;          /* GET and SET only */
     bool last_op_pending;         /* each client's last op never completes (the run ended) */
+    uint32_t keys_count;          /* ops go to random keys 0..keys_count-1; 0 means 1 */
 };
+
+#define GEN_KEYS_MAX 16
 
 static enum lincheck_op_kind gen_kind(struct prng *p, bool registers_only)
 {
@@ -872,6 +876,7 @@ static struct gen_op *gen_ops(const struct gen_params *gp, size_t *count_out)
         for (uint32_t i = 0; i < gp->ops_per_client; i++) {
             struct gen_op *o = &ops[c * gp->ops_per_client + i];
             o->client = c;
+            o->key = gp->keys_count > 1 ? (uint32_t)prng_below(&p, gp->keys_count) : 0;
             o->kind = gen_kind(&p, gp->registers_only);
             bool numeric = prng_chance(&p, 500000);
             unsigned value = (unsigned)prng_below(&p, 6);
@@ -926,10 +931,11 @@ static struct gen_event *gen_events(const struct gen_op *ops, size_t n, size_t *
 /* Runs the effects through the reference model: every op that takes effect gets its result. */
 static void gen_compute(struct gen_op *ops, const struct gen_event *ev, size_t events_count)
 {
-    struct ref_model *m = calloc(1, sizeof *m);
+    struct ref_model *m = calloc(GEN_KEYS_MAX, sizeof *m);
     for (size_t i = 0; i < events_count; i++) {
         if (ev[i].type == 1) {
-            ref_apply(m, &ops[ev[i].op]);
+            CHECK(ops[ev[i].op].key < GEN_KEYS_MAX);
+            ref_apply(&m[ops[ev[i].op].key], &ops[ev[i].op]);
         }
     }
     free(m);
@@ -944,7 +950,7 @@ static void gen_record(struct lincheck_history *h, struct gen_op *ops, const str
     for (size_t i = 0; i < events_count; i++) {
         struct gen_op *o = &ops[ev[i].op];
         if (ev[i].type == 0) {
-            o->id = call(h, o->client, o->kind, o->arg, ev[i].t);
+            o->id = call_on(h, o->key, o->client, o->kind, o->arg, ev[i].t);
         } else if (ev[i].type == 2 && o->outcome != LINCHECK_OK) {
             lincheck_complete(h, o->id, o->outcome, NULL, ev[i].t);
         } else if (ev[i].type == 2) {
@@ -1194,6 +1200,34 @@ TEST(large_random_history_is_linearizable_within_budget_and_corruption_is_caught
     const char *culprit = strstr(bad.explanation, "completes:\n");
     CHECK(culprit != NULL);
     CHECK(strncmp(strstr(culprit, "->"), "-> \"never\"", 10) == 0);
+}
+
+/* 10 clients spread over 4 keys, recorded interleaved: each key is checked on its own,
+ * and a corrupted read is blamed on its key. */
+TEST(interleaved_keys_are_separated_and_the_corrupted_key_is_named)
+{
+    struct gen_params gp = {11, 10, 400, 10000, 10000, false, true, 4};
+    struct lincheck_report r = check_random(&gp, -1);
+    CHECK_EQ(r.verdict, LIN);
+    CHECK_EQ(r.keys_count, 4);
+    for (long corrupt = 100; corrupt < 1000; corrupt += 300) {
+        struct lincheck_history *h = history_new();
+        gen_history(h, &gp, corrupt);
+        uint32_t key = UINT32_MAX;
+        for (size_t i = 0; i < h->ops_count && key == UINT32_MAX; i++) {
+            const struct lincheck_op *o = &h->ops[i];
+            if (o->kind == LINCHECK_GET && o->outcome == LINCHECK_OK && o->result_kind == LINCHECK_RESULT_BULK &&
+                o->result_len == 5 && memcmp(h->bytes.data + o->result_offset, "never", 5) == 0) {
+                key = o->key_id;
+            }
+        }
+        struct lincheck_report bad;
+        CHECK_EQ(lincheck_check(h, NULL, &bad), 0);
+        CHECK_EQ(bad.verdict, NOT_LIN);
+        CHECK_EQ(bad.keys_failed_count, 1);
+        CHECK_EQ(bad.key_id, key);
+        history_delete(h);
+    }
 }
 
 TEST(verdict_and_step_count_are_deterministic)
