@@ -1216,7 +1216,8 @@ TEST(interleaved_keys_are_separated_and_the_corrupted_key_is_named)
         uint32_t key = UINT32_MAX;
         for (size_t i = 0; i < h->ops_count && key == UINT32_MAX; i++) {
             const struct lincheck_op *o = &h->ops[i];
-            if (o->kind == LINCHECK_GET && o->outcome == LINCHECK_OK && o->result_kind == LINCHECK_RESULT_BULK &&
+            bool read = o->kind == LINCHECK_GET || o->kind == LINCHECK_LRANGE;
+            if (read && o->outcome == LINCHECK_OK && o->result_kind == LINCHECK_RESULT_BULK &&
                 o->result_len == 5 && memcmp(h->bytes.data + o->result_offset, "never", 5) == 0) {
                 key = o->key_id;
             }
