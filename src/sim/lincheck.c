@@ -17,6 +17,12 @@
  * k completed. Ops of unknown outcome get a plain bitset of their own. The key is then
  * (state id, k, window bits, unknown bits), a few words for a history of any length.
  *
+ * The search tries candidates in three passes (observers, other completed ops, unknown
+ * ops), takes a matching observer without trying alternatives, skips unknown ops that
+ * would change nothing or have an identical earlier twin pending, and skips
+ * configurations subsumed by a visited one with fewer unknown ops applied; the comments
+ * at try_candidate and memo_add say why each is sound.
+ *
  * Per-key working memory comes from one arena (wire/arena.h) that is reset between keys;
  * its limit is the key's memory budget. */
 #include "sim/lincheck.h"
@@ -37,6 +43,7 @@
 #define PRINT_BYTES_MAX 24       /* bytes of a value shown before "..." */
 #define PRINT_ITEMS_MAX 5        /* list items shown */
 #define INT64_DECIMAL_BYTES_MAX 20 /* "-9223372036854775808" */
+#define EXPLAIN_STEPS_SLACK 100000 /* extra steps a prefix probe may take over the whole */
 
 /* ------------------------------------------------------------------------------------
  * Recording */
@@ -132,7 +139,9 @@ static int history_put_result(struct lincheck_history *h, struct lincheck_op *op
         if (r->bulk.len > LINCHECK_BYTES_MAX) {
             return ERR_TOO_LARGE;
         }
-        buf_put(&h->bytes, r->bulk.data, r->bulk.len);
+        if (r->bulk.len > 0) {
+            buf_put(&h->bytes, r->bulk.data, r->bulk.len);
+        }
         op->result_len = (uint32_t)r->bulk.len;
     } else if (r->kind == LINCHECK_RESULT_ARRAY) {
         ASSERT(r->items != NULL || r->items_count == 0);
@@ -144,7 +153,9 @@ static int history_put_result(struct lincheck_history *h, struct lincheck_op *op
                 return ERR_TOO_LARGE;
             }
             buf_put_u32(&h->bytes, (uint32_t)r->items[i].len);
-            buf_put(&h->bytes, r->items[i].data, r->items[i].len);
+            if (r->items[i].len > 0) {
+                buf_put(&h->bytes, r->items[i].data, r->items[i].len);
+            }
         }
         op->result_len = (uint32_t)r->items_count;
     }
@@ -239,6 +250,8 @@ struct search_op {
     uint32_t index;        /* among the definite ops (call order), or among the unknown */
     bool unknown;
     bool observer;         /* definite, and its result shows it changed nothing */
+    uint32_t twin;         /* unknown: 1 + the index of the previous identical unknown op, or 0 */
+    const uint8_t *arg;
 };
 
 /* A call or return event in the list; entry 0 is the head of a circular list. */
@@ -406,9 +419,11 @@ static const struct model_state *state_intern(struct checker *c, uint8_t kind,
     return s;
 }
 
-static const uint8_t *history_bytes(const struct checker *c, uint32_t offset)
+/* The recorded bytes at offset (the buffer is NULL while nothing was recorded). */
+static const uint8_t *bytes_at(const struct lincheck_history *h, uint32_t offset)
 {
-    return c->h->bytes.data + offset;
+    static const uint8_t none[1];
+    return h->bytes.data != NULL ? h->bytes.data + offset : none;
 }
 
 static bool result_is(const struct lincheck_op *op, enum lincheck_result_kind kind)
@@ -426,7 +441,7 @@ static bool result_is_bulk(const struct checker *c, const struct lincheck_op *op
 {
     return op->result_kind == LINCHECK_RESULT_BULK && op->result_len == s->bytes_len &&
            (s->bytes_len == 0 ||
-            memcmp(history_bytes(c, op->result_offset), s->bytes, s->bytes_len) == 0);
+            memcmp(bytes_at(c->h, op->result_offset), s->bytes, s->bytes_len) == 0);
 }
 
 /* The recorded array (last item first) against the list s (NULL: empty). */
@@ -437,7 +452,7 @@ static bool result_is_list(const struct checker *c, const struct lincheck_op *op
     if (op->result_kind != LINCHECK_RESULT_ARRAY || op->result_len != len) {
         return false;
     }
-    const uint8_t *p = history_bytes(c, op->result_offset);
+    const uint8_t *p = bytes_at(c->h, op->result_offset);
     for (; s != NULL; s = s->parent) {
         uint32_t item_len = le_load_u32(p);
         if (item_len != s->bytes_len || memcmp(p + 4, s->bytes, item_len) != 0) {
@@ -539,7 +554,7 @@ static bool model_set(const struct checker *c, const struct lincheck_op *op,
     }
     if (writes) {
         next->kind = NEXT_STRING;
-        next->bytes = history_bytes(c, op->arg_offset);
+        next->bytes = bytes_at(c->h, op->arg_offset);
         next->len = op->arg_len;
     }
     return ok;
@@ -564,7 +579,7 @@ static bool model_reply(const struct checker *c, const struct lincheck_op *op,
             return result_is(op, LINCHECK_RESULT_ERR_WRONGTYPE);
         }
         next->kind = NEXT_LIST;
-        next->bytes = history_bytes(c, op->arg_offset);
+        next->bytes = bytes_at(c->h, op->arg_offset);
         next->len = op->arg_len;
         return result_is_int(op, (int64_t)s->list_len + 1);
     case LINCHECK_LRANGE:
@@ -658,6 +673,8 @@ static void search_collect(struct checker *c, const uint32_t *ids, size_t n, uin
         sop->return_stamp = definite ? op->complete_stamp : STAMP_NONE;
         sop->unknown = !definite;
         sop->observer = definite && op_is_observer(op);
+        sop->twin = 0;
+        sop->arg = bytes_at(c->h, op->arg_offset);
         sop->index = definite ? c->definite_count++ : c->unknown_count++;
     }
 }
@@ -704,6 +721,8 @@ static bool search_link(struct checker *c)
     }
     c->entries[prev].next = 0;
     c->entries[0].prev = prev;
+    c->entries[0].is_call = false; /* the head */
+    c->entries[0].sop = 0;
     return true;
 }
 
@@ -731,6 +750,38 @@ static void search_windows(struct checker *c)
     }
 }
 
+static bool twin_eq(const void *item, const void *key)
+{
+    const struct search_op *a = item, *b = key;
+    return a->op->kind == b->op->kind && a->op->arg_len == b->op->arg_len &&
+           (a->op->arg_len == 0 || memcmp(a->arg, b->arg, a->op->arg_len) == 0);
+}
+
+/* Links every unknown op to the previous unknown op that is identical (same operation,
+ * same argument). Of identical pending unknown ops the search uses only the earliest: the
+ * others can take effect wherever it can, so trying them too only permutes names. */
+static bool search_twins(struct checker *c)
+{
+    struct hashmap last;
+    hashmap_init(&last, twin_eq);
+    bool ok = true;
+    for (uint32_t i = 0; i < c->sops_count && ok; i++) {
+        struct search_op *sop = &c->sops[i];
+        if (!sop->unknown) {
+            continue;
+        }
+        uint64_t hash = hash_bytes(sop->arg, sop->op->arg_len) ^ sop->op->kind;
+        struct search_op *prev = hashmap_remove(&last, hash, sop);
+        sop->twin = prev != NULL ? prev->index + 1 : 0;
+        ok = hashmap_insert(&last, hash, sop) == 0;
+    }
+    hashmap_free(&last);
+    if (!ok) {
+        c->exhausted = "memory";
+    }
+    return ok;
+}
+
 static size_t words_for(size_t bits) { return (bits + 63) / 64; }
 
 /* Allocates and fills the tables of a search over the ops ids[0..n) cut at cutoff. */
@@ -750,7 +801,7 @@ static bool search_prepare(struct checker *c, const uint32_t *ids, size_t n, uin
     c->key_words = checker_alloc(c, key_words_max * sizeof(uint64_t));
     c->frames = checker_alloc(c, ((size_t)m + 1) * sizeof *c->frames);
     c->absent = state_intern(c, STATE_ABSENT, NULL, NULL, 0);
-    if (c->exhausted != NULL || !search_link(c)) {
+    if (c->exhausted != NULL || !search_link(c) || !search_twins(c)) {
         return false;
     }
     memset(c->definite_bits, 0, (words_for(c->definite_count) + 1) * sizeof(uint64_t));
@@ -914,13 +965,26 @@ static void note_deepest(struct checker *c, uint32_t ret_entry, const struct mod
 
 enum candidate { CANDIDATE_SKIP, CANDIDATE_TAKEN, CANDIDATE_LEVEL_FAILS };
 
-/* Tries to linearize the op of call entry e in state s during pass. An observer (an op
- * whose result shows it changed nothing) that matches now can always go first: in any
- * linearization from here it can be moved to the front without changing a result (it
- * changed nothing where it was, and it matches here) and without breaking real-time order
- * (it is a candidate, so whatever had to precede it already has). So it is taken without
- * trying alternatives, and when that configuration was visited before (and so failed) the
- * whole level fails (CANDIDATE_LEVEL_FAILS). */
+/* Whether applying the unknown op v now (in state s, leading to s_next) is worth trying:
+ * not when it changes nothing (then it might as well not have happened), and not while an
+ * identical unknown op invoked earlier is still pending (that one can take effect
+ * wherever v can, so trying v too would only permute names). */
+static bool unknown_is_worth_trying(const struct checker *c, const struct search_op *v,
+                                    const struct model_state *s,
+                                    const struct model_state *s_next)
+{
+    return s_next != s && (v->twin == 0 || bit_get(c->unknown_bits, v->twin - 1));
+}
+
+/* Tries to linearize the op of call entry e in state s during pass.
+ *
+ * An observer (an op whose result shows it changed nothing) that matches now can always go
+ * first: in any linearization from here it can be moved to the front without changing a
+ * result (it changed nothing where it was, and it matches here) and without breaking
+ * real-time order (it is a candidate, so whatever had to precede it already has). So it is
+ * taken without trying alternatives, and when that configuration was visited before (and
+ * so failed) the whole level fails (CANDIDATE_LEVEL_FAILS).
+ */
 static enum candidate try_candidate(struct checker *c, uint32_t e, enum search_pass pass,
                                     const struct model_state *s,
                                     const struct model_state **next)
@@ -932,6 +996,9 @@ static enum candidate try_candidate(struct checker *c, uint32_t e, enum search_p
         return CANDIDATE_SKIP;
     }
     ASSERT(!sop->observer || *next == s);
+    if (sop->unknown && !unknown_is_worth_trying(c, sop, s, *next)) {
+        return CANDIDATE_SKIP;
+    }
     mark(c, sop);
     if (!memo_add(c, *next)) {
         unmark(c, sop);
@@ -1084,7 +1151,7 @@ static void print_array(struct text *t, const uint8_t *p, uint32_t count)
 static void print_result(struct text *t, const struct lincheck_history *h,
                          const struct lincheck_op *op)
 {
-    const uint8_t *p = h->bytes.data + op->result_offset;
+    const uint8_t *p = bytes_at(h, op->result_offset);
     switch (op->result_kind) {
     case LINCHECK_RESULT_NIL:
         text_printf(t, "nil");
@@ -1120,7 +1187,7 @@ static void print_op(struct text *t, const struct lincheck_history *h, const str
     if (op->arg_len > 0 || !(op->kind == LINCHECK_GET || op->kind == LINCHECK_INCR ||
                              op->kind == LINCHECK_LRANGE || op->kind == LINCHECK_DEL)) {
         text_printf(t, " ");
-        print_bytes(t, h->bytes.data + op->arg_offset, op->arg_len);
+        print_bytes(t, bytes_at(h, op->arg_offset), op->arg_len);
     }
     text_printf(t, " -> ");
     if (op->outcome == LINCHECK_OK) {
@@ -1154,14 +1221,26 @@ static void print_state(struct text *t, const struct model_state *s)
 
 /* The smallest stamp C such that the key's history cut at C is not linearizable; the
  * history cut at the last stamp is known to fail. Linearizability is prefix-closed, so a
- * binary search finds it; a probe that runs out of budget counts as passing. */
-static uint64_t shortest_failing_cutoff(struct checker *c, const uint32_t *ids, size_t n)
+ * binary search finds it. Each probe gets the steps the whole history needed (plus some
+ * slack) and the probes together at most the key's budget; a probe that runs out counts
+ * as passing, and when the budget is spent the search stops with a failing cutoff that
+ * may not be the smallest (*minimal false). */
+static uint64_t shortest_failing_cutoff(struct checker *c, const uint32_t *ids, size_t n,
+                                        uint64_t steps_total_max, bool *minimal)
 {
     uint64_t lo = c->h->ops[ids[0]].invoke_stamp; /* passes: nothing has completed */
     uint64_t hi = c->h->stamp_next - 1;
+    uint64_t spent = 0;
+    *minimal = true;
     while (hi - lo > 1) {
+        if (spent > steps_total_max) {
+            *minimal = false;
+            break;
+        }
         uint64_t mid = lo + (hi - lo) / 2;
-        if (key_search(c, ids, n, mid) == SEARCH_FAILS) {
+        enum search_result r = key_search(c, ids, n, mid);
+        spent += c->steps;
+        if (r == SEARCH_FAILS) {
             hi = mid;
         } else {
             lo = mid;
@@ -1173,11 +1252,16 @@ static uint64_t shortest_failing_cutoff(struct checker *c, const uint32_t *ids, 
 static void explain_failure(struct checker *c, const uint32_t *ids, size_t n, struct text *t)
 {
     const struct lincheck_history *h = c->h;
-    uint64_t cutoff = shortest_failing_cutoff(c, ids, n);
+    uint64_t steps_max = c->limits.steps_max;
+    c->limits.steps_max = MIN(steps_max, c->steps + EXPLAIN_STEPS_SLACK);
+    bool minimal;
+    uint64_t cutoff = shortest_failing_cutoff(c, ids, n, steps_max, &minimal);
     enum search_result r = key_search(c, ids, n, cutoff); /* again, for its deepest point */
+    c->limits.steps_max = steps_max;
     ASSERT(r == SEARCH_FAILS);
     text_printf(t, "key %u: not linearizable (%zu ops); the history is already not "
-                   "linearizable when this op completes:\n", h->ops[ids[0]].key_id, n);
+                   "linearizable when this op completes%s:\n", h->ops[ids[0]].key_id, n,
+                minimal ? "" : " (search for an earlier point cut short)");
     for (size_t i = 0; i < n; i++) {
         if (h->ops[ids[i]].complete_stamp == cutoff) {
             print_op(t, h, &h->ops[ids[i]]);

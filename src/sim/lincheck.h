@@ -135,7 +135,7 @@ struct lincheck_limits {
     size_t memory_bytes_max;   /* memo, model states and search tables of one key */
 };
 #define LINCHECK_STEPS_MAX_DEFAULT (50ull * 1000 * 1000)
-#define LINCHECK_MEMORY_BYTES_MAX_DEFAULT ((size_t)512 << 20)
+#define LINCHECK_MEMORY_BYTES_MAX_DEFAULT ((size_t)256 << 20)
 
 enum lincheck_verdict {
     LINCHECK_LINEARIZABLE,

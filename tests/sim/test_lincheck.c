@@ -477,6 +477,41 @@ TEST(incr_of_non_integer_and_overflow_are_errors)
     history_delete(h);
 }
 
+/* A SET that writes the value the key already holds is not a read: where it really took
+ * effect it may have changed the state (regression: the search once took it first). */
+TEST(set_of_the_current_value_still_orders_against_other_writes)
+{
+    struct lincheck_history *h = history_new();
+    uint32_t a = call(h, 0, LINCHECK_SET, "x", 0);
+    uint32_t b = call(h, 1, LINCHECK_SET, "x", 1);
+    ret_ok(h, a, 2);
+    uint32_t c = call(h, 0, LINCHECK_SET, "2", 3);
+    ret_ok(h, b, 4); /* b overlaps c: order a, c, b leaves "x" */
+    ret_ok(h, c, 5);
+    uint32_t r = call(h, 1, LINCHECK_GET, NULL, 6);
+    ret_bulk(h, r, "x", 7);
+    CHECK_EQ(check(h), LIN);
+    history_delete(h);
+}
+
+/* Two pending unknown increments may both take effect, back to back (regression: a rule
+ * that wanted every unknown op followed by an op depending on it rejected this). */
+TEST(several_unknown_increments_may_all_take_effect)
+{
+    struct lincheck_history *h = history_new();
+    uint32_t a = call(h, 0, LINCHECK_INCR, NULL, 0);
+    uint32_t b = call(h, 1, LINCHECK_INCR, NULL, 1);
+    ret_unknown(h, a, 2);
+    ret_unknown(h, b, 3);
+    uint32_t c = call(h, 2, LINCHECK_INCR, NULL, 4);
+    ret_int(h, c, 3, 5);
+    CHECK_EQ(check(h), LIN);
+    uint32_t d = call(h, 2, LINCHECK_INCR, NULL, 6);
+    ret_int(h, d, 5, 7); /* only two could have been applied */
+    CHECK_EQ(check(h), NOT_LIN);
+    history_delete(h);
+}
+
 /* ------------------------------------------------------------------------------------
  * Lists and types */
 
@@ -634,19 +669,20 @@ TEST(recording_limit_is_sticky_and_reported)
  * Random histories from a sequential model */
 
 #define GEN_VALUE_BYTES_MAX 8
-#define GEN_LIST_MAX 4096
+#define GEN_LIST_MAX 256
 
 /* The reference model: an independent implementation of one key. */
 struct ref_model {
     int kind; /* 0 absent, 1 string, 2 list */
     char str[32];
     size_t str_len;
-    char (*items)[GEN_VALUE_BYTES_MAX];
+    char items[GEN_LIST_MAX][GEN_VALUE_BYTES_MAX];
     size_t items_count;
 };
 
 struct gen_op {
     uint32_t client;
+    uint32_t key;
     enum lincheck_op_kind kind;
     char arg[GEN_VALUE_BYTES_MAX];
     uint64_t call_ns, effect_ns, return_ns;
@@ -655,7 +691,8 @@ struct gen_op {
     uint32_t id;
     struct lincheck_result result;
     char bulk[32];
-    struct lincheck_bytes *items;
+    struct lincheck_bytes *items; /* LRANGE: owned, with items_block */
+    char *items_block;
 };
 
 struct gen_event {
@@ -765,7 +802,7 @@ static void ref_apply_list(struct ref_model *m, struct gen_op *o)
             o->items[i].data = copy + i * GEN_VALUE_BYTES_MAX;
             o->items[i].len = strlen(m->items[i]);
         }
-        o->items[n].data = copy; /* kept for free() */
+        o->items_block = copy;
         o->result = lincheck_result_array(o->items, n);
     }
 }
@@ -806,7 +843,11 @@ struct gen_params {
     uint32_t unknown_per_million; /* half of them take effect */
     uint32_t failed_per_million;
     bool registers_only;          /* GET and SET only */
+    bool last_op_pending;         /* each client's last op never completes (the run ended) */
+    uint32_t keys_count;          /* ops go to random keys 0..keys_count-1; 0 means 1 */
 };
+
+#define GEN_KEYS_MAX 16
 
 static enum lincheck_op_kind gen_kind(struct prng *p, bool registers_only)
 {
@@ -835,9 +876,15 @@ static struct gen_op *gen_ops(const struct gen_params *gp, size_t *count_out)
         for (uint32_t i = 0; i < gp->ops_per_client; i++) {
             struct gen_op *o = &ops[c * gp->ops_per_client + i];
             o->client = c;
+            o->key = gp->keys_count > 1 ? (uint32_t)prng_below(&p, gp->keys_count) : 0;
             o->kind = gen_kind(&p, gp->registers_only);
             bool numeric = prng_chance(&p, 500000);
-            snprintf(o->arg, sizeof o->arg, numeric ? "%u" : "v%u", (unsigned)prng_below(&p, 6));
+            unsigned value = (unsigned)prng_below(&p, 6);
+            bool has_arg = o->kind != LINCHECK_GET && o->kind != LINCHECK_INCR &&
+                           o->kind != LINCHECK_LRANGE && o->kind != LINCHECK_DEL;
+            if (has_arg) {
+                snprintf(o->arg, sizeof o->arg, numeric ? "%u" : "v%u", value);
+            }
             o->call_ns = t;
             o->effect_ns = t + 1 + prng_below(&p, 400);
             o->return_ns = o->effect_ns + 1 + prng_below(&p, 400);
@@ -850,6 +897,10 @@ static struct gen_op *gen_ops(const struct gen_params *gp, size_t *count_out)
                 o->outcome = LINCHECK_UNKNOWN;
                 o->applies = prng_chance(&p, 500000);
                 o->effect_ns += prng_below(&p, 4000); /* maybe long after the timeout */
+            }
+            if (gp->last_op_pending && i + 1 == gp->ops_per_client) {
+                o->outcome = LINCHECK_PENDING;
+                o->applies = prng_chance(&p, 500000);
             }
             t = o->return_ns + 1 + prng_below(&p, 200);
         }
@@ -868,30 +919,41 @@ static struct gen_event *gen_events(const struct gen_op *ops, size_t n, size_t *
         if (ops[i].applies) {
             ev[k++] = (struct gen_event){ops[i].effect_ns, 1, (uint32_t)i};
         }
-        ev[k++] = (struct gen_event){ops[i].return_ns, 2, (uint32_t)i};
+        if (ops[i].outcome != LINCHECK_PENDING) {
+            ev[k++] = (struct gen_event){ops[i].return_ns, 2, (uint32_t)i};
+        }
     }
     qsort(ev, k, sizeof *ev, gen_event_cmp);
     *count_out = k;
     return ev;
 }
 
-/* Runs the events through the reference model, recording into h. The one_to_corrupt'th
- * completed read (counting from 0) reports a value the key never held. */
+/* Runs the effects through the reference model: every op that takes effect gets its result. */
+static void gen_compute(struct gen_op *ops, const struct gen_event *ev, size_t events_count)
+{
+    struct ref_model *m = calloc(GEN_KEYS_MAX, sizeof *m);
+    for (size_t i = 0; i < events_count; i++) {
+        if (ev[i].type == 1) {
+            CHECK(ops[ev[i].op].key < GEN_KEYS_MAX);
+            ref_apply(&m[ops[ev[i].op].key], &ops[ev[i].op]);
+        }
+    }
+    free(m);
+}
+
+/* Records the calls and returns into h. The one_to_corrupt'th completed read (counting
+ * from 0) reports a value the key never held. */
 static void gen_record(struct lincheck_history *h, struct gen_op *ops, const struct gen_event *ev,
                        size_t events_count, long one_to_corrupt)
 {
-    struct ref_model m = {0};
-    m.items = calloc(GEN_LIST_MAX, sizeof *m.items);
     long reads = 0;
     for (size_t i = 0; i < events_count; i++) {
         struct gen_op *o = &ops[ev[i].op];
         if (ev[i].type == 0) {
-            o->id = call(h, o->client, o->kind, o->arg, ev[i].t);
-        } else if (ev[i].type == 1) {
-            ref_apply(&m, o);
-        } else if (o->outcome != LINCHECK_OK) {
+            o->id = call_on(h, o->key, o->client, o->kind, o->arg, ev[i].t);
+        } else if (ev[i].type == 2 && o->outcome != LINCHECK_OK) {
             lincheck_complete(h, o->id, o->outcome, NULL, ev[i].t);
-        } else {
+        } else if (ev[i].type == 2) {
             struct lincheck_result r = o->result;
             bool is_read = o->kind == LINCHECK_GET || o->kind == LINCHECK_LRANGE;
             if (is_read && reads++ == one_to_corrupt) {
@@ -899,13 +961,16 @@ static void gen_record(struct lincheck_history *h, struct gen_op *ops, const str
             }
             lincheck_complete(h, o->id, LINCHECK_OK, &r, ev[i].t);
         }
-        if (ev[i].type == 2 && o->items != NULL) {
-            free((void *)o->items[o->result.items_count].data);
-            free(o->items);
-            o->items = NULL;
-        }
     }
-    free(m.items);
+}
+
+static void gen_ops_free(struct gen_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ops[i].items_block);
+        free(ops[i].items);
+    }
+    free(ops);
 }
 
 /* Records the random history described by gp into h; with corrupt >= 0, one read result
@@ -915,9 +980,10 @@ static void gen_history(struct lincheck_history *h, const struct gen_params *gp,
     size_t n, events_count;
     struct gen_op *ops = gen_ops(gp, &n);
     struct gen_event *ev = gen_events(ops, n, &events_count);
+    gen_compute(ops, ev, events_count);
     gen_record(h, ops, ev, events_count, corrupt);
     free(ev);
-    free(ops);
+    gen_ops_free(ops, n);
 }
 
 static struct lincheck_report check_random(const struct gen_params *gp, long corrupt)
@@ -934,6 +1000,172 @@ static struct lincheck_report check_random(const struct gen_params *gp, long cor
     }
     history_delete(h);
     return r;
+}
+
+/* A brute-force checker for small histories: every order that respects real time, every
+ * unknown op applied anywhere after its invocation or never. */
+static bool results_equal(const struct lincheck_result *a, const struct lincheck_result *b)
+{
+    if (a->kind != b->kind) {
+        return false;
+    }
+    if (a->kind == LINCHECK_RESULT_INT) {
+        return a->integer == b->integer;
+    }
+    if (a->kind == LINCHECK_RESULT_BULK) {
+        return a->bulk.len == b->bulk.len && memcmp(a->bulk.data, b->bulk.data, a->bulk.len) == 0;
+    }
+    if (a->kind != LINCHECK_RESULT_ARRAY || a->items_count != b->items_count) {
+        return a->kind != LINCHECK_RESULT_ARRAY;
+    }
+    for (size_t i = 0; i < a->items_count; i++) {
+        if (a->items[i].len != b->items[i].len ||
+            memcmp(a->items[i].data, b->items[i].data, a->items[i].len) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Applies o to m; true when o is unknown or its result matches the recorded one. */
+static bool brute_step(struct ref_model *m, const struct gen_op *o)
+{
+    struct gen_op tmp = *o;
+    tmp.items = NULL;
+    tmp.items_block = NULL;
+    ref_apply(m, &tmp);
+    bool ok = o->outcome != LINCHECK_OK || results_equal(&tmp.result, &o->result);
+    free(tmp.items_block);
+    free(tmp.items);
+    return ok;
+}
+
+static bool brute_search(const struct gen_op *ops, size_t n, bool *used,
+                         const struct ref_model *m, size_t definite_left)
+{
+    if (definite_left == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool ready = !used[i] && ops[i].outcome != LINCHECK_FAILED;
+        for (size_t j = 0; ready && j < n; j++) {
+            ready = used[j] || ops[j].outcome != LINCHECK_OK || ops[j].return_ns >= ops[i].call_ns;
+        }
+        struct ref_model next = *m;
+        if (!ready || !brute_step(&next, &ops[i])) {
+            continue;
+        }
+        used[i] = true;
+        bool found = brute_search(ops, n, used, &next, definite_left - (ops[i].outcome == LINCHECK_OK));
+        used[i] = false;
+        if (found) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool brute_linearizable(const struct gen_op *ops, size_t n)
+{
+    bool used[64] = {false};
+    size_t definite = 0;
+    for (size_t i = 0; i < n; i++) {
+        definite += ops[i].outcome == LINCHECK_OK;
+    }
+    struct ref_model *m = calloc(1, sizeof *m);
+    bool found = brute_search(ops, n, used, m, definite);
+    free(m);
+    return found;
+}
+
+/* Changes the result of one completed op to a nearby plausible one. */
+static void mutate_result(struct gen_op *o, struct prng *p)
+{
+    static const char *const values[] = {"0", "1", "2", "v0", "v1"};
+    switch (o->result.kind) {
+    case LINCHECK_RESULT_INT:
+        o->result.integer += prng_chance(p, 500000) ? 1 : -1;
+        break;
+    case LINCHECK_RESULT_BULK:
+    case LINCHECK_RESULT_NIL: {
+        const char *v = values[prng_below(p, 5)];
+        memcpy(o->bulk, v, strlen(v));
+        o->result = lincheck_result_bulk(o->bulk, strlen(v));
+        break;
+    }
+    case LINCHECK_RESULT_ARRAY:
+        o->result.items_count = o->result.items_count > 0 ? o->result.items_count - 1 : 0;
+        break;
+    case LINCHECK_RESULT_OK:
+        o->result = lincheck_result_nil();
+        break;
+    default:
+        o->result = lincheck_result_int(1);
+        break;
+    }
+}
+
+/* Generates a small history, maybe mutates one result, and returns both verdicts. */
+static void cross_check(uint64_t seed, enum lincheck_verdict *fast, bool *brute)
+{
+    struct prng p;
+    prng_seed(&p, seed ^ 0x5eed);
+    struct gen_params gp = {seed, 2 + (uint32_t)prng_below(&p, 2), 2 + (uint32_t)prng_below(&p, 4),
+                            150000, 100000, false, prng_chance(&p, 300000)};
+    size_t n, events_count;
+    struct gen_op *ops = gen_ops(&gp, &n);
+    struct gen_event *ev = gen_events(ops, n, &events_count);
+    gen_compute(ops, ev, events_count);
+    if (prng_chance(&p, 600000)) {
+        struct gen_op *o = &ops[prng_below(&p, n)];
+        if (o->outcome == LINCHECK_OK) {
+            mutate_result(o, &p);
+        }
+    }
+    struct lincheck_history *h = history_new();
+    gen_record(h, ops, ev, events_count, -1);
+    *fast = check(h);
+    *brute = brute_linearizable(ops, n);
+    if (*fast != (*brute ? LIN : NOT_LIN)) {
+        struct lincheck_report r;
+        lincheck_check(h, NULL, &r);
+        fprintf(stderr, "%s", r.explanation);
+        for (size_t i = 0; i < n; i++) {
+            const struct gen_op *o = &ops[i];
+            fprintf(stderr, "    c%u %s %s outcome %d [%llu, %llu] effect %llu applies %d result kind %d "
+                            "int %lld bulk %.*s\n", o->client, lincheck_op_kind_name(o->kind), o->arg,
+                    o->outcome, (unsigned long long)o->call_ns, (unsigned long long)o->return_ns,
+                    (unsigned long long)o->effect_ns, o->applies, o->result.kind,
+                    (long long)o->result.integer,
+                    o->result.kind == LINCHECK_RESULT_BULK ? (int)o->result.bulk.len : 0,
+                    o->result.kind == LINCHECK_RESULT_BULK ? (const char *)o->result.bulk.data : "");
+        }
+    }
+    history_delete(h);
+    free(ev);
+    gen_ops_free(ops, n);
+}
+
+TEST(checker_agrees_with_brute_force_on_small_random_histories)
+{
+    int linearizable = 0, not_linearizable = 0;
+    for (uint64_t seed = 1; seed <= 4000; seed++) {
+        enum lincheck_verdict fast;
+        bool brute;
+        cross_check(seed, &fast, &brute);
+        if (fast != (brute ? LIN : NOT_LIN)) {
+            fprintf(stderr, "    seed %llu: checker says %s, brute force %s\n",
+                    (unsigned long long)seed, lincheck_verdict_name(fast),
+                    brute ? "linearizable" : "not linearizable");
+        }
+        CHECK_EQ(fast, brute ? LIN : NOT_LIN);
+        linearizable += brute;
+        not_linearizable += !brute;
+    }
+    if (getenv("LINCHECK_VERBOSE") != NULL) {
+        fprintf(stderr, "    %d linearizable, %d not\n", linearizable, not_linearizable);
+    }
+    CHECK(linearizable > 1000 && not_linearizable > 1000); /* both kinds were exercised */
 }
 
 TEST(random_register_histories_are_linearizable_and_a_corrupted_read_is_caught)
@@ -954,16 +1186,49 @@ TEST(random_mixed_histories_are_linearizable_and_a_corrupted_read_is_caught)
     }
 }
 
-/* 10 clients x 1,000 ops on one key, 2% unknown and 1% failed outcomes. */
+/* 10 clients x 1,000 ops on one key, 1% failed outcomes, the last op of every client never
+ * completed. */
 TEST(large_random_history_is_linearizable_within_budget_and_corruption_is_caught)
 {
-    struct gen_params gp = {42, 10, 1000, 20000, 10000, false};
+    struct gen_params gp = {42, 10, 1000, 0, 10000, false, true};
     struct lincheck_report r = check_random(&gp, -1);
     CHECK_EQ(r.verdict, LIN);
     CHECK(r.ops_count > 9000);
     struct lincheck_report bad = check_random(&gp, 2500);
     CHECK_EQ(bad.verdict, NOT_LIN);
-    CHECK(strstr(bad.explanation, "\"never\"") != NULL);
+    /* The failing prefix ends exactly at the corrupted read. */
+    const char *culprit = strstr(bad.explanation, "completes:\n");
+    CHECK(culprit != NULL);
+    CHECK(strncmp(strstr(culprit, "->"), "-> \"never\"", 10) == 0);
+}
+
+/* 10 clients spread over 4 keys, recorded interleaved: each key is checked on its own,
+ * and a corrupted read is blamed on its key. */
+TEST(interleaved_keys_are_separated_and_the_corrupted_key_is_named)
+{
+    struct gen_params gp = {11, 10, 400, 10000, 10000, false, true, 4};
+    struct lincheck_report r = check_random(&gp, -1);
+    CHECK_EQ(r.verdict, LIN);
+    CHECK_EQ(r.keys_count, 4);
+    for (long corrupt = 100; corrupt < 1000; corrupt += 300) {
+        struct lincheck_history *h = history_new();
+        gen_history(h, &gp, corrupt);
+        uint32_t key = UINT32_MAX;
+        for (size_t i = 0; i < h->ops_count && key == UINT32_MAX; i++) {
+            const struct lincheck_op *o = &h->ops[i];
+            bool read = o->kind == LINCHECK_GET || o->kind == LINCHECK_LRANGE;
+            if (read && o->outcome == LINCHECK_OK && o->result_kind == LINCHECK_RESULT_BULK &&
+                o->result_len == 5 && memcmp(h->bytes.data + o->result_offset, "never", 5) == 0) {
+                key = o->key_id;
+            }
+        }
+        struct lincheck_report bad;
+        CHECK_EQ(lincheck_check(h, NULL, &bad), 0);
+        CHECK_EQ(bad.verdict, NOT_LIN);
+        CHECK_EQ(bad.keys_failed_count, 1);
+        CHECK_EQ(bad.key_id, key);
+        history_delete(h);
+    }
 }
 
 TEST(verdict_and_step_count_are_deterministic)
