@@ -31,7 +31,10 @@ static bool delivery_full(const struct link *l)
            l->delivery_bytes >= l->cfg.delivery_bytes_max;
 }
 
-static uint8_t *partial_alloc(uint32_t len) { return len == 0 ? NULL : malloc(len); }
+static uint8_t *partial_alloc(uint32_t len)
+{
+    return len == 0 ? NULL : malloc(len);
+}
 
 static void partial_clear(struct link *l)
 {
