@@ -35,7 +35,7 @@ int link_config_check(const struct link_config *cfg)
               cfg->window_fragments_max <= LINK_WINDOW_FRAGMENTS_MAX &&
               cfg->delivery_messages_max >= 1 && cfg->delivery_bytes_max >= 1 &&
               cfg->cwnd_initial_fragments >= 1 && cfg->rto_min_ns >= 1 &&
-              cfg->rto_min_ns <= cfg->rto_max_ns;
+              cfg->rto_min_ns <= cfg->rto_max_ns && cfg->mutant < LINK_MUTANT_COUNT_;
     return ok ? 0 : ERR_INVALID;
 }
 
@@ -143,7 +143,7 @@ int link_send(struct link *l, uint64_t now_ns, const void *msg, size_t len)
 /* A newer incarnation of the peer: the old channels in both directions are over. */
 static void adopt_peer_incarnation(struct link *l, uint64_t incarnation)
 {
-    if (l->peer_incarnation != 0) {
+    if (l->peer_incarnation != 0 && !LINK_MUTANT(l, LINK_MUTANT_NO_RESET_ON_RESTART)) {
         l->counters.peer_restarts++;
         link_recv_reset(l);
         link_send_reset(l);
@@ -162,13 +162,15 @@ static enum link_drop on_valid(struct link *l, uint64_t now_ns, const struct lin
     if ((d->type == LINK_DGRAM_HELLO) != (d->dst_incarnation == 0)) {
         return LINK_DROP_MALFORMED;
     }
-    if (d->src_incarnation < l->peer_incarnation) {
+    if (d->src_incarnation < l->peer_incarnation &&
+        !LINK_MUTANT(l, LINK_MUTANT_ACCEPT_STALE_INCARNATION)) {
         return LINK_DROP_STALE_INCARNATION;
     }
     if (d->src_incarnation > l->peer_incarnation) {
         adopt_peer_incarnation(l, d->src_incarnation);
     }
-    if (d->dst_incarnation != l->cfg.local_incarnation) {
+    if (d->dst_incarnation != l->cfg.local_incarnation &&
+        !LINK_MUTANT(l, LINK_MUTANT_ACCEPT_STALE_INCARNATION)) {
         l->ack_pending = true; /* tell the peer which incarnation we are */
         return d->type == LINK_DGRAM_HELLO ? LINK_DROP_NONE : LINK_DROP_STALE_INCARNATION;
     }

@@ -70,6 +70,17 @@
 #define LINK_DEFAULT_RTO_MIN_NS (5ull * 1000 * 1000)
 #define LINK_DEFAULT_RTO_MAX_NS (2ull * 1000 * 1000 * 1000)
 
+/* Known-wrong variants of the link, honoured only in builds with CHORUS_MUTANTS (the test
+ * build), so the simulation can prove its checks catch each one (STYLE.md rule 20). */
+enum link_mutant {
+    LINK_MUTANT_NONE = 0,
+    LINK_MUTANT_NO_DUPLICATE_SUPPRESSION, /* re-consumes fragments below rcv_nxt */
+    LINK_MUTANT_ACCEPT_STALE_INCARNATION, /* treats an older peer incarnation as current */
+    LINK_MUTANT_NO_RESET_ON_RESTART,      /* adopts a new peer incarnation, keeps the state */
+    LINK_MUTANT_ACK_AHEAD,                /* acknowledges one fragment it does not have */
+    LINK_MUTANT_COUNT_
+};
+
 struct link_config {
     uint64_t cluster_id;        /* must match the peer's; frames of other clusters drop */
     uint32_t local_id;          /* this node */
@@ -89,6 +100,7 @@ struct link_config {
     uint64_t rto_initial_ns;          /* before the first RTT sample */
     uint64_t rto_min_ns;
     uint64_t rto_max_ns; /* also the backoff cap */
+    uint32_t mutant;     /* enum link_mutant; ignored unless built with CHORUS_MUTANTS */
 };
 
 /* Monotonic event counters, for /metrics. */

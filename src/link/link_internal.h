@@ -96,6 +96,13 @@ struct link {
     struct link_counters counters;
 };
 
+/* True when this link runs the known-wrong variant m (test builds only). */
+#ifdef CHORUS_MUTANTS
+#define LINK_MUTANT(l, m) ((l)->cfg.mutant == (m))
+#else
+#define LINK_MUTANT(l, m) false
+#endif
+
 /* link_send.c */
 void link_msg_ring_free(struct link_msg_ring *r);
 void link_send_reset(struct link *l);

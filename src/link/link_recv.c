@@ -161,6 +161,11 @@ static enum link_drop hold(struct link *l, const struct link_datagram *d)
 enum link_drop link_recv_on_data(struct link *l, const struct link_datagram *d)
 {
     l->ack_pending = true; /* even a duplicate: our earlier ack may have been lost */
+    if (LINK_MUTANT(l, LINK_MUTANT_NO_DUPLICATE_SUPPRESSION) && d->seq < l->rcv_nxt &&
+        !delivery_full(l)) {
+        (void)consume(l, d->msg_len, d->frag_offset, d->frag_len, d->frag);
+        return LINK_DROP_NONE;
+    }
     if (d->seq < l->rcv_nxt || (d->seq - l->rcv_nxt < l->cfg.window_fragments_max &&
                                 rfrag(l, d->seq)->present)) {
         l->counters.fragments_duplicate++;
@@ -194,9 +199,12 @@ static uint32_t advertised_window(const struct link *l)
 
 void link_recv_fill_ack(const struct link *l, struct link_datagram *d, uint32_t sacks_max)
 {
-    d->ack_cum = l->rcv_nxt;
+    d->ack_cum = l->rcv_nxt + (LINK_MUTANT(l, LINK_MUTANT_ACK_AHEAD) && l->rcv_nxt > 1);
     d->window_fragments = advertised_window(l);
     d->sacks_count = 0;
+    if (LINK_MUTANT(l, LINK_MUTANT_ACK_AHEAD)) {
+        return;
+    }
     uint64_t seq = l->rcv_nxt + 1;
     while (seq < l->rcv_high && d->sacks_count < sacks_max) {
         if (!rfrag(l, seq)->present) {
