@@ -268,6 +268,15 @@ void link_send_on_timeout(struct link *l, uint64_t now_ns)
 {
     ASSERT(link_send_in_flight(l) > 0);
     l->counters.timeouts++;
+    /* SACK information is advisory (RFC 2018 §8): the fragment at snd_una is resent even if
+     * it was selectively acknowledged, since the receiver may hold it unconsumed behind a
+     * full delivery queue, and its window update may have been lost. Without this the
+     * sender could wait forever with only SACKed fragments outstanding. */
+    struct link_sfrag *first = sfrag(l, l->snd_una);
+    if (first->sacked) {
+        first->sacked = false;
+        l->sacked_count--;
+    }
     for (uint64_t seq = l->snd_una; seq < l->snd_nxt; seq++) {
         struct link_sfrag *f = sfrag(l, seq);
         if (!f->sacked && !f->lost) {

@@ -371,6 +371,52 @@ TEST(slow_consumer_closes_the_window_and_nothing_is_lost)
     teardown(&f);
 }
 
+TEST(timeout_resends_a_sacked_fragment_held_behind_a_full_delivery_queue)
+{
+    struct fixture f;
+    setup(&f, tiny_delivery_queue);
+    handshake(&f);
+    CHECK_EQ(link_send(f.a, f.now, "m0", 2), 0);
+    pump(f.a, f.b, f.now); /* delivered, not pulled: b's queue holds 1 of 2 */
+    pump(f.b, f.a, f.now);
+    CHECK_EQ(link_send(f.a, f.now, "m1", 2), 0);
+    CHECK_EQ(link_send(f.a, f.now, "m2", 2), 0);
+    struct captured cap = {0};
+    capture(f.a, f.now, &cap);
+    CHECK_EQ(cap.count, 2);
+    feed(f.b, f.now, &cap, 1); /* m2 first: held and SACKed */
+    pump(f.b, f.a, f.now);
+    feed(f.b, f.now, &cap, 0); /* m1 fills b's queue; m2 waits unconsumed at rcv_nxt */
+    captured_free(&cap);
+    pump(f.b, f.a, f.now);
+    struct link_gauges g;
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.in_flight_fragments, 1);
+    CHECK_EQ(g.peer_window_fragments, 0);
+    struct link_delivery m;
+    int pulled = 0;
+    bool last_is_m2 = false;
+    while (link_next_delivery(f.b, &m)) { /* pulling lets b consume m2 */
+        last_is_m2 = m.len == 2 && memcmp(m.data, "m2", 2) == 0;
+        link_delivery_free(&m);
+        pulled++;
+    }
+    CHECK_EQ(pulled, 3);
+    CHECK(last_is_m2);
+    capture(f.b, f.now, &cap); /* b's window update: lost */
+    CHECK_EQ(cap.count, 1);
+    captured_free(&cap);
+    /* Only a timeout can unstick a: it must resend the SACKed fragment. */
+    f.now = link_next_timeout_ns(f.a);
+    link_tick(f.a, f.now);
+    CHECK_EQ(pump(f.a, f.b, f.now), 1);
+    pump(f.b, f.a, f.now);
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.in_flight_fragments, 0);
+    CHECK_EQ(link_counters(f.a)->messages_acked, 4);
+    teardown(&f);
+}
+
 TEST(newer_peer_incarnation_resets_the_channel_and_old_datagrams_are_dropped)
 {
     struct fixture f;
