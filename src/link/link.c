@@ -98,6 +98,7 @@ int link_create(const struct link_config *cfg, struct link **out)
         link_destroy(l);
         return rc;
     }
+    l->tx_counter_src = &l->tx_counter;
     link_rto_init(&l->rto, cfg->rto_initial_ns, cfg->rto_min_ns, cfg->rto_max_ns);
     link_send_reset(l);
     l->rcv_nxt = 1;
@@ -250,13 +251,19 @@ int link_next_datagram(struct link *l, uint64_t now_ns, struct buf *out)
     d.to = l->cfg.peer_id;
     d.src_incarnation = l->cfg.local_incarnation;
     d.dst_incarnation = l->peer_incarnation;
-    d.counter = ++l->tx_counter;
+    d.counter = ++*l->tx_counter_src;
     int rc = link_datagram_encode(&l->codec, &d, out);
     if (rc != 0) {
         return rc; /* a fragment counts as sent; the timer will resend it */
     }
     l->counters.datagrams_sent++;
     return 1;
+}
+
+void link_share_counter(struct link *l, uint64_t *counter)
+{
+    ASSERT(*counter >= *l->tx_counter_src);
+    l->tx_counter_src = counter;
 }
 
 bool link_next_delivery(struct link *l, struct link_delivery *out) { return link_recv_pop(l, out); }

@@ -52,6 +52,9 @@ struct link {
     uint32_t frag_size_max;
     uint64_t peer_incarnation; /* 0 until a datagram of the peer is accepted */
     uint64_t tx_counter;       /* last datagram counter used (the AEAD nonce part) */
+    uint64_t *tx_counter_src;  /* &tx_counter, or a table-wide counter shared by all of a
+                                * node's links, so that removing and re-adding a peer
+                                * within one incarnation never repeats a nonce */
     uint64_t tx_order;         /* last fragment transmission number */
     bool hello_pending;        /* a HELLO should go out */
     bool ack_pending;          /* the peer should hear our ack state and incarnation */
@@ -102,6 +105,9 @@ struct link {
 #else
 #define LINK_MUTANT(l, m) false
 #endif
+
+/* link.c: makes l draw datagram counters from *counter (which outlives l). */
+void link_share_counter(struct link *l, uint64_t *counter);
 
 /* link_send.c */
 void link_msg_ring_free(struct link_msg_ring *r);

@@ -7,6 +7,7 @@
 #include "base/assertions.h"
 #include "base/errors.h"
 #include "base/hashmap.h"
+#include "link/link_internal.h"
 
 struct link_table {
     struct link_config template_cfg;
@@ -16,6 +17,7 @@ struct link_table {
     struct hashmap by_peer;  /* peer id -> struct link * (items borrowed from links) */
     uint32_t next_out;       /* round-robin cursors */
     uint32_t next_delivery;
+    uint64_t tx_counter; /* datagram counter shared by all links (AEAD nonce uniqueness) */
     struct link_table_counters counters;
 };
 
@@ -85,6 +87,7 @@ int link_table_add_peer(struct link_table *t, uint32_t peer_id)
     if (rc != 0) {
         return rc;
     }
+    link_share_counter(l, &t->tx_counter);
     rc = hashmap_insert(&t->by_peer, hash_u64(peer_id), l);
     if (rc != 0) {
         link_destroy(l);

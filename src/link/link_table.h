@@ -6,7 +6,9 @@
  * `from` field (after the frame checks of wire/frame.h) to that peer's link, which does
  * all the remaining checks; datagrams for unknown peers or for another node are dropped
  * and counted here. Outputs are pulled round-robin over the peers so that one busy peer
- * cannot starve the others. Every link is created from one template config (cluster,
+ * cannot starve the others. All links draw their datagram counters (the AEAD nonce part)
+from one table-wide counter, so a peer removed and added again within one incarnation
+never repeats a nonce. Every link is created from one template config (cluster,
  * local id, incarnation, key, limits) with peer_id filled in. Pure; depends on base,
  * wire and link. */
 #ifndef CHORUS_LINK_LINK_TABLE_H

@@ -145,3 +145,27 @@ TEST(table_refuses_duplicates_self_and_more_than_its_peer_limit)
     CHECK_EQ(link_table_add_peer(t, 4), 0);
     link_table_destroy(t);
 }
+
+static uint64_t first_counter_to(struct link_table *t, uint32_t peer)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    uint32_t to = 0;
+    CHECK_EQ(link_table_send(t, 1, peer, "x", 1), 0);
+    CHECK_EQ(link_table_next_datagram(t, 1, &b, &to), 1);
+    CHECK_EQ(to, peer);
+    uint64_t counter = le_load_u64(b.data + FRAME_HEADER_SIZE + 8);
+    buf_free(&b);
+    return counter;
+}
+
+TEST(readding_a_peer_never_reuses_a_datagram_counter)
+{
+    struct link_table *t = make_table(1, 2);
+    CHECK_EQ(link_table_add_peer(t, 2), 0);
+    uint64_t before = first_counter_to(t, 2);
+    CHECK_EQ(link_table_remove_peer(t, 2), 0);
+    CHECK_EQ(link_table_add_peer(t, 2), 0);
+    CHECK(first_counter_to(t, 2) > before);
+    link_table_destroy(t);
+}
