@@ -52,6 +52,33 @@ static void fill_pattern(uint8_t *p, size_t len, uint8_t seed)
     }
 }
 
+/* Replaces b by a fresh start of node 2 with a new incarnation. */
+static void restart_b(struct fixture *f, uint64_t incarnation)
+{
+    link_destroy(f->b);
+    struct link_config cb;
+    link_config_for(&cb, 2, 1, incarnation);
+    f->b = make_link(&cb);
+}
+
+/* Checks that the next message l delivers is text. */
+static void expect_delivery(struct link *l, const char *text)
+{
+    struct link_delivery m;
+    CHECK(link_next_delivery(l, &m));
+    CHECK(m.len == strlen(text) && memcmp(m.data, text, m.len) == 0);
+    link_delivery_free(&m);
+}
+
+/* Sends count one-byte messages from a and captures the datagrams they go out in. */
+static void send_burst(struct fixture *f, int count, struct captured *cap)
+{
+    for (int i = 0; i < count; i++) {
+        CHECK_EQ(link_send(f->a, f->now, "m", 1), 0);
+    }
+    capture(f->a, f->now, cap);
+}
+
 TEST(first_message_waits_for_hello_then_is_delivered_once)
 {
     struct fixture f;
@@ -105,11 +132,8 @@ TEST(receiver_acks_cumulatively_and_reports_gaps_as_sack_ranges)
     struct fixture f;
     setup(&f, NULL);
     handshake(&f);
-    for (int i = 0; i < 6; i++) {
-        CHECK_EQ(link_send(f.a, f.now, "m", 1), 0);
-    }
     struct captured cap = {0};
-    capture(f.a, f.now, &cap);
+    send_burst(&f, 6, &cap);
     CHECK_EQ(cap.count, 6); /* seqs 2..7: seq 1 was the handshake message */
     feed(f.b, f.now, &cap, 0);
     feed(f.b, f.now, &cap, 2);
@@ -134,11 +158,8 @@ TEST(sack_evidence_triggers_fast_retransmit_before_the_timeout)
     struct fixture f;
     setup(&f, NULL);
     handshake(&f);
-    for (int i = 0; i < 6; i++) {
-        CHECK_EQ(link_send(f.a, f.now, "m", 1), 0);
-    }
     struct captured cap = {0};
-    capture(f.a, f.now, &cap);
+    send_burst(&f, 6, &cap);
     for (size_t i = 1; i < cap.count; i++) {
         feed(f.b, f.now, &cap, i); /* the first is lost */
     }
@@ -431,10 +452,7 @@ TEST(newer_peer_incarnation_resets_the_channel_and_old_datagrams_are_dropped)
     CHECK(link_next_delivery(f.a, &m));
     link_delivery_free(&m);
     /* b restarts with a larger incarnation and sends again. */
-    link_destroy(f.b);
-    struct link_config cb;
-    link_config_for(&cb, 2, 1, INC_B + 1);
-    f.b = make_link(&cb);
+    restart_b(&f, INC_B + 1);
     CHECK_EQ(link_send(f.b, f.now, "new", 3), 0);
     settle(f.a, f.b, &f.now);
     CHECK(link_next_delivery(f.a, &m));
@@ -455,10 +473,7 @@ TEST(data_for_our_old_incarnation_is_dropped_and_answered_so_the_sender_resets)
     struct fixture f;
     setup(&f, NULL);
     handshake(&f);
-    link_destroy(f.b);
-    struct link_config cb;
-    link_config_for(&cb, 2, 1, INC_B + 7);
-    f.b = make_link(&cb);
+    restart_b(&f, INC_B + 7);
     CHECK_EQ(link_send(f.a, f.now, "lost", 4), 0); /* a still believes in INC_B */
     pump(f.a, f.b, f.now);
     CHECK_EQ(link_counters(f.b)->dropped[LINK_DROP_STALE_INCARNATION], 1);
@@ -468,9 +483,7 @@ TEST(data_for_our_old_incarnation_is_dropped_and_answered_so_the_sender_resets)
     CHECK_EQ(link_send(f.a, f.now, "fresh", 5), 0);
     settle(f.a, f.b, &f.now);
     struct link_delivery m;
-    CHECK(link_next_delivery(f.b, &m));
-    CHECK(m.len == 5 && memcmp(m.data, "fresh", 5) == 0);
-    link_delivery_free(&m);
+    expect_delivery(f.b, "fresh");
     CHECK(!link_next_delivery(f.b, &m));
     teardown(&f);
 }
@@ -480,18 +493,12 @@ TEST(unsent_messages_survive_a_peer_restart)
     struct fixture f;
     setup(&f, NULL);
     handshake(&f);
-    link_destroy(f.b);
-    struct link_config cb;
-    link_config_for(&cb, 2, 1, INC_B + 1);
-    f.b = make_link(&cb);
+    restart_b(&f, INC_B + 1);
     CHECK_EQ(link_send(f.b, f.now, "hi", 2), 0); /* b's HELLO reaches a first */
     pump(f.b, f.a, f.now);
     CHECK_EQ(link_send(f.a, f.now, "queued", 6), 0);
     settle(f.a, f.b, &f.now);
-    struct link_delivery m;
-    CHECK(link_next_delivery(f.b, &m));
-    CHECK(m.len == 6 && memcmp(m.data, "queued", 6) == 0);
-    link_delivery_free(&m);
+    expect_delivery(f.b, "queued");
     CHECK_EQ(link_counters(f.a)->messages_abandoned, 0);
     teardown(&f);
 }

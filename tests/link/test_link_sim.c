@@ -570,17 +570,23 @@ static struct sim_faults harsh_faults(void)
 
 #define SWEEP_SEEDS 200
 
+/* Runs seeds [first, first + count), sealed on every other one; returns the failures. */
+static int sweep(struct sim_faults f, uint64_t first, uint64_t count, struct link_counters *sum)
+{
+    int failures = 0;
+    for (uint64_t seed = first; seed < first + count; seed++) {
+        f.sealed = seed % 2 == 0;
+        failures += !run_sim(seed, &f, sum);
+    }
+    return failures;
+}
+
 TEST(lossy_duplicating_reordering_partitioned_network_delivers_exactly_once_in_order)
 {
     struct sim_faults f = harsh_faults();
     struct link_counters sum;
     memset(&sum, 0, sizeof sum);
-    int failures = 0;
-    for (uint64_t seed = 1; seed <= SWEEP_SEEDS; seed++) {
-        f.sealed = seed % 2 == 0;
-        failures += !run_sim(seed, &f, &sum);
-    }
-    CHECK_EQ(failures, 0);
+    CHECK_EQ(sweep(f, 1, SWEEP_SEEDS, &sum), 0);
     /* The faults really happened and the machinery really ran. */
     CHECK(sum.fragments_retransmitted > 0 && sum.fast_retransmits > 0 && sum.timeouts > 0);
     CHECK(sum.fragments_duplicate > 0 && sum.messages_delivered > 0);
@@ -598,12 +604,7 @@ TEST(peer_restart_under_faults_delivers_nothing_from_the_old_incarnation)
     f.restart = true;
     struct link_counters sum;
     memset(&sum, 0, sizeof sum);
-    int failures = 0;
-    for (uint64_t seed = 1000; seed < 1000 + SWEEP_SEEDS; seed++) {
-        f.sealed = seed % 2 == 1;
-        failures += !run_sim(seed, &f, &sum);
-    }
-    CHECK_EQ(failures, 0);
+    CHECK_EQ(sweep(f, 1000, SWEEP_SEEDS, &sum), 0);
     CHECK(sum.peer_restarts > 0);
     CHECK(sum.dropped[LINK_DROP_STALE_INCARNATION] > 0);
     printf("    %d seeds: %llu peer restarts seen, %llu abandoned, %llu stale dropped\n",
@@ -620,12 +621,7 @@ TEST(tiny_windows_and_a_slow_consumer_still_deliver_exactly_once_in_order)
     f.slow_consumer = true;
     struct link_counters sum;
     memset(&sum, 0, sizeof sum);
-    int failures = 0;
-    for (uint64_t seed = 3000; seed < 3100; seed++) {
-        f.sealed = seed % 2 == 0;
-        failures += !run_sim(seed, &f, &sum);
-    }
-    CHECK_EQ(failures, 0);
+    CHECK_EQ(sweep(f, 3000, 100, &sum), 0);
     CHECK(zero_window_seen > 0);
     printf("    100 seeds: %llu delivered, %llu steps with a closed window\n",
            (unsigned long long)sum.messages_delivered, (unsigned long long)zero_window_seen);
@@ -635,13 +631,9 @@ TEST(random_mtu_windows_and_timers_still_deliver_exactly_once_in_order)
 {
     struct sim_faults f = harsh_faults();
     f.random_limits = true;
-    int failures = 0;
-    for (uint64_t seed = 7000; seed < 7100; seed++) {
-        f.sealed = seed % 2 == 0;
-        f.restart = seed % 3 == 0;
-        failures += !run_sim(seed, &f, NULL);
-    }
-    CHECK_EQ(failures, 0);
+    CHECK_EQ(sweep(f, 7000, 60, NULL), 0);
+    f.restart = true;
+    CHECK_EQ(sweep(f, 7100, 60, NULL), 0);
 }
 
 TEST(garbage_flood_is_dropped_and_counted_while_traffic_still_arrives_exactly_once)
@@ -651,12 +643,7 @@ TEST(garbage_flood_is_dropped_and_counted_while_traffic_still_arrives_exactly_on
     f.garbage_ppm = 1000000; /* one garbage datagram per real one */
     struct link_counters sum;
     memset(&sum, 0, sizeof sum);
-    int failures = 0;
-    for (uint64_t seed = 5000; seed < 5040; seed++) {
-        f.sealed = seed % 2 == 0;
-        failures += !run_sim(seed, &f, &sum);
-    }
-    CHECK_EQ(failures, 0);
+    CHECK_EQ(sweep(f, 5000, 40, &sum), 0);
     uint64_t dropped = 0;
     for (int i = 1; i < LINK_DROP_COUNT_; i++) {
         dropped += sum.dropped[i];
