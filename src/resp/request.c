@@ -169,19 +169,39 @@ const char *resp_parser_error(const struct resp_parser *p)
     return p->error != 0 ? p->error_text : NULL;
 }
 
+/* Moves the parse position; the next line search starts afresh there. */
+static void advance(struct resp_parser *p, size_t cursor)
+{
+    p->cursor = cursor;
+    p->line_scanned_bytes = 0;
+}
+
+/* Finds `end` in the line at the cursor, resuming where the last search stopped.
+ * Returns its offset from the cursor, or the bytes available when it is not there. */
+static size_t scan_line(struct resp_parser *p, uint8_t end, bool *found)
+{
+    const uint8_t *start = p->in.data + p->cursor;
+    size_t avail = p->in.len - p->cursor;
+    ASSERT(p->line_scanned_bytes <= avail);
+    const uint8_t *hit = memchr(start + p->line_scanned_bytes, end, avail - p->line_scanned_bytes);
+    *found = hit != NULL;
+    size_t offset = hit != NULL ? (size_t)(hit - start) : avail;
+    p->line_scanned_bytes = offset;
+    return offset;
+}
+
 /* Finds the header line at the cursor: sets *line_end to the offset of its '\r' when the
  * '\r' and one byte after it (Redis assumes a '\n' there) have arrived. The line may not
  * be longer than the inline limit, whether or not its end has arrived yet. */
 static int find_header_line(struct resp_parser *p, size_t *line_end, const char *too_big)
 {
-    const uint8_t *start = p->in.data + p->cursor;
     size_t avail = p->in.len - p->cursor;
-    const uint8_t *cr = memchr(start, '\r', avail);
-    size_t line_len = cr != NULL ? (size_t)(cr - start) : avail;
+    bool found = false;
+    size_t line_len = scan_line(p, '\r', &found);
     if (line_len > p->limits.inline_size_bytes_max) {
         return fail(p, ERR_TOO_LARGE, too_big);
     }
-    if (cr == NULL || line_len + 2 > avail) {
+    if (!found || line_len + 2 > avail) {
         return STEP_NEED_MORE;
     }
     *line_end = p->cursor + line_len;
@@ -201,7 +221,7 @@ static int parse_multibulk_header(struct resp_parser *p)
         count > (long long)p->limits.multibulk_count_max) {
         return fail(p, ERR_MALFORMED, "invalid multibulk length");
     }
-    p->cursor = line_end + 2;
+    advance(p, line_end + 2);
     if (count <= 0) {
         /* An empty command: Redis skips it without a reply. */
         p->consumed = p->cursor;
@@ -235,7 +255,7 @@ static int parse_bulk_header(struct resp_parser *p)
         size > (long long)p->limits.bulk_size_bytes_max) {
         return fail(p, ERR_MALFORMED, "invalid bulk length");
     }
-    p->cursor = line_end + 2;
+    advance(p, line_end + 2);
     p->bulk_size = size;
     return STEP_PROGRESS;
 }
@@ -257,7 +277,7 @@ static int parse_bulk_body(struct resp_parser *p)
     p->spans[p->argc].offset = p->cursor;
     p->spans[p->argc].len = size;
     p->argc++;
-    p->cursor += size + 2;
+    advance(p, p->cursor + size + 2);
     p->bulk_size = -1;
     p->multibulk_left--;
     if (p->multibulk_left == 0) {
@@ -396,9 +416,8 @@ static int split_inline(struct resp_parser *p, size_t from, size_t to)
 static int parse_inline(struct resp_parser *p)
 {
     const uint8_t *start = p->in.data + p->cursor;
-    size_t avail = p->in.len - p->cursor;
-    const uint8_t *nl = memchr(start, '\n', avail);
-    size_t line_len = nl != NULL ? (size_t)(nl - start) : avail;
+    bool found = false;
+    size_t line_len = scan_line(p, '\n', &found);
     /* The limit is on the text before "\r\n" or "\n"; a last '\r' may be the start of
      * the line's end, so it does not count yet. */
     size_t text_len = line_len;
@@ -408,7 +427,7 @@ static int parse_inline(struct resp_parser *p)
     if (text_len > p->limits.inline_size_bytes_max) {
         return fail(p, ERR_TOO_LARGE, "too big inline request");
     }
-    if (nl == NULL) {
+    if (!found) {
         return STEP_NEED_MORE;
     }
     size_t to = p->cursor + line_len;
@@ -424,7 +443,7 @@ static int parse_inline(struct resp_parser *p)
     if (rc < 0) {
         return rc;
     }
-    p->cursor += line_len + 1;
+    advance(p, p->cursor + line_len + 1);
     p->consumed = p->cursor;
     return p->argc > 0 ? STEP_COMMAND : STEP_PROGRESS;
 }

@@ -83,6 +83,9 @@ struct resp_parser {
     struct buf in;              /* owned: bytes received and not yet dropped */
     size_t consumed;            /* in[0..consumed) belongs to commands already returned */
     size_t cursor;              /* in[consumed..cursor) is parsed: headers and whole args */
+    size_t line_scanned_bytes;  /* in[cursor..cursor+this) holds no line end: a line that
+                                   arrives in many reads is searched once, not again
+                                   from its start at every read */
     long long multibulk_left;   /* arguments still to read; 0 between commands */
     long long bulk_size;        /* length of the argument being read, -1 before its header */
     size_t argc;                /* arguments of the current command read so far */

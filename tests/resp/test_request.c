@@ -296,3 +296,22 @@ TEST(zero_copy_reserve_and_commit_parse_a_large_value_arriving_in_pieces)
     buf_free(&in);
     resp_parser_free(&p);
 }
+
+TEST(a_line_arriving_in_pieces_is_searched_once)
+{
+    struct resp_parser p;
+    struct resp_command cmd;
+    CHECK_EQ(resp_parser_init(&p, NULL), 0);
+    CHECK_EQ(resp_parser_feed(&p, "*1\r\n$", 5), 0);
+    for (int i = 0; i < 1000; i++) {
+        CHECK_EQ(resp_parser_feed(&p, "0", 1), 0);
+        CHECK_EQ(resp_parser_next(&p, &cmd), 0);
+        /* Everything after the cursor is known to hold no '\r': the next search starts
+         * at the new byte. */
+        CHECK_EQ(p.line_scanned_bytes, resp_parser_buffered_bytes(&p) - 4);
+    }
+    CHECK_EQ(resp_parser_feed(&p, "\r\n", 2), 0);
+    CHECK_EQ(resp_parser_next(&p, &cmd), ERR_MALFORMED);
+    CHECK_STR(resp_parser_error(&p), "ERR Protocol error: invalid bulk length");
+    resp_parser_free(&p);
+}
