@@ -55,14 +55,13 @@ int resp_parser_init(struct resp_parser *p, const struct resp_limits *limits)
     return 0;
 }
 
+static void resp_parser_args_free(struct resp_parser *p);
+
 void resp_parser_free(struct resp_parser *p)
 {
     buf_free(&p->in);
-    free(p->spans);
-    free(p->argv);
-    p->spans = NULL;
-    p->argv = NULL;
-    p->args_cap = 0;
+    p->argc = 0;
+    resp_parser_args_free(p);
 }
 
 /* Grows the argument arrays to hold at least `need`, doubling, never past `limit`. */
@@ -99,6 +98,13 @@ static int fail(struct resp_parser *p, int code, const char *text)
     return code;
 }
 
+static int fail_nomem(struct resp_parser *p)
+{
+    p->error = ERR_NOMEM;
+    snprintf(p->error_text, sizeof p->error_text, "ERR out of memory");
+    return ERR_NOMEM;
+}
+
 /* Drops the bytes of returned commands so the buffer holds only unfinished ones. */
 static void compact(struct resp_parser *p)
 {
@@ -118,6 +124,27 @@ static void compact(struct resp_parser *p)
     }
 }
 
+static void resp_parser_args_free(struct resp_parser *p)
+{
+    ASSERT(p->argc == 0);
+    free(p->spans);
+    free(p->argv);
+    p->spans = NULL;
+    p->argv = NULL;
+    p->args_cap = 0;
+}
+
+void resp_parser_shrink(struct resp_parser *p)
+{
+    compact(p);
+    if (p->in.len == 0 && p->in.cap > RESP_PARSER_KEEP_BYTES) {
+        buf_free(&p->in);
+    }
+    if (p->argc == 0 && p->multibulk_left == 0 && p->args_cap > RESP_PARSER_KEEP_ARGS_COUNT) {
+        resp_parser_args_free(p);
+    }
+}
+
 size_t resp_parser_buffered_bytes(const struct resp_parser *p) { return p->in.len - p->consumed; }
 
 int resp_parser_feed(struct resp_parser *p, const void *data, size_t n)
@@ -130,7 +157,7 @@ int resp_parser_feed(struct resp_parser *p, const void *data, size_t n)
         return fail(p, ERR_TOO_LARGE, "query buffer limit reached");
     }
     if (buf_put(&p->in, data, n) != 0) {
-        return fail(p, ERR_NOMEM, "out of memory");
+        return fail_nomem(p);
     }
     return 0;
 }
@@ -149,7 +176,7 @@ uint8_t *resp_parser_reserve(struct resp_parser *p, size_t want_bytes, size_t *s
     }
     size_t want = MIN(MAX(want_bytes, (size_t)1), allowed);
     if (buf_reserve(&p->in, want) != 0) {
-        fail(p, ERR_NOMEM, "out of memory");
+        fail_nomem(p);
         return NULL;
     }
     *space_bytes = MIN(p->in.cap - p->in.len, allowed);
@@ -271,7 +298,7 @@ static int parse_bulk_body(struct resp_parser *p)
     if (p->argc == p->args_cap) {
         size_t limit = (size_t)p->argc + (size_t)p->multibulk_left;
         if (resp_parser_args_alloc(p, p->argc + 1, limit) != 0) {
-            return fail(p, ERR_NOMEM, "out of memory");
+            return fail_nomem(p);
         }
     }
     p->spans[p->argc].offset = p->cursor;
@@ -405,7 +432,7 @@ static int split_inline(struct resp_parser *p, size_t from, size_t to)
         }
         if (p->argc == p->args_cap &&
             resp_parser_args_alloc(p, p->argc + 1, p->limits.inline_size_bytes_max + 1) != 0) {
-            return fail(p, ERR_NOMEM, "out of memory");
+            return fail_nomem(p);
         }
         p->spans[p->argc].offset = word_start;
         p->spans[p->argc].len = w - word_start;

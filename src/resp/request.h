@@ -28,6 +28,7 @@
  *   ERR Protocol error: too big inline request
  *   ERR Protocol error: unbalanced quotes in request
  *   ERR Protocol error: query buffer limit reached   (Chorus's; Redis closes silently)
+ *   ERR out of memory                                (allocation failed)
  *
  * A pure module: no I/O, no clock. Depends on base only. */
 #ifndef CHORUS_RESP_REQUEST_H
@@ -47,6 +48,10 @@
 #define RESP_INLINE_SIZE_BYTES_MAX_DEFAULT (64 * 1024)
 /* Bytes held for commands not yet returned; room for two maximal bulks. */
 #define RESP_BUFFERED_BYTES_MAX_DEFAULT (2 * RESP_BULK_SIZE_BYTES_MAX_DEFAULT + 2 * 1024 * 1024)
+/* resp_parser_shrink() keeps an input buffer up to this size and an argument array up
+ * to this count; larger ones (left by one big command) are given back. */
+#define RESP_PARSER_KEEP_BYTES (64 * 1024)
+#define RESP_PARSER_KEEP_ARGS_COUNT 1024
 /* The error text buffer, enough for the longest message above. */
 #define RESP_ERROR_TEXT_BYTES_MAX 64
 
@@ -123,6 +128,13 @@ void resp_parser_commit(struct resp_parser *p, size_t n);
  * resp_parser_free(), so a server may process a whole pipelined batch before reading
  * again. Inline arguments are unquoted in place inside the input buffer. */
 int resp_parser_next(struct resp_parser *p, struct resp_command *cmd);
+
+/* Gives back memory a past big command left behind (input buffer over
+ * RESP_PARSER_KEEP_BYTES with nothing unfinished in it, argument arrays over
+ * RESP_PARSER_KEEP_ARGS_COUNT between commands), as Redis shrinks idle query buffers.
+ * A server calls it when a connection has drained its input. Invalidates every command
+ * returned before. */
+void resp_parser_shrink(struct resp_parser *p);
 
 /* The Redis error text of the failure ("ERR Protocol error: ..."), or NULL if none. */
 const char *resp_parser_error(const struct resp_parser *p);

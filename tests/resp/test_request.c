@@ -315,3 +315,42 @@ TEST(a_line_arriving_in_pieces_is_searched_once)
     CHECK_STR(resp_parser_error(&p), "ERR Protocol error: invalid bulk length");
     resp_parser_free(&p);
 }
+
+TEST(shrink_gives_back_what_a_big_command_left_behind)
+{
+    struct resp_parser p;
+    struct resp_command cmd;
+    CHECK_EQ(resp_parser_init(&p, NULL), 0);
+    struct buf in;
+    buf_init(&in, 0);
+    buf_put(&in, "*2000\r\n", 7);
+    for (int i = 0; i < 2000; i++) {
+        buf_put(&in, "$1\r\nx\r\n", 7);
+    }
+    buf_put(&in, "*2\r\n$3\r\nGET\r\n$100000\r\n", 22);
+    uint8_t *v = buf_extend(&in, 100002);
+    memset(v, 'v', 100002);
+    CHECK_EQ(resp_parser_feed(&p, in.data, in.len), 0);
+    CHECK_EQ(resp_parser_next(&p, &cmd), 1);
+    CHECK_EQ(cmd.argc, 2000);
+    CHECK_EQ(resp_parser_next(&p, &cmd), 1);
+    CHECK_EQ(cmd.argv[1].len, 100000);
+    CHECK(p.in.cap > RESP_PARSER_KEEP_BYTES);
+    CHECK(p.args_cap > RESP_PARSER_KEEP_ARGS_COUNT);
+    resp_parser_shrink(&p);
+    CHECK_EQ(p.in.cap, 0);
+    CHECK_EQ(p.args_cap, 0);
+    /* The parser works on afterwards. */
+    CHECK_EQ(resp_parser_feed(&p, "PING\r\n", 6), 0);
+    CHECK_EQ(resp_parser_next(&p, &cmd), 1);
+    CHECK_EQ(cmd.argc, 1);
+    /* A half-received command keeps its bytes. */
+    CHECK_EQ(resp_parser_feed(&p, "*1\r\n$4\r\nPI", 10), 0);
+    CHECK_EQ(resp_parser_next(&p, &cmd), 0);
+    resp_parser_shrink(&p);
+    CHECK_EQ(resp_parser_feed(&p, "NG\r\n", 4), 0);
+    CHECK_EQ(resp_parser_next(&p, &cmd), 1);
+    CHECK(cmd.argc == 1 && memcmp(cmd.argv[0].data, "PING", 4) == 0);
+    buf_free(&in);
+    resp_parser_free(&p);
+}
