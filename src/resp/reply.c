@@ -93,6 +93,11 @@ static long parse_line_scalar(struct resp_reply_parser *p, char type, const uint
         /* The line ended at the first CR; a LF may not hide inside either. */
         return memchr(line, '\n', len) == NULL ? 0 : fail(p, ERR_MALFORMED, "LF in a line");
     case RESP_INTEGER:
+        /* The RESP3 specification allows an explicit '+'; Redis never writes one. */
+        if (len > 1 && line[0] == '+' && line[1] != '-') {
+            line++;
+            len--;
+        }
         return resp_parse_ll(line, len, &tok->integer) ? 0 : fail(p, ERR_MALFORMED, "bad integer");
     case RESP_NULL:
         tok->null_type = '_';
@@ -107,7 +112,8 @@ static long parse_line_scalar(struct resp_reply_parser *p, char type, const uint
         return 0;
     case RESP_BIGNUM:
         for (size_t i = 0; i < len; i++) {
-            if (!((line[i] >= '0' && line[i] <= '9') || (i == 0 && line[i] == '-' && len > 1))) {
+            bool sign = i == 0 && (line[i] == '-' || line[i] == '+') && len > 1;
+            if (!((line[i] >= '0' && line[i] <= '9') || sign)) {
                 return fail(p, ERR_MALFORMED, "bad big number");
             }
         }

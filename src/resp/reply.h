@@ -13,7 +13,8 @@
  * replies here too, the caller tells them by their type).
  *
  * Format rules enforced: each line ends in "\r\n"; lengths and integers use Redis's
- * strict integer syntax; a bulk body is followed by "\r\n"; "-1" is accepted as a RESP2
+ * strict integer syntax (integers and big numbers may also carry the '+' the RESP3
+ * specification allows); a bulk body is followed by "\r\n"; "-1" is accepted as a RESP2
  * null only for "$" and "*"; booleans are "t" or "f"; verbatim strings start with a
  * three-letter format and ':'. Limits: line length, bulk length, aggregate count and
  * nesting depth. Errors are sticky. Pure; depends on base only. */

@@ -165,7 +165,7 @@ int resp_write_bignum(struct resp_writer *w, const char *digits, size_t len)
 {
     ASSERT(len > 0);
     for (size_t i = 0; i < len; i++) {
-        ASSERT((digits[i] >= '0' && digits[i] <= '9') || (i == 0 && digits[i] == '-'));
+        ASSERT((digits[i] >= '0' && digits[i] <= '9') || (i == 0 && (digits[i] == '-' || digits[i] == '+')));
     }
     if (w->proto != RESP_PROTO_3) {
         return resp_write_bulk(w, digits, len);

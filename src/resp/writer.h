@@ -61,7 +61,7 @@ int resp_write_double(struct resp_writer *w, double d);
 int resp_write_bool(struct resp_writer *w, bool v);
 /* format is the three-letter kind, "txt" or "mkd". */
 int resp_write_verbatim(struct resp_writer *w, const char *format, const void *data, size_t len);
-/* digits: an optional '-' and decimal digits. */
+/* digits: an optional sign and decimal digits. */
 int resp_write_bignum(struct resp_writer *w, const char *digits, size_t len);
 
 /* Whole replies for the common cases. */

@@ -28,7 +28,7 @@ TEST(resp2_spec_examples_parse)
     REPLY("-Error message\r\n", "-Error message /");
     REPLY("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
           "-WRONGTYPE Operation against a key holding the wrong kind of value /");
-    REPLY(":0\r\n:1000\r\n:-42\r\n", ":0 / :1000 / :-42 /");
+    REPLY(":0\r\n:1000\r\n:-42\r\n:+7\r\n", ":0 / :1000 / :-42 / :7 /");
     REPLY("$5\r\nhello\r\n", "$hello /");
     REPLY("$0\r\n\r\n", "$ /");
     REPLY("$-1\r\n", "_$ /");
@@ -103,7 +103,8 @@ TEST(malformed_replies_are_refused)
     REPLY("%-1\r\n", " !");
     REPLY("*-2\r\n", " !");
     REPLY(":12a\r\n", " !");
-    REPLY(":+1\r\n", " !");
+    REPLY(":+-1\r\n", " !");
+    REPLY(":+\r\n", " !");
     REPLY("#x\r\n", " !");
     REPLY("_x\r\n", " !");
     REPLY(",1.5x\r\n", " !");
