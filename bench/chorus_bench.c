@@ -94,6 +94,8 @@ struct conn {
     unsigned replies_count;         /* replies of the batch received so far */
     bool is_read[BENCH_PIPELINE_MAX];
     bool in_handshake;              /* waiting for HELLO 3's reply */
+    bool write_pending;             /* write_req and out are in libuv's hands */
+    bool batch_done;                /* a batch is due once the pending write completes */
 };
 
 struct bench {
@@ -218,6 +220,8 @@ static void finish_if_idle(struct bench *b);
 static int write_out(struct conn *c)
 {
     uv_buf_t ub = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+    ASSERT(!c->write_pending);
+    c->write_pending = true;
     c->batch_sent_ns = uv_hrtime();
     return uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &ub, 1, on_written);
 }
@@ -226,6 +230,11 @@ static int write_out(struct conn *c)
 static void send_batch(struct conn *c)
 {
     struct bench *b = c->bench;
+    if (c->write_pending) {
+        /* The next batch reuses write_req and out: on_written sends it. */
+        c->batch_done = true;
+        return;
+    }
     uint64_t left = b->opt.requests != 0 ? b->opt.requests - b->issued_count : UINT64_MAX;
     if (b->stopping || left == 0 || b->failure != 0) {
         b->active_count--;
@@ -345,8 +354,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *ub)
 static void on_written(uv_write_t *req, int status)
 {
     struct conn *c = req->data;
+    c->write_pending = false;
     if (status < 0) {
         fail_run(c->bench, status, "write");
+        return;
+    }
+    if (c->batch_done) {
+        c->batch_done = false;
+        send_batch(c);
     }
 }
 
