@@ -57,6 +57,9 @@ static int run(const uint8_t *data, size_t size, size_t cut, struct buf *out, bo
         }
         off += n;
         rc = rc == 0 ? drain(&p, out) : rc;
+        if (zero_copy) {
+            resp_parser_shrink(&p); /* must keep any unfinished command intact */
+        }
     }
     if (rc < 0) {
         const char *text = resp_parser_error(&p);
