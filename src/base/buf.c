@@ -63,13 +63,14 @@ uint8_t *buf_extend(struct buf *b, size_t n)
 
 int buf_put(struct buf *b, const void *data, size_t n)
 {
+    if (n == 0) {
+        return b->failed ? ERR_NOMEM : 0; /* no pointer arithmetic on an empty buffer */
+    }
     uint8_t *p = buf_extend(b, n);
     if (p == NULL) {
         return b->failed ? ERR_NOMEM : ERR_TOO_LARGE;
     }
-    if (n != 0) {
-        memcpy(p, data, n);
-    }
+    memcpy(p, data, n);
     return 0;
 }
 
