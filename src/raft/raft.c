@@ -456,6 +456,8 @@ raft_term_t raft_term_at(const struct raft *r, raft_index_t index)
     return raft_log_term_at(&r->log, index);
 }
 
+raft_index_t raft_vote_barrier(const struct raft *r) { return r->vote_barrier_index; }
+
 bool raft_mutant_local_reads(const struct raft *r)
 {
     return r->role == RAFT_LEADER && raft_mutant(r, RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS);

@@ -74,8 +74,9 @@ struct raft_message {
     /* VOTE, VOTE_REPLY */
     bool pre_vote;
     bool granted;
-    raft_index_t last_log_index; /* VOTE: candidate's; APPEND_REPLY: the last index the
-                                  * follower accepted from the append (maybe not synced) */
+    raft_index_t last_log_index; /* VOTE: candidate's; APPEND: the leader's last index;
+                                  * APPEND_REPLY: the last index the follower accepted
+                                  * from the append (maybe not synced) */
     raft_term_t last_log_term;
     /* APPEND */
     raft_index_t prev_log_index;
@@ -134,7 +135,8 @@ struct raft_boot {
     /* A damaged log (a checksum failure in the middle) was cut back before the damage,
      * and may have lost entries this node acknowledged. Until a leader has replicated to
      * it up to this index, the node neither votes nor campaigns (it cannot vouch for what
-     * it had). 0: the log is whole. */
+     * it had), or until it holds a current leader's whole log, which includes every
+     * committed entry. 0: the log is whole. */
     raft_index_t vote_barrier_index;
 };
 
@@ -210,6 +212,8 @@ raft_term_t raft_term_at(const struct raft *r, raft_index_t index);
 const char *raft_role_name(enum raft_role role);
 /* True when the NO_CHECK_QUORUM_LOCAL_READS mutant lets this leader read locally. */
 bool raft_mutant_local_reads(const struct raft *r);
+/* Nonzero while a damaged node waits to be repaired past this index (no votes). */
+raft_index_t raft_vote_barrier(const struct raft *r);
 
 /* Asserts every internal invariant; the simulator calls it after every step. */
 void raft_check_invariants(const struct raft *r);

@@ -58,6 +58,7 @@ static void send_heartbeat(struct raft *r, struct progress *p)
     m->prev_log_term = raft_log_term_at(&r->log, p->match_index);
     m->commit_index = r->commit_index;
     m->context = r->heartbeat_context;
+    m->last_log_index = raft_log_last_index(&r->log);
 }
 
 void replication_send_append(struct raft *r, struct progress *p, bool heartbeat)
@@ -83,6 +84,7 @@ void replication_send_append(struct raft *r, struct progress *p, bool heartbeat)
     m->prev_log_term = raft_log_term_at(&r->log, m->prev_log_index);
     m->commit_index = r->commit_index;
     m->context = r->heartbeat_context;
+    m->last_log_index = raft_log_last_index(&r->log);
     m->entries_count = (uint32_t)n;
     if (p->state == PROGRESS_PROBE) {
         p->probe_sent = true;
@@ -213,6 +215,10 @@ void replication_on_append(struct raft *r, const struct raft_message *m)
         r->commit_index = MAX(r->commit_index, MIN(m->commit_index, new_last));
     }
     r->verified_index = MAX(r->verified_index, new_last);
+    if (r->vote_barrier_index != 0 && m->last_log_index != 0) {
+        /* Holding this leader's whole log is enough: it has every committed entry. */
+        r->vote_barrier_index = MIN(r->vote_barrier_index, m->last_log_index);
+    }
     replication_maybe_lift_vote_barrier(r);
     /* Acknowledge only what is synced; the rest is acknowledged once the driver reports
      * it durable (replication_send_pending_ack) or by the reply to a later heartbeat. */

@@ -27,7 +27,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: chorus-sim (--seed N | --seeds A-B) [--nodes 1..7] [--clients N] [--ops N]\n"
-            "                  [--faults none|net,crash,clock,isolate|all] [--faults-seconds S]\n"
+            "                  [--faults none|net,crash,clock,disk,isolate,bitrot|all] [--faults-seconds S]\n"
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
             "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n");
@@ -53,6 +53,8 @@ static uint32_t parse_faults(const char *s)
             f |= SIM_FAULT_CRASH;
         } else if (strcmp(tok, "clock") == 0) {
             f |= SIM_FAULT_CLOCK;
+        } else if (strcmp(tok, "bitrot") == 0) {
+            f |= SIM_FAULT_BITROT;
         } else if (strcmp(tok, "isolate") == 0) {
             f |= SIM_FAULT_ISOLATE;
         } else if (strcmp(tok, "disk") == 0) {

@@ -244,6 +244,7 @@ static void resume_node(struct sim_world *w, struct sim_node *n)
         sim_schedule(w, w->now_ns, ev.type, ev.node, &ev);
     }
     n->held_count = 0;
+    node_tick(w, n); /* the tick chain stopped while paused */
 }
 
 static void heal_all(struct sim_world *w)
@@ -342,7 +343,6 @@ static void dispatch(struct sim_world *w, struct sim_event *ev)
     case EV_RESUME:
         if (w->nodes[ev->node].paused && w->nodes[ev->node].generation == ev->generation) {
             resume_node(w, &w->nodes[ev->node]);
-            node_tick(w, &w->nodes[ev->node]);
         }
         return;
     default: break;

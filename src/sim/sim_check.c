@@ -197,7 +197,9 @@ static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
             }
             uint32_t votes = 1;
             for (uint32_t y = 0; y < count; y++) {
-                votes += y != x && tip_at_least(tips[v], durable_tip(&w->nodes[y]));
+                const struct sim_node *ny = &w->nodes[y];
+                bool barred = ny->up && ny->raft != NULL && raft_vote_barrier(ny->raft) != 0;
+                votes += y != x && !barred && tip_at_least(tips[v], durable_tip(ny));
             }
             if (votes >= count / 2 + 1) {
                 sim_fail(w, "commit_safety", "leader %u committed entry %llu (term %llu) but "

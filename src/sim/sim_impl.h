@@ -119,6 +119,7 @@ struct sim_node {
     size_t synced_cap;
     bool sync_queued;          /* an fdatasync op is pending in the queue */
     bool disk_faulty;          /* injected disk faults are armed until the heal */
+    bool bit_flipped;          /* a latent bit flip awaits this node's recovery */
     /* Pending disk writes, FIFO. */
     struct disk_op *disk_head;
     struct disk_op *disk_tail;

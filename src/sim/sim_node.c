@@ -12,6 +12,7 @@
 
 #include "base/assertions.h"
 #include "base/errors.h"
+#include "log/format.h"
 #include "sim/sim_impl.h"
 
 /* ---- network ---- */
@@ -398,8 +399,25 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
         sim_schedule(w, w->now_ns + 200 * SIM_MS, EV_RESTART, n->slot, &ev);
         return false;
     }
+    raft_index_t barrier = 0;
+    if (rc == 0 && report.corrupt && !report.meta_corrupt && n->bit_flipped) {
+        /* Latent damage (our own bit flip): cut the log before it, as the server does, and
+         * refuse to vote until a leader has repaired us past what we may have had. */
+        barrier = MAX(report.corrupt_from_index, report.corrupt_to_index);
+        rc = log_truncate_suffix(n->log, report.corrupt_from_index);
+        sim_trace(w, "\"ev\":\"repair\",\"node\":%u,\"from\":%llu,\"barrier\":%llu", n->id,
+                  (unsigned long long)report.corrupt_from_index, (unsigned long long)barrier);
+        report.corrupt = false;
+        if (n->promised_match >= report.corrupt_from_index) {
+            n->promised_match = 0; /* the disk lost it; the barrier keeps Raft safe */
+        }
+        if (rc != 0) {
+            log_close(n->log);
+        }
+    }
+    n->bit_flipped = false;
     if (rc != 0 || report.corrupt || report.meta_corrupt) {
-        /* Without bit flips the disk never corrupts, so this is a bug in the log. */
+        /* Apart from our bit flips the disk never corrupts: this is a bug in the log. */
         sim_fail(w, "log_recovery", "node %u: log_open %s, corrupt %d from %llu", n->id,
                  err_name(rc), rc == 0 && report.corrupt,
                  (unsigned long long)(rc == 0 ? report.corrupt_from_index : 0));
@@ -436,6 +454,7 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
         .base_term = first > 1 ? log_term_at(n->log, first - 1) : 0,
         .entries = entries,
         .entries_count = count,
+        .vote_barrier_index = barrier,
     };
     *entries_out = entries;
     return true;
@@ -522,12 +541,63 @@ static void node_drop_volatile(struct sim_node *n)
     n->sm = NULL;
 }
 
+struct segment_pick {
+    struct sim_world *w;
+    char name[DISK_NAME_SIZE_MAX];
+    uint32_t seen;
+};
+
+static int pick_segment(void *arg, const char *name)
+{
+    struct segment_pick *p = arg;
+    uint64_t first;
+    if (log_fmt_segment_name_parse(name, &first) && prng_below(&p->w->prng, ++p->seen) == 0) {
+        snprintf(p->name, sizeof p->name, "%s", name); /* reservoir sampling */
+    }
+    return 0;
+}
+
+/* Latent media error: one bit of one segment file flips while the node is down. */
+static void flip_segment_bit(struct sim_world *w, struct sim_node *n)
+{
+    struct segment_pick pick = {.w = w};
+    struct disk *d = disk_sim_disk(n->disk);
+    uint64_t size = 0;
+    if (d->list(d->ctx, pick_segment, &pick) != 0 || pick.seen == 0 ||
+        disk_sim_file_size(n->disk, pick.name, &size) != 0 || size == 0) {
+        return;
+    }
+    uint64_t bit = prng_below(&w->prng, size * 8);
+    if (disk_sim_flip_bit(n->disk, pick.name, bit) == 0) {
+        n->bit_flipped = true;
+        sim_trace(w, "\"ev\":\"bit_flip\",\"node\":%u,\"file\":\"%s\",\"bit\":%llu", n->id,
+                  pick.name, (unsigned long long)bit);
+    }
+}
+
+static uint32_t raft_quorum_of(uint32_t nodes) { return nodes / 2 + 1; }
+
+static uint32_t damaged_nodes(const struct sim_world *w)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < w->cfg.nodes_count; i++) {
+        const struct sim_node *m = &w->nodes[i];
+        count += m->bit_flipped || (m->raft != NULL && raft_vote_barrier(m->raft) != 0);
+    }
+    return count;
+}
+
 void node_crash(struct sim_world *w, struct sim_node *n)
 {
     sim_trace(w, "\"ev\":\"crash\",\"node\":%u,\"pending_disk\":%s", n->id,
               n->disk_head != NULL ? "true" : "false");
     node_drop_volatile(n);
     disk_sim_crash(n->disk, DISK_SIM_CRASH_RANDOM); /* unsynced bytes: none, all or torn */
+    if ((w->cfg.faults & SIM_FAULT_BITROT) && !w->healed && prng_chance(&w->prng, 150000) &&
+        damaged_nodes(w) + 1 < raft_quorum_of(w->cfg.nodes_count)) {
+        /* A damaged majority cannot be both safe and available: damage stays a minority. */
+        flip_segment_bit(w, n);
+    }
     n->up = false;
     n->paused = false;
     n->generation++;
