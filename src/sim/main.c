@@ -47,7 +47,9 @@ static uint32_t parse_faults(const char *s)
     snprintf(copy, sizeof copy, "%s", s);
     for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok != NULL;
          tok = strtok_r(NULL, ",", &save)) {
-        if (strcmp(tok, "net") == 0) {
+        if (strcmp(tok, "all") == 0) {
+            f |= SIM_FAULT_ALL;
+        } else if (strcmp(tok, "net") == 0) {
             f |= SIM_FAULT_NET;
         } else if (strcmp(tok, "crash") == 0) {
             f |= SIM_FAULT_CRASH;
@@ -183,7 +185,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    uint64_t failures = 0, runs = 0, events = 0, virtual_ns = 0, commits = 0;
+    uint64_t failures = 0, runs = 0, virtual_ns = 0, commits = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -191,7 +193,6 @@ int main(int argc, char **argv)
         double t0 = wall_now();
         bool ok = sim_run(&a.cfg, &r);
         runs++;
-        events += r.events_count;
         virtual_ns += r.virtual_ns;
         commits += r.commits;
         if (!a.sweep) {

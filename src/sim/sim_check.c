@@ -176,6 +176,12 @@ static bool node_holds(const struct sim_node *n, raft_index_t i, raft_term_t ter
     return raft_term_at(n->raft, i) == term;
 }
 
+static bool node_barred(const struct sim_node *n)
+{
+    return n->barrier_durable != 0 || n->bit_flipped ||
+           (n->up && n->raft != NULL && raft_vote_barrier(n->raft) != 0);
+}
+
 static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
 {
     raft_index_t i = raft_commit_index(leader->raft);
@@ -184,6 +190,9 @@ static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
     for (uint32_t x = 0; x < count; x++) {
         struct sim_node *nx = &w->nodes[x];
         bool up = nx->up && nx->raft != NULL;
+        if (node_barred(nx)) {
+            continue; /* behind its vote barrier a damaged node neither campaigns nor votes */
+        }
         struct log_tip tips[2] = {durable_tip(nx), {0, 0}};
         bool lacks[2] = {!node_holds(nx, i, term, true), false};
         if (up) {
@@ -198,8 +207,7 @@ static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
             uint32_t votes = 1;
             for (uint32_t y = 0; y < count; y++) {
                 const struct sim_node *ny = &w->nodes[y];
-                bool barred = ny->up && ny->raft != NULL && raft_vote_barrier(ny->raft) != 0;
-                votes += y != x && !barred && tip_at_least(tips[v], durable_tip(ny));
+                votes += y != x && !node_barred(ny) && tip_at_least(tips[v], durable_tip(ny));
             }
             if (votes >= count / 2 + 1) {
                 sim_fail(w, "commit_safety", "leader %u committed entry %llu (term %llu) but "
