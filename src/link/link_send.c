@@ -1,0 +1,423 @@
+/* The sender half of a link: the bounded queue of unsent messages, fragmentation,
+ * in-flight fragments, cumulative and selective acknowledgement processing, loss
+ * detection (RACK-style: a fragment is lost once one transmitted LINK_REORDER_THRESHOLD
+ * transmissions after it is acknowledged), AIMD congestion control and flow control.
+ *
+ * Sequence numbers are assigned when a fragment is first transmitted, so "unsent" is
+ * precise: a message in the queue has no sequence number and can be dropped (overflow)
+ * or carried to a new channel (peer restart) without a hole. In-flight fragments live in
+ * a ring indexed by seq % window_fragments_max and point into their message's bytes;
+ * a message is freed when its last fragment is cumulatively acknowledged. */
+#include <stdlib.h>
+
+#include "base/assertions.h"
+#include "base/errors.h"
+#include "link/link_internal.h"
+
+static struct link_msg *ring_at(const struct link_msg_ring *r, uint32_t i)
+{
+    ASSERT(i < r->count);
+    return &r->items[(r->head + i) % r->cap];
+}
+
+static struct link_msg *ring_push(struct link_msg_ring *r)
+{
+    ASSERT(r->count < r->cap);
+    r->count++;
+    return ring_at(r, r->count - 1);
+}
+
+static void ring_pop(struct link_msg_ring *r)
+{
+    ASSERT(r->count > 0);
+    r->head = (r->head + 1) % r->cap;
+    r->count--;
+}
+
+static uint8_t *msg_copy_alloc(const void *msg, size_t len)
+{
+    if (len == 0) {
+        return NULL;
+    }
+    uint8_t *p = malloc(len);
+    if (p != NULL) {
+        memcpy(p, msg, len);
+    }
+    return p;
+}
+
+static void msg_free(struct link_msg *m)
+{
+    free(m->data);
+    m->data = NULL;
+}
+
+void link_msg_ring_free(struct link_msg_ring *r)
+{
+    while (r->count > 0) {
+        msg_free(ring_at(r, 0));
+        ring_pop(r);
+    }
+    free(r->items);
+    r->items = NULL;
+}
+
+static struct link_sfrag *sfrag(const struct link *l, uint64_t seq)
+{
+    return &l->sfrags[seq % l->cfg.window_fragments_max];
+}
+
+static bool msg_fully_cut(const struct link_msg *m) { return m->started && m->sent_bytes == m->len; }
+
+uint32_t link_send_in_flight(const struct link *l) { return (uint32_t)(l->snd_nxt - l->snd_una); }
+
+static uint32_t pipe_fragments(const struct link *l)
+{
+    return link_send_in_flight(l) - l->sacked_count - l->lost_count;
+}
+
+/* Drops the oldest unsent message, counted: overflow prefers the newest messages. */
+static void queue_drop_oldest(struct link *l)
+{
+    struct link_msg *m = ring_at(&l->queue, 0);
+    l->queue_bytes -= m->len;
+    l->counters.queue_overflow_messages++;
+    l->counters.queue_overflow_bytes += m->len;
+    msg_free(m);
+    ring_pop(&l->queue);
+}
+
+int link_send_queue(struct link *l, const void *msg, size_t len)
+{
+    if (len > l->cfg.message_size_max || len > l->cfg.send_queue_bytes_max) {
+        return ERR_TOO_LARGE;
+    }
+    uint8_t *copy = msg_copy_alloc(msg, len);
+    if (len != 0 && copy == NULL) {
+        return ERR_NOMEM;
+    }
+    while (l->queue.count == l->queue.cap || l->queue_bytes + len > l->cfg.send_queue_bytes_max) {
+        queue_drop_oldest(l);
+    }
+    struct link_msg *m = ring_push(&l->queue);
+    memset(m, 0, sizeof *m);
+    m->data = copy;
+    m->len = (uint32_t)len;
+    l->queue_bytes += len;
+    l->counters.messages_queued++;
+    return 0;
+}
+
+void link_send_reset(struct link *l)
+{
+    while (l->started.count > 0) {
+        msg_free(ring_at(&l->started, 0));
+        ring_pop(&l->started);
+        l->counters.messages_abandoned++;
+    }
+    l->snd_una = 1;
+    l->snd_nxt = 1;
+    l->sacked_count = 0;
+    l->lost_count = 0;
+    l->acked_tx_order_max = 0;
+    l->cwnd = l->cfg.cwnd_initial_fragments;
+    l->cwnd_acked = 0;
+    l->ssthresh = l->cfg.window_fragments_max;
+    l->recovery_end = 0;
+    l->peer_window = l->cfg.cwnd_initial_fragments;
+    link_rto_clear_backoff(&l->rto);
+}
+
+/* Notes one transmission of f and arms the retransmission timer if it is idle
+ * (RFC 6298 §5.1). */
+static void transmit(struct link *l, struct link_sfrag *f, uint64_t now_ns)
+{
+    f->tx_count++;
+    f->tx_order = ++l->tx_order;
+    f->sent_ns = now_ns;
+    if (l->timer_ns == 0) {
+        l->timer_ns = now_ns + link_rto_current_ns(&l->rto);
+    }
+}
+
+static void fill_data(struct link_datagram *d, uint64_t seq, const struct link_sfrag *f)
+{
+    d->type = LINK_DGRAM_DATA;
+    d->seq = seq;
+    d->msg_len = f->msg_len;
+    d->frag_offset = f->offset;
+    d->frag_len = f->len;
+    d->frag = f->data;
+}
+
+static void retransmit_first_lost(struct link *l, uint64_t now_ns, struct link_datagram *d)
+{
+    for (uint64_t seq = l->snd_una; seq < l->snd_nxt; seq++) {
+        struct link_sfrag *f = sfrag(l, seq);
+        if (f->lost) {
+            f->lost = false;
+            l->lost_count--;
+            transmit(l, f, now_ns);
+            fill_data(d, seq, f);
+            l->counters.fragments_retransmitted++;
+            return;
+        }
+    }
+    UNREACHABLE();
+}
+
+/* The message to cut the next fragment from, starting the oldest unsent one if needed;
+ * NULL when there is nothing new to send. */
+static struct link_msg *next_message(struct link *l)
+{
+    if (l->started.count > 0) {
+        struct link_msg *last = ring_at(&l->started, l->started.count - 1);
+        if (!msg_fully_cut(last)) {
+            return last;
+        }
+    }
+    if (l->queue.count == 0) {
+        return NULL;
+    }
+    struct link_msg *m = ring_push(&l->started);
+    *m = *ring_at(&l->queue, 0);
+    ring_pop(&l->queue);
+    l->queue_bytes -= m->len;
+    m->started = true;
+    return m;
+}
+
+static void send_new_fragment(struct link *l, uint64_t now_ns, struct link_msg *m,
+                              struct link_datagram *d)
+{
+    uint64_t seq = l->snd_nxt++;
+    struct link_sfrag *f = sfrag(l, seq);
+    memset(f, 0, sizeof *f);
+    f->msg_len = m->len;
+    f->offset = m->sent_bytes;
+    f->len = MIN(l->frag_size_max, m->len - m->sent_bytes);
+    f->data = m->data == NULL ? NULL : m->data + m->sent_bytes;
+    m->sent_bytes += f->len;
+    m->seq_end = l->snd_nxt;
+    transmit(l, f, now_ns);
+    fill_data(d, seq, f);
+    l->counters.fragments_sent++;
+}
+
+static bool window_allows_new(const struct link *l)
+{
+    uint32_t in_flight = link_send_in_flight(l);
+    if (in_flight >= l->cfg.window_fragments_max) {
+        return false;
+    }
+    /* With nothing in flight one fragment may probe a closed window. */
+    return in_flight < l->peer_window || in_flight == 0;
+}
+
+bool link_send_next_fragment(struct link *l, uint64_t now_ns, struct link_datagram *d)
+{
+    if (pipe_fragments(l) >= l->cwnd) {
+        return false;
+    }
+    if (l->lost_count > 0) {
+        retransmit_first_lost(l, now_ns, d);
+        return true;
+    }
+    if (!window_allows_new(l)) {
+        return false;
+    }
+    struct link_msg *m = next_message(l);
+    if (m == NULL) {
+        return false;
+    }
+    send_new_fragment(l, now_ns, m, d);
+    return true;
+}
+
+/* Cuts the window once per loss episode (RFC 5681 §3.2, RFC 6675). */
+static void enter_recovery(struct link *l)
+{
+    if (l->snd_una < l->recovery_end) {
+        return;
+    }
+    l->ssthresh = MAX(link_send_in_flight(l) / 2, 2u);
+    l->cwnd = l->ssthresh;
+    l->cwnd_acked = 0;
+    l->recovery_end = l->snd_nxt;
+}
+
+static void detect_losses(struct link *l)
+{
+    uint32_t newly_lost = 0;
+    for (uint64_t seq = l->snd_una; seq < l->snd_nxt; seq++) {
+        struct link_sfrag *f = sfrag(l, seq);
+        if (!f->sacked && !f->lost &&
+            f->tx_order + LINK_REORDER_THRESHOLD <= l->acked_tx_order_max) {
+            f->lost = true;
+            l->lost_count++;
+            newly_lost++;
+        }
+    }
+    if (newly_lost > 0) {
+        l->counters.fast_retransmits += newly_lost;
+        enter_recovery(l);
+    }
+}
+
+void link_send_on_timeout(struct link *l, uint64_t now_ns)
+{
+    ASSERT(link_send_in_flight(l) > 0);
+    l->counters.timeouts++;
+    /* SACK information is advisory (RFC 2018 §8): the fragment at snd_una is resent even if
+     * it was selectively acknowledged, since the receiver may hold it unconsumed behind a
+     * full delivery queue, and its window update may have been lost. Without this the
+     * sender could wait forever with only SACKed fragments outstanding. */
+    struct link_sfrag *first = sfrag(l, l->snd_una);
+    if (first->sacked) {
+        first->sacked = false;
+        l->sacked_count--;
+    }
+    for (uint64_t seq = l->snd_una; seq < l->snd_nxt; seq++) {
+        struct link_sfrag *f = sfrag(l, seq);
+        if (!f->sacked && !f->lost) {
+            f->lost = true;
+            l->lost_count++;
+        }
+    }
+    l->ssthresh = MAX(link_send_in_flight(l) / 2, 2u);
+    l->cwnd = 1;
+    l->cwnd_acked = 0;
+    l->recovery_end = l->snd_nxt;
+    link_rto_backoff(&l->rto);
+    l->timer_ns = now_ns + link_rto_current_ns(&l->rto);
+}
+
+/* What one acknowledgement taught us, gathered while walking the fragments it covers. */
+struct ack_effect {
+    uint32_t newly_acked;
+    uint64_t sample_sent_ns; /* latest send time among fragments sent once */
+    bool has_sample;
+};
+
+static void note_arrival(struct link *l, const struct link_sfrag *f, struct ack_effect *e)
+{
+    e->newly_acked++;
+    l->acked_tx_order_max = MAX(l->acked_tx_order_max, f->tx_order);
+    if (f->tx_count == 1 && (!e->has_sample || f->sent_ns > e->sample_sent_ns)) {
+        e->sample_sent_ns = f->sent_ns; /* Karn: only unambiguous fragments */
+        e->has_sample = true;
+    }
+}
+
+static void apply_cumulative(struct link *l, uint64_t ack_cum, struct ack_effect *e)
+{
+    for (uint64_t seq = l->snd_una; seq < ack_cum; seq++) {
+        struct link_sfrag *f = sfrag(l, seq);
+        if (f->sacked) {
+            l->sacked_count--;
+        } else {
+            note_arrival(l, f, e);
+        }
+        if (f->lost) {
+            l->lost_count--;
+        }
+    }
+    l->snd_una = ack_cum;
+    while (l->started.count > 0) {
+        struct link_msg *m = ring_at(&l->started, 0);
+        if (!msg_fully_cut(m) || m->seq_end > l->snd_una) {
+            break;
+        }
+        msg_free(m);
+        ring_pop(&l->started);
+        l->counters.messages_acked++;
+    }
+}
+
+static void apply_sacks(struct link *l, const struct link_datagram *d, struct ack_effect *e)
+{
+    for (uint32_t i = 0; i < d->sacks_count; i++) {
+        uint64_t start = MAX(d->sacks[i].start, l->snd_una);
+        uint64_t end = MIN(d->sacks[i].end, l->snd_nxt);
+        for (uint64_t seq = start; seq < end; seq++) {
+            struct link_sfrag *f = sfrag(l, seq);
+            if (f->sacked) {
+                continue;
+            }
+            f->sacked = true;
+            l->sacked_count++;
+            if (f->lost) {
+                f->lost = false;
+                l->lost_count--;
+            }
+            note_arrival(l, f, e);
+        }
+    }
+}
+
+/* Slow start below ssthresh, then +1 fragment per window acknowledged (RFC 5681). */
+static void grow_cwnd(struct link *l, uint32_t newly_acked)
+{
+    if (l->cwnd < l->ssthresh) {
+        l->cwnd = MIN(l->cwnd + newly_acked, l->ssthresh);
+        return;
+    }
+    l->cwnd_acked += newly_acked;
+    while (l->cwnd_acked >= l->cwnd) {
+        l->cwnd_acked -= l->cwnd;
+        l->cwnd++;
+    }
+    l->cwnd = MIN(l->cwnd, l->cfg.window_fragments_max);
+}
+
+enum link_drop link_send_on_ack(struct link *l, uint64_t now_ns, const struct link_datagram *d)
+{
+    if (d->ack_cum == 0 || d->ack_cum > l->snd_nxt) {
+        return LINK_DROP_BAD_ACK;
+    }
+    if (d->ack_cum < l->snd_una) {
+        return LINK_DROP_NONE; /* an older ack overtaken by a newer one */
+    }
+    struct ack_effect e = {0};
+    bool advanced = d->ack_cum > l->snd_una;
+    apply_cumulative(l, d->ack_cum, &e);
+    apply_sacks(l, d, &e);
+    l->peer_window = d->window_fragments;
+    if (e.has_sample) {
+        link_rto_sample(&l->rto, now_ns - e.sample_sent_ns);
+        l->counters.rtt_samples++;
+    }
+    if (e.newly_acked > 0) {
+        grow_cwnd(l, e.newly_acked);
+        detect_losses(l);
+    }
+    if (advanced) {
+        /* RFC 6298 §5.2-5.3: restart the timer for what is still outstanding. */
+        bool outstanding = link_send_in_flight(l) > 0;
+        l->timer_ns = outstanding ? now_ns + link_rto_current_ns(&l->rto) : 0;
+    }
+    return LINK_DROP_NONE;
+}
+
+void link_send_check(const struct link *l)
+{
+    ASSERT(l->snd_una >= 1 && l->snd_una <= l->snd_nxt);
+    ASSERT(link_send_in_flight(l) <= l->cfg.window_fragments_max);
+    uint32_t sacked = 0, lost = 0;
+    for (uint64_t seq = l->snd_una; seq < l->snd_nxt; seq++) {
+        const struct link_sfrag *f = sfrag(l, seq);
+        ASSERT(!(f->sacked && f->lost));
+        ASSERT(f->tx_count >= 1 && (uint64_t)f->offset + f->len <= f->msg_len);
+        sacked += f->sacked;
+        lost += f->lost;
+    }
+    ASSERT(sacked == l->sacked_count && lost == l->lost_count);
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < l->queue.count; i++) {
+        ASSERT(!ring_at(&l->queue, i)->started);
+        bytes += ring_at(&l->queue, i)->len;
+    }
+    ASSERT(bytes == l->queue_bytes && l->queue.count <= l->cfg.send_queue_messages_max);
+    ASSERT(l->cwnd >= 1 && l->started.count <= l->started.cap);
+    ASSERT(link_send_in_flight(l) == 0 || l->timer_ns != 0);
+}
