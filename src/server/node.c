@@ -151,6 +151,7 @@ static void forward_command(struct server *s, struct request *req, int argc,
     }
     p->id = ++s->next_id;
     p->is_write = is_write;
+    p->target = raft_leader(s->raft);
     buf_reset(&s->msg);
     buf_put_u8(&s->msg, FORWARD_TAG_QUERY);
     buf_put_u64(&s->msg, p->id);
@@ -495,7 +496,9 @@ static void expire_pending(struct server *s, uint64_t now)
             request_complete_error(s, req, "TRYAGAIN leadership lost before the read");
             continue;
         }
-        if (now < p->deadline_ns) {
+        /* A forward to a node that no longer leads will not be answered in time. */
+        bool abandoned = p->kind == PENDING_FORWARD && raft_leader(s->raft) != p->target;
+        if (now < p->deadline_ns && !abandoned) {
             continue;
         }
         struct request *req = p->req;

@@ -77,6 +77,7 @@ struct pending {
     raft_index_t read_index;    /* READ: 0 until confirmed */
     bool issued;                /* READ: raft_read_index accepted it */
     bool is_write;              /* FORWARD: the command was a write */
+    node_id_t target;           /* FORWARD: the leader it was sent to */
     struct cmd_copy *cmd;       /* READ: the command to run when ready */
 };
 
