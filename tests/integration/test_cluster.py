@@ -153,3 +153,20 @@ def test_bad_configuration_is_refused_naming_the_flag(tmp_path):
                          capture_output=True, timeout=10, text=True)
     assert out.returncode == 2
     assert "--fsync" in out.stderr
+
+
+def test_sigterm_stops_every_node_cleanly_and_keeps_the_data(cluster):
+    cluster.leader()
+    c = cluster.nodes[2].client()
+    retry(lambda: c.set("graceful", "yes"))
+    pending = cluster.nodes[0].client()
+    pending.ping()  # an open connection must not keep the node alive
+    codes = []
+    for n in cluster.nodes:
+        os.kill(n.proc.pid, signal.SIGTERM)
+        codes.append(n.proc.wait(timeout=10))
+        n.proc = None
+    assert codes == [0, 0, 0]
+    cluster.start()
+    cluster.leader()
+    assert retry(lambda: cluster.nodes[0].client().get("graceful")) == b"yes"
