@@ -49,7 +49,8 @@ static void metrics(struct server *s, struct buf *o)
 {
     uint64_t retr, drops, over;
     link_totals(s, &retr, &drops, &over);
-    const struct storage *st = &s->storage;
+    struct disk_stats st;
+    disk_worker_stats(&s->disk, &st);
     char t[4096];
     int n = snprintf(
         t, sizeof t,
@@ -70,6 +71,7 @@ static void metrics(struct server *s, struct buf *o)
         "# TYPE chorus_fsync_total counter\nchorus_fsync_total %llu\n"
         "# TYPE chorus_fsync_seconds_total counter\nchorus_fsync_seconds_total %.6f\n"
         "# TYPE chorus_fsync_seconds_max gauge\nchorus_fsync_seconds_max %.6f\n"
+        "# TYPE chorus_disk_batches_total counter\nchorus_disk_batches_total %llu\n"
         "# TYPE chorus_storage_failed gauge\nchorus_storage_failed %d\n"
         "# TYPE chorus_connections gauge\nchorus_connections %u\n"
         "# TYPE chorus_protocol_errors_total counter\nchorus_protocol_errors_total %llu\n",
@@ -81,14 +83,16 @@ static void metrics(struct server *s, struct buf *o)
         (unsigned long long)s->metrics.commands, (unsigned long long)s->metrics.forwards_sent,
         (unsigned long long)s->metrics.timeouts, (unsigned long long)retr,
         (unsigned long long)drops, (unsigned long long)over,
-        (unsigned long long)s->udp.send_drops, (unsigned long long)st->fsyncs_count,
-        (double)st->fsync_ns_total / 1e9, (double)st->fsync_ns_max / 1e9, st->failed != 0,
+        (unsigned long long)s->udp.send_drops, (unsigned long long)st.fsyncs_count,
+        (double)st.fsync_ns_total / 1e9, (double)st.fsync_ns_max / 1e9, (unsigned long long)st.batches, st.failed != 0,
         s->connections_count, (unsigned long long)s->metrics.protocol_errors);
     buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
 }
 
 static void status(struct server *s, struct buf *o)
 {
+    struct disk_stats ds;
+    disk_worker_stats(&s->disk, &ds);
     char t[1024];
     int n = snprintf(t, sizeof t,
                      "{\"id\":%u,\"role\":\"%s\",\"term\":%llu,\"leader\":%u,\"commit_index\":%llu,"
@@ -100,7 +104,7 @@ static void status(struct server *s, struct buf *o)
                      (unsigned long long)raft_applied_index(s->raft),
                      (unsigned long long)raft_last_index(s->raft), s->cfg.port,
                      s->cfg.cluster_port, s->cfg.peers_count,
-                     s->storage.failed != 0 ? "true" : "false");
+                     ds.failed != 0 ? "true" : "false");
     buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
 }
 

@@ -417,28 +417,31 @@ static void serve_ready_reads(struct server *s)
     }
 }
 
-static void persist(struct server *s, const struct raft_update *u, bool *hs, raft_index_t *last,
-                    raft_term_t *last_term)
+/* Queues the update's durable writes; Raft hears of them once the worker synced them. */
+static void persist(struct server *s, const struct raft_update *u)
 {
+    int rc = 0;
     if (u->hard_state_changed) {
-        if (storage_save_hard_state(&s->storage, u->term, u->vote) == 0) {
-            *hs = true;
-        } else {
-            LOG_AT(&s->logger, LOG_ERROR, "saving term/vote failed: %s; no longer acknowledging",
-                   err_str(s->storage.failed));
-        }
+        rc = disk_worker_save_hard_state(&s->disk, u->term, u->vote);
     }
-    if (u->persist_from_index != 0) {
-        if (storage_append(&s->storage, u->persist_from_index, u->persist_entries,
-                           u->persist_entries_count) == 0) {
-            if (u->persist_entries_count > 0) {
-                *last = u->persist_entries[u->persist_entries_count - 1].index;
-                *last_term = u->persist_entries[u->persist_entries_count - 1].term;
-            }
-        } else {
-            LOG_AT(&s->logger, LOG_ERROR, "log write failed: %s; no longer acknowledging",
-                   err_str(s->storage.failed));
-        }
+    if (rc == 0 && u->persist_from_index != 0) {
+        rc = disk_worker_write(&s->disk, u->persist_from_index, u->persist_entries,
+                               u->persist_entries_count);
+    }
+    if (rc != 0) {
+        LOG_AT(&s->logger, LOG_ERROR, "cannot queue a durable write: %s", err_str(rc));
+    }
+}
+
+static void on_disk_done(void *ctx, const struct disk_job *job)
+{
+    struct server *s = ctx;
+    uint64_t now = server_now_ns();
+    if (job->is_hard_state) {
+        raft_persisted_hard_state(s->raft, now, job->term, job->vote);
+    } else if (job->entries_count > 0) {
+        const struct raft_entry *last = &job->entries[job->entries_count - 1];
+        raft_persisted_entries(s->raft, now, last->index, last->term);
     }
 }
 
@@ -458,24 +461,13 @@ void server_process(struct server *s)
     while (raft_has_update(s->raft)) {
         struct raft_update u;
         raft_get_update(s->raft, &u);
-        bool hs = false;
-        raft_index_t last = 0;
-        raft_term_t last_term = 0, term = u.term;
-        node_id_t vote = u.vote;
-        persist(s, &u, &hs, &last, &last_term);
+        persist(s, &u);
         send_raft_messages(s, &u);
         for (size_t i = 0; i < u.apply_entries_count; i++) {
             apply_entry(s, &u.apply_entries[i]);
         }
         settle_reads(s, &u);
         raft_update_done(s->raft);
-        uint64_t now = server_now_ns();
-        if (hs) {
-            raft_persisted_hard_state(s->raft, now, term, vote);
-        }
-        if (last != 0) {
-            raft_persisted_entries(s->raft, now, last, last_term);
-        }
     }
     serve_ready_reads(s);
     flush_datagrams(s);
@@ -514,6 +506,13 @@ static void on_tick(uv_timer_t *t)
 {
     struct server *s = t->data;
     uint64_t now = server_now_ns();
+    struct disk_stats ds;
+    disk_worker_stats(&s->disk, &ds);
+    if (ds.failed != 0 && !s->disk_failure_logged) {
+        s->disk_failure_logged = true;
+        LOG_AT(&s->logger, LOG_ERROR, "durable write failed: %s; this node no longer acknowledges",
+               err_str(ds.failed));
+    }
     raft_tick(s->raft, now);
     expire_pending(s, now);
     server_process(s);
@@ -633,6 +632,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct server_config *
     kv_reply_init(&s->reply);
     int rc = boot_raft(s);
     if (rc == 0) {
+        rc = disk_worker_start(&s->disk, loop, &s->storage, on_disk_done, s);
+    }
+    if (rc == 0) {
         rc = open_links(s);
     }
     if (rc == 0) {
@@ -667,6 +669,7 @@ void server_stop(struct server *s)
     close_handle((uv_handle_t *)&s->resp_listener);
     close_handle((uv_handle_t *)&s->admin_listener);
     net_udp_close(&s->udp);
+    disk_worker_stop(&s->disk);
 }
 
 void server_destroy(struct server *s)

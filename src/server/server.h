@@ -33,6 +33,7 @@
 #include "raft/raft.h"
 #include "resp/request.h"
 #include "server/config.h"
+#include "server/disk_worker.h"
 #include "server/storage.h"
 
 #define SERVER_TICK_MS 10
@@ -102,7 +103,9 @@ struct server {
     uv_loop_t *loop;
     struct raft *raft;
     struct kv_store *kv;
-    struct storage storage;
+    struct storage storage;    /* owned by the disk worker thread while it runs */
+    struct disk_worker disk;
+    bool disk_failure_logged;
     struct link_table *links;
     struct net_udp udp;
     struct sockaddr_in peer_addr[SERVER_PEERS_COUNT_MAX];

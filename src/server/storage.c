@@ -264,8 +264,8 @@ static int encode_record(struct buf *b, const struct raft_entry *e)
     return 0;
 }
 
-int storage_append(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
-                   size_t count)
+int storage_write(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
+                  size_t count)
 {
     if (s->failed != 0) {
         return s->failed;
@@ -292,11 +292,27 @@ int storage_append(struct storage *s, raft_index_t from_index, const struct raft
         rc = ERR_IO;
         goto fail;
     }
-    rc = sync_fd(s, s->wal_fd);
-    if (rc == 0) {
-        return 0;
-    }
+    return 0;
 fail:
     s->failed = rc;
     return rc;
+}
+
+int storage_sync(struct storage *s)
+{
+    if (s->failed != 0) {
+        return s->failed;
+    }
+    int rc = sync_fd(s, s->wal_fd);
+    if (rc != 0) {
+        s->failed = rc;
+    }
+    return rc;
+}
+
+int storage_append(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
+                   size_t count)
+{
+    int rc = storage_write(s, from_index, entries, count);
+    return rc != 0 ? rc : storage_sync(s);
 }

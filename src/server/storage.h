@@ -60,8 +60,12 @@ void storage_close(struct storage *s);
 
 /* Makes (term, vote) durable before returning. */
 int storage_save_hard_state(struct storage *s, raft_term_t term, node_id_t vote);
-/* Replaces everything from from_index on with entries (borrowed), then syncs once (group
- * commit: the caller passes every entry it has). */
+/* Replaces everything from from_index on with entries (borrowed), without syncing. */
+int storage_write(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
+                  size_t count);
+/* One fdatasync for everything written since the last one (group commit). */
+int storage_sync(struct storage *s);
+/* storage_write then storage_sync. */
 int storage_append(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
                    size_t count);
 
