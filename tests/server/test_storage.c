@@ -1,0 +1,125 @@
+/* The server's WAL: what was appended comes back after reopening, a torn tail is cut,
+ * replacing from an index truncates, and term/vote survive. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "server/storage.h"
+
+static void temp_dir(char *out, size_t cap)
+{
+    snprintf(out, cap, "/tmp/chorus-storage-XXXXXX");
+    CHECK(mkdtemp(out) != NULL);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
+static void append_n(struct storage *s, raft_index_t from, size_t n, raft_term_t term)
+{
+    struct raft_entry e[8];
+    uint8_t data[8][4];
+    for (size_t i = 0; i < n; i++) {
+        memset(data[i], (int)(from + i), sizeof data[i]);
+        e[i] = (struct raft_entry){.term = term, .index = from + i, .data_len = 4, .data = data[i]};
+    }
+    CHECK_EQ(storage_append(s, from, e, n), 0);
+}
+
+TEST(storage_recovers_entries_and_hard_state_after_reopen)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, true, &rec), 0);
+    CHECK_EQ(rec.entries_count, 0);
+    append_n(&s, 1, 5, 2);
+    CHECK_EQ(storage_save_hard_state(&s, 3, 2), 0);
+    storage_close(&s);
+    CHECK_EQ(storage_open(&s, dir, true, &rec), 0);
+    CHECK_EQ(rec.term, 3);
+    CHECK_EQ(rec.vote, 2);
+    CHECK_EQ(rec.entries_count, 5);
+    CHECK_EQ(rec.entries[4].index, 5);
+    CHECK_EQ(rec.entries[4].term, 2);
+    CHECK_EQ(rec.entries[4].data[0], 5);
+    storage_recovered_free(&rec);
+    storage_close(&s);
+    remove_dir(dir);
+}
+
+TEST(storage_replacing_from_an_index_drops_the_old_suffix)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    append_n(&s, 1, 6, 1);
+    append_n(&s, 3, 2, 4);
+    storage_close(&s);
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK_EQ(rec.entries_count, 4);
+    CHECK_EQ(rec.entries[2].term, 4);
+    CHECK_EQ(rec.entries[3].term, 4);
+    storage_recovered_free(&rec);
+    storage_close(&s);
+    remove_dir(dir);
+}
+
+TEST(storage_cuts_a_torn_tail_and_keeps_the_valid_prefix)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    append_n(&s, 1, 3, 1);
+    storage_close(&s);
+    snprintf(path, sizeof path, "%s/raft.wal", dir);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    CHECK_EQ(ftruncate(fd, size - 2), 0); /* the last record loses its end */
+    close(fd);
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK_EQ(rec.entries_count, 2);
+    CHECK(s.truncated_tail_bytes > 0);
+    storage_recovered_free(&rec);
+    append_n(&s, 3, 1, 2); /* appends continue at the cut */
+    storage_close(&s);
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK_EQ(rec.entries_count, 3);
+    CHECK_EQ(rec.entries[2].term, 2);
+    storage_recovered_free(&rec);
+    storage_close(&s);
+    remove_dir(dir);
+}
+
+TEST(storage_refuses_a_corrupt_metadata_file)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK_EQ(storage_save_hard_state(&s, 7, 1), 0);
+    storage_close(&s);
+    snprintf(path, sizeof path, "%s/raft.meta", dir);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    CHECK_EQ(pwrite(fd, "X", 1, 9), 1);
+    close(fd);
+    CHECK(storage_open(&s, dir, false, &rec) != 0);
+    storage_recovered_free(&rec);
+    storage_close(&s);
+    remove_dir(dir);
+}
