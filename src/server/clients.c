@@ -252,6 +252,19 @@ static void reply_status(struct conn *c, const char *text)
     kv_reply_free(&r);
 }
 
+/* A new pending request at the tail of c's queue; NULL (with an error reply) when
+ * memory is out. */
+static struct request *enqueue_new(struct conn *c)
+{
+    struct request *req = request_new();
+    if (req == NULL) {
+        reply_error(c, "ERR out of memory");
+        return NULL;
+    }
+    enqueue(c, req);
+    return req;
+}
+
 /* ---- MULTI / EXEC / WATCH ---- */
 
 static void multi_clear(struct conn *c)
@@ -311,12 +324,10 @@ static void run_exec(struct conn *c)
         reply_now(c, &s->reply, false);
         return;
     }
-    struct request *req = request_new();
+    struct request *req = enqueue_new(c);
     if (req == NULL) {
-        reply_error(c, "ERR out of memory");
         return;
     }
-    enqueue(c, req);
     server_propose(s, req, &s->scratch);
 }
 
@@ -434,12 +445,10 @@ static void handle_command(struct conn *c, int argc, const uint8_t *const *argv,
         reply_now(c, &s->reply, c->info.close_after);
         return;
     }
-    struct request *req = request_new();
+    struct request *req = enqueue_new(c);
     if (req == NULL) {
-        reply_error(c, "ERR out of memory");
         return;
     }
-    enqueue(c, req);
     server_execute(s, req, argc, argv, lens);
 }
 

@@ -197,6 +197,7 @@ int storage_open(struct storage *s, const char *dir, bool fsync, struct storage_
     memset(rec, 0, sizeof *rec);
     s->fsync = fsync;
     s->wal_fd = -1;
+    s->dir_fd = -1;
     buf_init(&s->scratch, 0);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         return err_from_errno(errno);

@@ -22,6 +22,20 @@ static void remove_dir(const char *dir)
     CHECK_EQ(system(cmd), 0);
 }
 
+/* Closes s and opens dir again (fsync off), recovering into rec. */
+static void reopen(struct storage *s, const char *dir, struct storage_recovered *rec)
+{
+    storage_close(s);
+    CHECK_EQ(storage_open(s, dir, false, rec), 0);
+}
+
+static void finish(struct storage *s, struct storage_recovered *rec, const char *dir)
+{
+    storage_recovered_free(rec);
+    storage_close(s);
+    remove_dir(dir);
+}
+
 static void append_n(struct storage *s, raft_index_t from, size_t n, raft_term_t term)
 {
     struct raft_entry e[8];
@@ -51,9 +65,7 @@ TEST(storage_recovers_entries_and_hard_state_after_reopen)
     CHECK_EQ(rec.entries[4].index, 5);
     CHECK_EQ(rec.entries[4].term, 2);
     CHECK_EQ(rec.entries[4].data[0], 5);
-    storage_recovered_free(&rec);
-    storage_close(&s);
-    remove_dir(dir);
+    finish(&s, &rec, dir);
 }
 
 TEST(storage_replacing_from_an_index_drops_the_old_suffix)
@@ -65,14 +77,11 @@ TEST(storage_replacing_from_an_index_drops_the_old_suffix)
     CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
     append_n(&s, 1, 6, 1);
     append_n(&s, 3, 2, 4);
-    storage_close(&s);
-    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    reopen(&s, dir, &rec);
     CHECK_EQ(rec.entries_count, 4);
     CHECK_EQ(rec.entries[2].term, 4);
     CHECK_EQ(rec.entries[3].term, 4);
-    storage_recovered_free(&rec);
-    storage_close(&s);
-    remove_dir(dir);
+    finish(&s, &rec, dir);
 }
 
 TEST(storage_cuts_a_torn_tail_and_keeps_the_valid_prefix)
@@ -90,18 +99,15 @@ TEST(storage_cuts_a_torn_tail_and_keeps_the_valid_prefix)
     off_t size = lseek(fd, 0, SEEK_END);
     CHECK_EQ(ftruncate(fd, size - 2), 0); /* the last record loses its end */
     close(fd);
-    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    reopen(&s, dir, &rec);
     CHECK_EQ(rec.entries_count, 2);
     CHECK(s.truncated_tail_bytes > 0);
     storage_recovered_free(&rec);
     append_n(&s, 3, 1, 2); /* appends continue at the cut */
-    storage_close(&s);
-    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    reopen(&s, dir, &rec);
     CHECK_EQ(rec.entries_count, 3);
     CHECK_EQ(rec.entries[2].term, 2);
-    storage_recovered_free(&rec);
-    storage_close(&s);
-    remove_dir(dir);
+    finish(&s, &rec, dir);
 }
 
 TEST(storage_refuses_a_corrupt_metadata_file)
@@ -119,7 +125,5 @@ TEST(storage_refuses_a_corrupt_metadata_file)
     CHECK_EQ(pwrite(fd, "X", 1, 9), 1);
     close(fd);
     CHECK(storage_open(&s, dir, false, &rec) != 0);
-    storage_recovered_free(&rec);
-    storage_close(&s);
-    remove_dir(dir);
+    finish(&s, &rec, dir);
 }
