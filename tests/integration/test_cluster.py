@@ -171,3 +171,46 @@ def test_sigterm_stops_every_node_cleanly_and_keeps_the_data(cluster):
     cluster.start()
     cluster.leader()
     assert retry(lambda: cluster.nodes[0].client().get("graceful")) == b"yes"
+
+
+def test_five_nodes_elect_a_leader_and_writes_are_readable_everywhere(tmp_path):
+    from conftest import Cluster
+    c5 = Cluster(tmp_path, 5)
+    c5.start()
+    try:
+        c5.leader()
+        for n in c5.nodes:
+            assert retry(lambda: n.client().set("five%d" % n.id, str(n.id)))
+        for n in c5.nodes:
+            c = n.client()
+            assert [c.get("five%d" % m.id) for m in c5.nodes] == [b"1", b"2", b"3", b"4", b"5"]
+    finally:
+        c5.stop()
+
+
+def test_garbage_on_the_cluster_port_leaves_the_node_serving(cluster):
+    cluster.leader()
+    target = cluster.nodes[0]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    junk = [b"", b"\x00" * 10, b"chorus" * 100, os.urandom(1400), os.urandom(60000)]
+    for i in range(300):
+        u.sendto(junk[i % len(junk)] or b"x", ("127.0.0.1", target.cluster_port))
+    u.close()
+    c = target.client()
+    assert retry(lambda: c.set("after-junk", "1"))
+    assert c.get("after-junk") == b"1"
+    assert target.proc.poll() is None
+
+
+def test_a_paused_leader_steps_down_and_serves_no_stale_read(cluster):
+    old = cluster.leader()
+    retry(lambda: old.client().set("p", "before"))
+    os.kill(old.proc.pid, signal.SIGSTOP)
+    try:
+        new = cluster.leader(timeout_s=10, exclude=old)
+        assert retry(lambda: new.client().set("p", "after"))
+    finally:
+        os.kill(old.proc.pid, signal.SIGCONT)
+    c = old.client()
+    assert retry(lambda: c.get("p")) == b"after"
+    assert old.status()["role"] != "leader"
