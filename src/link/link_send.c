@@ -383,7 +383,7 @@ enum link_drop link_send_on_ack(struct link *l, uint64_t now_ns, const struct li
     apply_cumulative(l, d->ack_cum, &e);
     apply_sacks(l, d, &e);
     l->peer_window = d->window_fragments;
-    if (e.has_sample) {
+    if (e.has_sample && now_ns >= e.sample_sent_ns) { /* a clock that stepped back: skip */
         link_rto_sample(&l->rto, now_ns - e.sample_sent_ns);
         l->counters.rtt_samples++;
     }
