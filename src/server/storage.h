@@ -1,20 +1,11 @@
-/* storage: the server's durable Raft state on real files, a stop-gap until src/log (the
- * segmented WAL) lands on main. Kept deliberately small: one append-only file and one
- * metadata file in the data directory.
- *
- * raft.meta (replaced atomically: write raft.meta.tmp, fsync, rename, fsync the dir):
- *   u32 magic 'CHM1', u32 version 1, u64 term, u32 vote, u32 crc32c of the 20 bytes before.
- * raft.wal: a sequence of records, each
- *   u32 magic 'CHW1', u32 crc32c of everything after this field, u32 data_len,
- *   u64 term, u64 index, u8 type, data_len bytes.
- * Integers little-endian. Record k holds index k + 1 (the log starts at index 1; there
- * are no snapshots yet). Recovery reads records in order and stops at the first one
- * that is short, has a bad magic, a bad CRC or a wrong index: that is a torn tail
- * (written but never synced), and the file is truncated there. Replacing entries from
- * index i (a follower's conflict) truncates the file at record i and appends.
- *
+/* storage: the server's durable Raft state (term, vote, entries) in src/log's
+ * segmented WAL on real files (src/io/disk_posix.c), behind the small interface the
+ * disk worker needs. Formats and recovery rules are the log's (src/log/log.h,
+ * docs/log.md): a torn tail is cut; damage in the middle is cut from the first bad
+ * index (the leader sends the rest again); a damaged term/vote file refuses to start.
  * A failed write or fsync is sticky (STYLE.md rule 12): every later call fails and the
- * server stops acknowledging. Depends on base and POSIX; used only by the loop thread. */
+ * server stops acknowledging. Used by one thread at a time (the disk worker after
+ * start-up). There are no snapshots yet: the log starts at index 1. */
 #ifndef CHORUS_SERVER_STORAGE_H
 #define CHORUS_SERVER_STORAGE_H
 
@@ -23,19 +14,20 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "log/disk.h"
+#include "log/log.h"
 #include "raft/raft.h"
 
-#define STORAGE_RECORD_HEADER_BYTES 29
-#define STORAGE_ENTRY_BYTES_MAX (64u << 20)
-
 struct storage {
-    int dir_fd;
-    int wal_fd;
+    struct disk posix;         /* the real disk */
+    bool posix_open;
+    struct disk disk;          /* posix wrapped: fsync switchable and timed */
+    struct log *log;
+    struct log_recovery report; /* what log_open found */
     bool fsync;                /* false: skip fdatasync (fsync never) */
     int failed;                /* sticky error code, 0 while healthy */
-    uint64_t *offsets;         /* offsets[i]: file offset of index i + 1; [count] = end */
-    size_t count;              /* entries in the file: indexes 1..count */
-    size_t cap;
+    struct log_record *records; /* append staging, records_cap long */
+    size_t records_cap;
     struct buf scratch;
     /* For /metrics. */
     uint64_t fsyncs_count;

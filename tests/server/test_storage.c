@@ -1,5 +1,6 @@
 /* The server's WAL: what was appended comes back after reopening, a torn tail is cut,
  * replacing from an index truncates, and term/vote survive. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,21 @@ static void remove_dir(const char *dir)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK_EQ(system(cmd), 0);
+}
+
+/* The path of the log's first segment file ("log-...") in dir. */
+static void segment_path(const char *dir, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    out[0] = '\0';
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        if (strncmp(e->d_name, "log-", 4) == 0) {
+            snprintf(out, cap, "%.63s/%.40s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    CHECK(out[0] != '\0');
 }
 
 /* Closes s and opens dir again (fsync off), recovering into rec. */
@@ -93,7 +109,7 @@ TEST(storage_cuts_a_torn_tail_and_keeps_the_valid_prefix)
     CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
     append_n(&s, 1, 3, 1);
     storage_close(&s);
-    snprintf(path, sizeof path, "%s/raft.wal", dir);
+    segment_path(dir, path, sizeof path);
     int fd = open(path, O_RDWR);
     CHECK(fd >= 0);
     off_t size = lseek(fd, 0, SEEK_END);
@@ -119,7 +135,7 @@ TEST(storage_refuses_a_corrupt_metadata_file)
     CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
     CHECK_EQ(storage_save_hard_state(&s, 7, 1), 0);
     storage_close(&s);
-    snprintf(path, sizeof path, "%s/raft.meta", dir);
+    snprintf(path, sizeof path, "%s/meta", dir);
     int fd = open(path, O_RDWR);
     CHECK(fd >= 0);
     CHECK_EQ(pwrite(fd, "X", 1, 9), 1);
