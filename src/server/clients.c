@@ -445,6 +445,13 @@ static void handle_command(struct conn *c, int argc, const uint8_t *const *argv,
         reply_now(c, &s->reply, c->info.close_after);
         return;
     }
+    const struct kv_command_info *info = kv_command_lookup(argv[0], lens[0]);
+    if (c->info.stale_reads && info != NULL && !info->write) {
+        struct kv_argv cmd = {.argc = argc, .argv = argv, .argv_len = lens};
+        kv_read(s->kv, server_wall_ms(), &cmd, &s->reply); /* opted in: may be stale */
+        reply_now(c, &s->reply, false);
+        return;
+    }
     struct request *req = enqueue_new(c);
     if (req == NULL) {
         return;

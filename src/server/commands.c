@@ -1,5 +1,7 @@
 /* Commands the server answers itself, on any node, without the log: PING, ECHO, HELLO,
- * INFO, CLIENT, COMMAND, CONFIG GET, SELECT and QUIT. Replies are built as kv_reply
+ * INFO, CLIENT, COMMAND, CONFIG GET, SELECT, QUIT, and READONLY/READWRITE (as in Redis
+ * Cluster: a connection opts into reads from this node's own applied state, which may be
+ * stale, instead of linearizable ReadIndex reads through the leader). Replies are built as kv_reply
  * values, so the connection writes them in its protocol like every other reply. */
 #include <stdio.h>
 #include <string.h>
@@ -181,6 +183,9 @@ bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint
         } else {
             kv_reply_error(r, "ERR DB index is out of range");
         }
+    } else if (is(name, len, "readonly") || is(name, len, "readwrite")) {
+        ci->stale_reads = is(name, len, "readonly");
+        kv_reply_status(r, "OK");
     } else if (is(name, len, "quit")) {
         kv_reply_status(r, "OK");
         ci->close_after = true;

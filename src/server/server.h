@@ -171,6 +171,7 @@ struct conn_info {
     char name[SERVER_CLIENT_NAME_BYTES_MAX];
     int proto;
     bool close_after;
+    bool stale_reads;  /* READONLY: reads are served from this node's applied state */
 };
 bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint8_t *const *argv,
                     const size_t *lens, struct kv_reply *reply);

@@ -49,7 +49,8 @@ class Node:
         self.proc = None
 
     def client(self, **kw):
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **kw)
+        kw.setdefault("socket_timeout", 5)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
     def status(self):
         with urllib.request.urlopen("http://127.0.0.1:%d/status" % self.admin_port, timeout=2) as r:

@@ -214,3 +214,23 @@ def test_a_paused_leader_steps_down_and_serves_no_stale_read(cluster):
     c = old.client()
     assert retry(lambda: c.get("p")) == b"after"
     assert old.status()["role"] != "leader"
+
+
+def test_readonly_connection_reads_locally_without_a_quorum(cluster):
+    cluster.leader()
+    survivor = cluster.nodes[0]
+    c = survivor.client()
+    retry(lambda: c.set("stale", "v1"))
+    deadline = time.time() + 5
+    local = survivor.client()
+    assert local.execute_command("READONLY") in (True, b"OK")
+    while local.get("stale") != b"v1" and time.time() < deadline:
+        time.sleep(0.05)
+    for n in cluster.nodes[1:]:
+        n.kill(signal.SIGKILL)
+    time.sleep(1.0)  # past the election timeout: no leader without a quorum
+    assert local.get("stale") == b"v1"
+    linearizable = survivor.client(socket_timeout=10)
+    with pytest.raises(redis.ResponseError) as e:
+        linearizable.get("stale")
+    assert "TRYAGAIN" in str(e.value) or "TIMEOUT" in str(e.value)
