@@ -206,16 +206,6 @@ static void on_connection(uv_stream_t *listener, int st)
 
 int admin_listen(struct server *s)
 {
-    struct sockaddr_in addr;
-    uv_ip4_addr(s->cfg.bind, s->cfg.admin_port, &addr);
-    uv_tcp_init(s->loop, &s->admin_listener);
-    s->admin_listener.data = s;
-    int rc = uv_tcp_bind(&s->admin_listener, (const struct sockaddr *)&addr, 0);
-    if (rc == 0) {
-        rc = uv_listen((uv_stream_t *)&s->admin_listener, 128, on_connection);
-    }
-    if (rc != 0) {
-        LOG_AT(&s->logger, LOG_ERROR, "admin-port %u: %s", s->cfg.admin_port, uv_strerror(rc));
-    }
-    return rc;
+    return server_listen_tcp(s, &s->admin_listener, s->cfg.admin_port, 128, on_connection,
+                             "admin-port");
 }

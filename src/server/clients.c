@@ -617,16 +617,5 @@ static void on_connection(uv_stream_t *listener, int status)
 
 int clients_listen(struct server *s)
 {
-    struct sockaddr_in addr;
-    uv_ip4_addr(s->cfg.bind, s->cfg.port, &addr);
-    uv_tcp_init(s->loop, &s->resp_listener);
-    s->resp_listener.data = s;
-    int rc = uv_tcp_bind(&s->resp_listener, (const struct sockaddr *)&addr, 0);
-    if (rc == 0) {
-        rc = uv_listen((uv_stream_t *)&s->resp_listener, 511, on_connection);
-    }
-    if (rc != 0) {
-        LOG_AT(&s->logger, LOG_ERROR, "port %u: %s", s->cfg.port, uv_strerror(rc));
-    }
-    return rc;
+    return server_listen_tcp(s, &s->resp_listener, s->cfg.port, 511, on_connection, "port");
 }

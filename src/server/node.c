@@ -540,6 +540,23 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 /* ---- lifecycle ---- */
 
+int server_listen_tcp(struct server *s, uv_tcp_t *h, uint16_t port, int backlog,
+                      uv_connection_cb on_connection, const char *what)
+{
+    struct sockaddr_in addr;
+    uv_ip4_addr(s->cfg.bind, port, &addr);
+    uv_tcp_init(s->loop, h);
+    h->data = s;
+    int rc = uv_tcp_bind(h, (const struct sockaddr *)&addr, 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)h, backlog, on_connection);
+    }
+    if (rc != 0) {
+        LOG_AT(&s->logger, LOG_ERROR, "%s %u: %s", what, port, uv_strerror(rc));
+    }
+    return rc;
+}
+
 static int open_links(struct server *s)
 {
     struct link_config lc;

@@ -150,6 +150,10 @@ void server_propose(struct server *s, struct request *req, const struct buf *ent
 /* "127.0.0.1:7001"-style RESP address of the leader into out; false when none known. */
 bool server_leader_address(const struct server *s, char *out, size_t cap);
 
+/* Binds h to cfg.bind:port and listens; logs and returns the libuv error on failure. */
+int server_listen_tcp(struct server *s, uv_tcp_t *h, uint16_t port, int backlog,
+                      uv_connection_cb on_connection, const char *what);
+
 /* clients.c */
 int clients_listen(struct server *s);
 /* Writes every finished reply at the head of c's queue and starts sending. */

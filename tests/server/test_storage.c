@@ -38,6 +38,20 @@ static void segment_path(const char *dir, char *out, size_t cap)
     CHECK(out[0] != '\0');
 }
 
+/* Damages a file: at >= 0 overwrites the byte there, at < 0 cuts -at bytes off the end. */
+static void damage(const char *path, long at)
+{
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    if (at >= 0) {
+        CHECK_EQ(pwrite(fd, "X", 1, at), 1);
+    } else {
+        off_t size = lseek(fd, 0, SEEK_END);
+        CHECK_EQ(ftruncate(fd, size + at), 0);
+    }
+    close(fd);
+}
+
 /* Closes s and opens dir again (fsync off), recovering into rec. */
 static void reopen(struct storage *s, const char *dir, struct storage_recovered *rec)
 {
@@ -110,11 +124,7 @@ TEST(storage_cuts_a_torn_tail_and_keeps_the_valid_prefix)
     append_n(&s, 1, 3, 1);
     storage_close(&s);
     segment_path(dir, path, sizeof path);
-    int fd = open(path, O_RDWR);
-    CHECK(fd >= 0);
-    off_t size = lseek(fd, 0, SEEK_END);
-    CHECK_EQ(ftruncate(fd, size - 2), 0); /* the last record loses its end */
-    close(fd);
+    damage(path, -2); /* the last record loses its end */
     reopen(&s, dir, &rec);
     CHECK_EQ(rec.entries_count, 2);
     CHECK(s.truncated_tail_bytes > 0);
@@ -136,10 +146,7 @@ TEST(storage_refuses_a_corrupt_metadata_file)
     CHECK_EQ(storage_save_hard_state(&s, 7, 1), 0);
     storage_close(&s);
     snprintf(path, sizeof path, "%s/meta", dir);
-    int fd = open(path, O_RDWR);
-    CHECK(fd >= 0);
-    CHECK_EQ(pwrite(fd, "X", 1, 9), 1);
-    close(fd);
+    damage(path, 9);
     CHECK(storage_open(&s, dir, false, &rec) != 0);
     finish(&s, &rec, dir);
 }
