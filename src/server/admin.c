@@ -89,6 +89,31 @@ static void metrics(struct server *s, struct buf *o)
     buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
 }
 
+static void latency_histogram(struct server *s, struct buf *o)
+{
+    static const uint64_t bounds_us[] = SERVER_LATENCY_BUCKETS_US;
+    char line[160];
+    int n = snprintf(line, sizeof line, "# TYPE chorus_commit_latency_seconds histogram\n");
+    buf_put(o, line, (size_t)n);
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= SERVER_LATENCY_BUCKETS_COUNT; b++) {
+        cumulative += s->metrics.commit_latency_buckets[b];
+        if (b < SERVER_LATENCY_BUCKETS_COUNT) {
+            n = snprintf(line, sizeof line, "chorus_commit_latency_seconds_bucket{le=\"%.6f\"} %llu\n",
+                         (double)bounds_us[b] / 1e6, (unsigned long long)cumulative);
+        } else {
+            n = snprintf(line, sizeof line, "chorus_commit_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+                         (unsigned long long)cumulative);
+        }
+        buf_put(o, line, (size_t)n);
+    }
+    n = snprintf(line, sizeof line,
+                 "chorus_commit_latency_seconds_sum %.6f\nchorus_commit_latency_seconds_count %llu\n",
+                 (double)s->metrics.commit_latency_us_sum / 1e6,
+                 (unsigned long long)s->metrics.commit_latency_count);
+    buf_put(o, line, (size_t)n);
+}
+
 static void status(struct server *s, struct buf *o)
 {
     struct disk_stats ds;
@@ -144,6 +169,7 @@ static void handle(struct admin_conn *a)
         respond(a, 400, "text/plain", &body);
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(a->s, &body);
+        latency_histogram(a->s, &body);
         respond(a, 200, "text/plain; version=0.0.4", &body);
     } else if (strcmp(path, "/status") == 0) {
         status(a->s, &body);

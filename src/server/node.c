@@ -48,7 +48,8 @@ static struct pending *pending_add(struct server *s, enum pending_kind kind, str
     memset(p, 0, sizeof *p);
     p->kind = kind;
     p->req = req;
-    p->deadline_ns = server_now_ns() + (uint64_t)s->cfg.request_timeout_ms * 1000000ull;
+    p->started_ns = server_now_ns();
+    p->deadline_ns = p->started_ns + (uint64_t)s->cfg.request_timeout_ms * 1000000ull;
     return p;
 }
 
@@ -346,6 +347,19 @@ static void on_datagram(void *ctx, const struct sockaddr_in *from, const uint8_t
 
 /* ---- applying and serving ---- */
 
+static void observe_commit_latency(struct server *s, uint64_t started_ns)
+{
+    static const uint64_t bounds_us[] = SERVER_LATENCY_BUCKETS_US;
+    uint64_t us = (server_now_ns() - started_ns) / 1000;
+    size_t b = 0;
+    while (b < SERVER_LATENCY_BUCKETS_COUNT && us > bounds_us[b]) {
+        b++;
+    }
+    s->metrics.commit_latency_buckets[b]++;
+    s->metrics.commit_latency_us_sum += us;
+    s->metrics.commit_latency_count++;
+}
+
 static void apply_entry(struct server *s, const struct raft_entry *e)
 {
     kv_reply_reset(&s->reply);
@@ -360,8 +374,10 @@ static void apply_entry(struct server *s, const struct raft_entry *e)
         }
         struct request *req = p->req;
         bool same = e->type == RAFT_ENTRY_NORMAL && e->term == p->term && applied;
+        uint64_t started_ns = p->started_ns;
         pending_remove(s, i--);
         if (same) {
+            observe_commit_latency(s, started_ns);
             request_complete(s, req, &s->reply);
         } else {
             /* Another leader's entry took the index: ours was never applied. */

@@ -72,6 +72,7 @@ struct pending {
     enum pending_kind kind;
     struct request *req;
     uint64_t deadline_ns;
+    uint64_t started_ns;        /* for the commit latency histogram */
     raft_index_t index;         /* WRITE: the proposal's (index, term) */
     raft_term_t term;
     uint64_t id;                /* READ: read request id; FORWARD: forward id */
@@ -82,7 +83,14 @@ struct pending {
     struct cmd_copy *cmd;       /* READ: the command to run when ready */
 };
 
+/* Upper bounds of the commit latency histogram buckets (a last bucket is +Inf). */
+#define SERVER_LATENCY_BUCKETS_US {250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 1000000}
+#define SERVER_LATENCY_BUCKETS_COUNT 11
+
 struct server_metrics {
+    uint64_t commit_latency_buckets[SERVER_LATENCY_BUCKETS_COUNT + 1]; /* not cumulative */
+    uint64_t commit_latency_us_sum;
+    uint64_t commit_latency_count;
     uint64_t commands;
     uint64_t proposals;
     uint64_t proposals_failed;

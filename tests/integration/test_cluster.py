@@ -128,6 +128,12 @@ def test_redis_cli_and_redis_benchmark_run_unmodified(cluster):
     out = subprocess.run(["redis-benchmark", "-p", str(leader.port), "-t", "set,get", "-n", "2000",
                           "-q"], capture_output=True, timeout=60, text=True)
     assert out.returncode == 0
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % leader.admin_port, timeout=2) as r:
+        metrics = r.read().decode()
+    count = re.search(r"^chorus_commit_latency_seconds_count (\d+)$", metrics, re.M)
+    assert count and int(count.group(1)) >= 2000, metrics
+    assert re.search(r"^chorus_fsync_total [1-9]", metrics, re.M), metrics
     for test in ("SET", "GET"):
         assert re.search(test + r": [0-9.]+ requests per second", out.stdout), out.stdout + out.stderr
 
