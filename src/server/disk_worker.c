@@ -1,0 +1,204 @@
+/* disk_worker: the thread that makes Raft state durable; see disk_worker.h. */
+#include <stdlib.h>
+#include <string.h>
+
+/* Before uv.h: sys/param.h defines MIN/MAX only when they are not defined yet. */
+#include "base/assertions.h"
+#include "base/errors.h"
+#include "server/disk_worker.h"
+
+static void job_free(struct disk_job *j)
+{
+    for (size_t i = 0; i < j->entries_count; i++) {
+        free(j->entries[i].data);
+    }
+    free(j->entries);
+    free(j);
+}
+
+static struct disk_job *job_alloc(size_t entries_count)
+{
+    struct disk_job *j = calloc(1, sizeof *j);
+    if (j != NULL && entries_count > 0) {
+        j->entries = calloc(entries_count, sizeof *j->entries);
+        if (j->entries == NULL) {
+            free(j);
+            return NULL;
+        }
+    }
+    return j;
+}
+
+static void enqueue(struct disk_worker *w, struct disk_job *j)
+{
+    pthread_mutex_lock(&w->lock);
+    ASSERT(w->queued < DISK_WORKER_JOBS_MAX);
+    if (w->todo_tail != NULL) {
+        w->todo_tail->next = j;
+    } else {
+        w->todo_head = j;
+    }
+    w->todo_tail = j;
+    w->queued++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id_t vote)
+{
+    struct disk_job *j = job_alloc(0);
+    if (j == NULL) {
+        return ERR_NOMEM;
+    }
+    j->is_hard_state = true;
+    j->term = term;
+    j->vote = vote;
+    enqueue(w, j);
+    return 0;
+}
+
+int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
+                      const struct raft_entry *entries, size_t count)
+{
+    struct disk_job *j = job_alloc(count);
+    if (j == NULL) {
+        return ERR_NOMEM;
+    }
+    j->from_index = from_index;
+    for (size_t i = 0; i < count; i++) {
+        j->entries[i] = entries[i];
+        j->entries[i].data = NULL;
+        if (entries[i].data_len > 0) {
+            j->entries[i].data = malloc(entries[i].data_len);
+            if (j->entries[i].data == NULL) {
+                job_free(j);
+                return ERR_NOMEM;
+            }
+            memcpy(j->entries[i].data, entries[i].data, entries[i].data_len);
+        }
+        j->entries_count = i + 1;
+    }
+    enqueue(w, j);
+    return 0;
+}
+
+/* Runs one batch (owned list) in order with one sync for all its entries. */
+static void run_batch(struct disk_worker *w, struct disk_job *batch)
+{
+    bool wrote = false;
+    for (struct disk_job *j = batch; j != NULL; j = j->next) {
+        if (j->is_hard_state) {
+            j->result = storage_save_hard_state(w->storage, j->term, j->vote);
+        } else {
+            j->result = storage_write(w->storage, j->from_index, j->entries, j->entries_count);
+            wrote = true;
+        }
+    }
+    int sync_rc = wrote ? storage_sync(w->storage) : 0;
+    for (struct disk_job *j = batch; j != NULL; j = j->next) {
+        if (!j->is_hard_state && j->result == 0) {
+            j->result = sync_rc;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct disk_worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->todo_head == NULL && !w->stop) {
+            pthread_cond_wait(&w->wake, &w->lock);
+        }
+        if (w->todo_head == NULL) {
+            break;
+        }
+        struct disk_job *batch = w->todo_head, *last = w->todo_tail;
+        w->todo_head = w->todo_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        run_batch(w, batch);
+        pthread_mutex_lock(&w->lock);
+        for (struct disk_job *j = batch; j != NULL; j = j->next) {
+            w->stats.jobs++;
+        }
+        w->stats.batches++;
+        w->stats.fsyncs_count = w->storage->fsyncs_count;
+        w->stats.fsync_ns_total = w->storage->fsync_ns_total;
+        w->stats.fsync_ns_max = w->storage->fsync_ns_max;
+        w->stats.failed = w->storage->failed;
+        if (w->done_tail != NULL) {
+            w->done_tail->next = batch;
+        } else {
+            w->done_head = batch;
+        }
+        w->done_tail = last;
+        uv_async_send(&w->async);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static void on_async(uv_async_t *a)
+{
+    struct disk_worker *w = a->data;
+    pthread_mutex_lock(&w->lock);
+    struct disk_job *done = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (done != NULL) {
+        struct disk_job *next = done->next;
+        pthread_mutex_lock(&w->lock);
+        w->queued--;
+        pthread_mutex_unlock(&w->lock);
+        if (done->result == 0 && w->on_done != NULL) {
+            w->on_done(w->ctx, done);
+        }
+        job_free(done);
+        done = next;
+    }
+}
+
+int disk_worker_start(struct disk_worker *w, uv_loop_t *loop, struct storage *storage,
+                      disk_done_fn on_done, void *ctx)
+{
+    memset(w, 0, sizeof *w);
+    w->storage = storage;
+    w->on_done = on_done;
+    w->ctx = ctx;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    int rc = uv_async_init(loop, &w->async, on_async);
+    if (rc != 0) {
+        return ERR_IO;
+    }
+    w->async.data = w;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        uv_close((uv_handle_t *)&w->async, NULL);
+        return ERR_IO;
+    }
+    w->started = true;
+    return 0;
+}
+
+void disk_worker_stop(struct disk_worker *w)
+{
+    if (!w->started) {
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    w->started = false;
+    w->on_done = NULL; /* completions after stop are only freed */
+    on_async(&w->async);
+    uv_close((uv_handle_t *)&w->async, NULL);
+}
+
+void disk_worker_stats(struct disk_worker *w, struct disk_stats *out)
+{
+    pthread_mutex_lock(&w->lock);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->lock);
+}

@@ -1,0 +1,73 @@
+/* disk_worker: one thread that owns struct storage after start-up and performs the
+ * node's durable writes off the loop thread, in the order they were queued.
+ *
+ * The loop queues jobs (a term/vote save, or entries to write from an index, copied).
+ * The worker takes everything queued at once, runs the jobs in order and issues ONE
+ * fdatasync for all the entries of the batch (group commit), then posts completions
+ * back and wakes the loop with uv_async; the loop reports them to Raft with
+ * raft_persisted_hard_state / raft_persisted_entries. A failed write or sync is sticky
+ * (storage.h): nothing more completes, so the node stops acknowledging.
+ * Queue length is bounded by DISK_WORKER_JOBS_MAX (the loop asserts it never passes it:
+ * Raft bounds its own unsynced entries). */
+#ifndef CHORUS_SERVER_DISK_WORKER_H
+#define CHORUS_SERVER_DISK_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "raft/raft.h"
+#include "server/storage.h"
+
+#define DISK_WORKER_JOBS_MAX 100000
+
+struct disk_job {
+    bool is_hard_state;
+    raft_term_t term;
+    node_id_t vote;
+    raft_index_t from_index;
+    struct raft_entry *entries; /* owned copies */
+    size_t entries_count;
+    int result;                 /* set by the worker */
+    struct disk_job *next;
+};
+
+/* Statistics copied out under the lock, for /metrics. */
+struct disk_stats {
+    uint64_t fsyncs_count;
+    uint64_t fsync_ns_total;
+    uint64_t fsync_ns_max;
+    uint64_t batches;
+    uint64_t jobs;
+    int failed;
+};
+
+typedef void (*disk_done_fn)(void *ctx, const struct disk_job *job);
+
+struct disk_worker {
+    struct storage *storage;   /* owned by the worker thread between start and stop */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct disk_job *todo_head, *todo_tail;
+    struct disk_job *done_head, *done_tail;
+    size_t queued;
+    bool stop;
+    bool started;
+    uv_async_t async;
+    disk_done_fn on_done;
+    void *ctx;
+    struct disk_stats stats;
+};
+
+int disk_worker_start(struct disk_worker *w, uv_loop_t *loop, struct storage *storage,
+                      disk_done_fn on_done, void *ctx);
+/* Queue a job: entries (borrowed) are copied. 0 or ERR_NOMEM. */
+int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id_t vote);
+int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
+                      const struct raft_entry *entries, size_t count);
+/* Finishes queued jobs, joins the thread and closes the async handle. */
+void disk_worker_stop(struct disk_worker *w);
+void disk_worker_stats(struct disk_worker *w, struct disk_stats *out);
+
+#endif

@@ -1,0 +1,33 @@
+/* raft_codec: struct raft_message <-> bytes, using proto/chorus.proto's RaftMessage.
+ *
+ * Byte format: exactly one protobuf-encoded chorus.RaftMessage (the link layer around it
+ * supplies length, integrity and ordering). Decoding checks what the core trusts: a
+ * known message type, non-zero from/to, at most RAFT_CODEC_ENTRIES_MAX entries, entry
+ * types the core knows, and consecutive entry indexes after prev_log_index. Depends on
+ * base, wire (generated code) and raft's public header. */
+#ifndef CHORUS_SERVER_RAFT_CODEC_H
+#define CHORUS_SERVER_RAFT_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "raft/raft.h"
+
+#define RAFT_CODEC_ENTRIES_MAX 4096
+
+/* A decoded message. Its entries and their data belong to it until raft_codec_free. */
+struct raft_codec_decoded {
+    struct raft_message msg;
+    struct raft_entry *entries; /* owned */
+    void *unpacked;             /* owned protobuf-c message the data points into */
+};
+
+/* Appends the encoding of m (borrowed) to out. 0, or ERR_NOMEM. */
+int raft_codec_encode(const struct raft_message *m, struct buf *out);
+/* Decodes data (borrowed for the call) into *out. 0, or ERR_MALFORMED/ERR_TOO_LARGE/
+ * ERR_NOMEM with nothing to free. */
+int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded *out);
+void raft_codec_free(struct raft_codec_decoded *d);
+
+#endif

@@ -1,0 +1,195 @@
+/* The chorus-server process: one node on one libuv loop thread.
+ *
+ * node.c drives the Raft core exactly as src/sim/sim_node.c does (the reference
+ * driver): hard state and entries are made durable (storage.c) before raft_persisted_*
+ * is reported, messages go out through the link layer over one UDP socket, committed
+ * entries are applied to kv in order, ReadIndex reads are served once applied_index
+ * reaches their read_index, and a client's write is answered when the entry at its
+ * (index, term) is applied (another term's entry at that index means it was lost).
+ * Updates are drained in a uv_check handle after every loop iteration, so every command
+ * that arrived in one iteration shares one write and one fdatasync (group commit).
+ *
+ * Link messages between nodes start with a tag byte:
+ *   'R' chorus.RaftMessage (raft_codec.c)
+ *   'Q' u64 forward id, u32 argc, argc x (u32 len, bytes): a command a follower forwards
+ *   'A' u64 forward id, one kv_reply value: the leader's answer to a 'Q'
+ * (integers little-endian).
+ *
+ * clients.c is the RESP front end (pipelined connections, replies in request order),
+ * commands.c the commands the server answers itself, admin.c the HTTP port. */
+#ifndef CHORUS_SERVER_SERVER_H
+#define CHORUS_SERVER_SERVER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "io/net_udp.h"
+#include "kv/kv.h"
+#include "link/link_table.h"
+#include "raft/raft.h"
+#include "resp/request.h"
+#include "server/config.h"
+#include "server/disk_worker.h"
+#include "server/storage.h"
+
+#define SERVER_TICK_MS 10
+#define SERVER_PENDING_MAX 65536          /* writes, reads and forwards in flight */
+#define SERVER_CONNECTIONS_MAX 10000
+#define SERVER_MULTI_QUEUE_MAX 1024
+#define SERVER_FORWARD_ARGS_MAX 1024
+#define SERVER_OUTPUT_BYTES_MAX (256u << 20) /* a client that reads nothing is closed */
+#define SERVER_CLIENT_NAME_BYTES_MAX 128
+
+struct conn;
+
+/* A copy of one command's arguments (owned). */
+struct cmd_copy {
+    int argc;
+    uint8_t **argv;
+    size_t *lens;
+};
+
+/* A command waiting for its answer. It belongs to a connection's reply queue (conn set),
+ * to a follower that forwarded it (remote_peer set), or to nobody once its connection
+ * closed (orphan: freed when it completes). */
+struct request {
+    struct conn *conn;
+    struct request *next;       /* the connection's queue, in arrival order */
+    uint32_t remote_peer;       /* forwarded from this follower, 0 when local */
+    uint64_t remote_id;
+    bool done;
+    bool close_after;           /* QUIT */
+    struct kv_reply reply;      /* valid once done */
+};
+
+enum pending_kind { PENDING_WRITE = 1, PENDING_READ, PENDING_FORWARD };
+
+struct pending {
+    enum pending_kind kind;
+    struct request *req;
+    uint64_t deadline_ns;
+    uint64_t started_ns;        /* for the commit latency histogram */
+    raft_index_t index;         /* WRITE: the proposal's (index, term) */
+    raft_term_t term;
+    uint64_t id;                /* READ: read request id; FORWARD: forward id */
+    raft_index_t read_index;    /* READ: 0 until confirmed */
+    bool issued;                /* READ: raft_read_index accepted it */
+    bool is_write;              /* FORWARD: the command was a write */
+    node_id_t target;           /* FORWARD: the leader it was sent to */
+    struct cmd_copy *cmd;       /* READ: the command to run when ready */
+};
+
+/* Upper bounds of the commit latency histogram buckets (a last bucket is +Inf). */
+#define SERVER_LATENCY_BUCKETS_US {250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 1000000}
+#define SERVER_LATENCY_BUCKETS_COUNT 11
+
+struct server_metrics {
+    uint64_t commit_latency_buckets[SERVER_LATENCY_BUCKETS_COUNT + 1]; /* not cumulative */
+    uint64_t commit_latency_us_sum;
+    uint64_t commit_latency_count;
+    uint64_t commands;
+    uint64_t proposals;
+    uint64_t proposals_failed;
+    uint64_t reads;
+    uint64_t forwards_sent;
+    uint64_t forwards_served;
+    uint64_t timeouts;
+    uint64_t lost_writes;
+    uint64_t connections_accepted;
+    uint64_t protocol_errors;
+    uint64_t bad_raft_messages;
+    uint64_t bad_link_messages;
+};
+
+struct server {
+    struct server_config cfg;
+    struct logger logger;
+    uv_loop_t *loop;
+    struct raft *raft;
+    struct kv_store *kv;
+    struct storage storage;    /* owned by the disk worker thread while it runs */
+    struct disk_worker disk;
+    bool disk_failure_logged;
+    struct link_table *links;
+    struct net_udp udp;
+    struct sockaddr_in peer_addr[SERVER_PEERS_COUNT_MAX];
+    uv_timer_t tick_timer;
+    uv_timer_t link_timer;
+    uv_check_t check;
+    uv_tcp_t resp_listener;
+    uv_tcp_t admin_listener;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    bool stopping;
+    struct pending *pending;   /* unordered array */
+    size_t pending_count;
+    size_t pending_cap;
+    uint64_t next_id;
+    uint64_t next_client_id;
+    uint32_t connections_count;
+    struct conn *conns;        /* every open RESP connection (clients.c) */
+    struct buf scratch;        /* entry encoding */
+    struct buf msg;            /* link message encoding */
+    struct buf datagram;
+    struct kv_reply reply;     /* apply and read results */
+    struct server_metrics metrics;
+    uint64_t started_ns;
+};
+
+/* Clocks: monotonic for Raft and links, wall clock (ms) for kv's expiry times. */
+uint64_t server_now_ns(void);
+uint64_t server_wall_ms(void);
+
+/* node.c */
+int server_start(struct server *s, uv_loop_t *loop, const struct server_config *cfg);
+void server_stop(struct server *s);      /* closes handles; the loop then ends */
+void server_destroy(struct server *s);   /* after the loop ended */
+void server_process(struct server *s);   /* drains Raft updates */
+/* Runs a key-value command for req: proposes it, reads it through ReadIndex, or forwards
+ * it to the leader. req completes later (or at once on an error). argv borrowed. */
+void server_execute(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
+                    const size_t *lens);
+/* Proposes an already encoded entry for req (EXEC). */
+void server_propose(struct server *s, struct request *req, const struct buf *entry);
+/* "127.0.0.1:7001"-style RESP address of the leader into out; false when none known. */
+bool server_leader_address(const struct server *s, char *out, size_t cap);
+
+/* Binds h to cfg.bind:port and listens; logs and returns the libuv error on failure. */
+int server_listen_tcp(struct server *s, uv_tcp_t *h, uint16_t port, int backlog,
+                      uv_connection_cb on_connection, const char *what);
+
+/* clients.c */
+int clients_listen(struct server *s);
+/* Writes every finished reply at the head of c's queue and starts sending. */
+void clients_flush(struct server *s, struct conn *c);
+/* Closes every connection; their unanswered requests become orphans. */
+void clients_close_all(struct server *s);
+/* Completes req with reply (copied) and flushes its connection or forward. */
+void request_complete(struct server *s, struct request *req, const struct kv_reply *reply);
+void request_complete_error(struct server *s, struct request *req, const char *text);
+struct request *request_new(void);
+void request_free(struct request *req);
+struct cmd_copy *cmd_copy_new(int argc, const uint8_t *const *argv, const size_t *lens);
+void cmd_copy_free(struct cmd_copy *c);
+
+/* commands.c: answers a command the server handles itself into reply; false when the
+ * command is not one of them. */
+struct conn_info {
+    uint64_t id;
+    char name[SERVER_CLIENT_NAME_BYTES_MAX];
+    int proto;
+    bool close_after;
+    bool stale_reads;  /* READONLY: reads are served from this node's applied state */
+};
+bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint8_t *const *argv,
+                    const size_t *lens, struct kv_reply *reply);
+void commands_info_text(struct server *s, struct buf *out);
+
+/* admin.c */
+int admin_listen(struct server *s);
+
+#endif

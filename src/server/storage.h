@@ -1,0 +1,64 @@
+/* storage: the server's durable Raft state (term, vote, entries) in src/log's
+ * segmented WAL on real files (src/io/disk_posix.c), behind the small interface the
+ * disk worker needs. Formats and recovery rules are the log's (src/log/log.h,
+ * docs/log.md): a torn tail is cut; damage in the middle is cut from the first bad
+ * index (the leader sends the rest again); a damaged term/vote file refuses to start.
+ * A failed write or fsync is sticky (STYLE.md rule 12): every later call fails and the
+ * server stops acknowledging. Used by one thread at a time (the disk worker after
+ * start-up). There are no snapshots yet: the log starts at index 1. */
+#ifndef CHORUS_SERVER_STORAGE_H
+#define CHORUS_SERVER_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "log/disk.h"
+#include "log/log.h"
+#include "raft/raft.h"
+
+struct storage {
+    struct disk posix;         /* the real disk */
+    bool posix_open;
+    struct disk disk;          /* posix wrapped: fsync switchable and timed */
+    struct log *log;
+    struct log_recovery report; /* what log_open found */
+    bool fsync;                /* false: skip fdatasync (fsync never) */
+    int failed;                /* sticky error code, 0 while healthy */
+    struct log_record *records; /* append staging, records_cap long */
+    size_t records_cap;
+    struct buf scratch;
+    /* For /metrics. */
+    uint64_t fsyncs_count;
+    uint64_t fsync_ns_total;
+    uint64_t fsync_ns_max;
+    uint64_t truncated_tail_bytes; /* torn tail dropped at the last open */
+};
+
+/* What the file held at open: entries (owned by the caller; free with
+ * storage_recovered_free). */
+struct storage_recovered {
+    raft_term_t term;
+    node_id_t vote;
+    struct raft_entry *entries;
+    size_t entries_count;
+};
+
+/* Opens (creating) dir's files and recovers them into *rec. 0 or a negative error. */
+int storage_open(struct storage *s, const char *dir, bool fsync, struct storage_recovered *rec);
+void storage_recovered_free(struct storage_recovered *rec);
+void storage_close(struct storage *s);
+
+/* Makes (term, vote) durable before returning. */
+int storage_save_hard_state(struct storage *s, raft_term_t term, node_id_t vote);
+/* Replaces everything from from_index on with entries (borrowed), without syncing. */
+int storage_write(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
+                  size_t count);
+/* One fdatasync for everything written since the last one (group commit). */
+int storage_sync(struct storage *s);
+/* storage_write then storage_sync. */
+int storage_append(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
+                   size_t count);
+
+#endif

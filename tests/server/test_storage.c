@@ -1,0 +1,152 @@
+/* The server's WAL: what was appended comes back after reopening, a torn tail is cut,
+ * replacing from an index truncates, and term/vote survive. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "server/storage.h"
+
+static void temp_dir(char *out, size_t cap)
+{
+    snprintf(out, cap, "/tmp/chorus-storage-XXXXXX");
+    CHECK(mkdtemp(out) != NULL);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
+/* The path of the log's first segment file ("log-...") in dir. */
+static void segment_path(const char *dir, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    out[0] = '\0';
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        if (strncmp(e->d_name, "log-", 4) == 0) {
+            snprintf(out, cap, "%.63s/%.40s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+    CHECK(out[0] != '\0');
+}
+
+/* Damages a file: at >= 0 overwrites the byte there, at < 0 cuts -at bytes off the end. */
+static void damage(const char *path, long at)
+{
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    if (at >= 0) {
+        CHECK_EQ(pwrite(fd, "X", 1, at), 1);
+    } else {
+        off_t size = lseek(fd, 0, SEEK_END);
+        CHECK_EQ(ftruncate(fd, size + at), 0);
+    }
+    close(fd);
+}
+
+/* Closes s and opens dir again (fsync off), recovering into rec. */
+static void reopen(struct storage *s, const char *dir, struct storage_recovered *rec)
+{
+    storage_close(s);
+    CHECK_EQ(storage_open(s, dir, false, rec), 0);
+}
+
+static void finish(struct storage *s, struct storage_recovered *rec, const char *dir)
+{
+    storage_recovered_free(rec);
+    storage_close(s);
+    remove_dir(dir);
+}
+
+static void append_n(struct storage *s, raft_index_t from, size_t n, raft_term_t term)
+{
+    struct raft_entry e[8];
+    uint8_t data[8][4];
+    for (size_t i = 0; i < n; i++) {
+        memset(data[i], (int)(from + i), sizeof data[i]);
+        e[i] = (struct raft_entry){.term = term, .index = from + i, .data_len = 4, .data = data[i]};
+    }
+    CHECK_EQ(storage_append(s, from, e, n), 0);
+}
+
+TEST(storage_recovers_entries_and_hard_state_after_reopen)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, true, &rec), 0);
+    CHECK_EQ(rec.entries_count, 0);
+    append_n(&s, 1, 5, 2);
+    CHECK_EQ(storage_save_hard_state(&s, 3, 2), 0);
+    storage_close(&s);
+    CHECK_EQ(storage_open(&s, dir, true, &rec), 0);
+    CHECK_EQ(rec.term, 3);
+    CHECK_EQ(rec.vote, 2);
+    CHECK_EQ(rec.entries_count, 5);
+    CHECK_EQ(rec.entries[4].index, 5);
+    CHECK_EQ(rec.entries[4].term, 2);
+    CHECK_EQ(rec.entries[4].data[0], 5);
+    finish(&s, &rec, dir);
+}
+
+TEST(storage_replacing_from_an_index_drops_the_old_suffix)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    append_n(&s, 1, 6, 1);
+    append_n(&s, 3, 2, 4);
+    reopen(&s, dir, &rec);
+    CHECK_EQ(rec.entries_count, 4);
+    CHECK_EQ(rec.entries[2].term, 4);
+    CHECK_EQ(rec.entries[3].term, 4);
+    finish(&s, &rec, dir);
+}
+
+TEST(storage_cuts_a_torn_tail_and_keeps_the_valid_prefix)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    append_n(&s, 1, 3, 1);
+    storage_close(&s);
+    segment_path(dir, path, sizeof path);
+    damage(path, -2); /* the last record loses its end */
+    reopen(&s, dir, &rec);
+    CHECK_EQ(rec.entries_count, 2);
+    CHECK(s.truncated_tail_bytes > 0);
+    storage_recovered_free(&rec);
+    append_n(&s, 3, 1, 2); /* appends continue at the cut */
+    reopen(&s, dir, &rec);
+    CHECK_EQ(rec.entries_count, 3);
+    CHECK_EQ(rec.entries[2].term, 2);
+    finish(&s, &rec, dir);
+}
+
+TEST(storage_refuses_a_corrupt_metadata_file)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK_EQ(storage_save_hard_state(&s, 7, 1), 0);
+    storage_close(&s);
+    snprintf(path, sizeof path, "%s/meta", dir);
+    damage(path, 9);
+    CHECK(storage_open(&s, dir, false, &rec) != 0);
+    finish(&s, &rec, dir);
+}
