@@ -93,15 +93,16 @@ int log_fmt_record_header_decode(const uint8_t *in, size_t len, struct log_recor
     return 0;
 }
 
-void log_fmt_meta_encode(uint8_t out[LOG_META_SIZE], uint64_t term, uint64_t vote)
+void log_fmt_meta_encode(uint8_t out[LOG_META_SIZE], const struct log_meta *m)
 {
     fixed_header_begin(out, LOG_META_MAGIC, LOG_META_SIZE);
-    le_store_u64(out + 8, term);
-    le_store_u64(out + 16, vote);
-    le_store_u32(out + 28, crc32c(out, 28));
+    le_store_u64(out + 8, m->term);
+    le_store_u64(out + 16, m->vote);
+    le_store_u64(out + 24, m->vote_barrier);
+    le_store_u32(out + 36, crc32c(out, 36));
 }
 
-int log_fmt_meta_decode(const uint8_t *in, size_t len, uint64_t *term_out, uint64_t *vote_out)
+int log_fmt_meta_decode(const uint8_t *in, size_t len, struct log_meta *out)
 {
     if (len != LOG_META_SIZE) {
         return ERR_MALFORMED;
@@ -110,8 +111,9 @@ int log_fmt_meta_decode(const uint8_t *in, size_t len, uint64_t *term_out, uint6
     if (rc != 0) {
         return rc;
     }
-    *term_out = le_load_u64(in + 8);
-    *vote_out = le_load_u64(in + 16);
+    out->term = le_load_u64(in + 8);
+    out->vote = le_load_u64(in + 16);
+    out->vote_barrier = le_load_u64(in + 24);
     return 0;
 }
 

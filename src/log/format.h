@@ -61,7 +61,7 @@
 #define LOG_RECORD_MAGIC 0x4C52u
 #define LOG_RECORD_HEADER_SIZE 32
 #define LOG_META_MAGIC 0x544D4843u
-#define LOG_META_SIZE 32
+#define LOG_META_SIZE 40
 #define LOG_SNAPSHOT_MAGIC 0x4E534843u
 #define LOG_SNAPSHOT_HEADER_SIZE 48
 
@@ -95,8 +95,15 @@ void log_fmt_record_header_encode(uint8_t out[LOG_RECORD_HEADER_SIZE],
                                   const struct log_record_header *h);
 int log_fmt_record_header_decode(const uint8_t *in, size_t len, struct log_record_header *out);
 
-void log_fmt_meta_encode(uint8_t out[LOG_META_SIZE], uint64_t term, uint64_t vote);
-int log_fmt_meta_decode(const uint8_t *in, size_t len, uint64_t *term_out, uint64_t *vote_out);
+/* The metadata file: what a node must not forget besides its entries. */
+struct log_meta {
+    uint64_t term;
+    uint64_t vote;         /* 0 = nobody */
+    uint64_t vote_barrier; /* 0, or the index a damaged log must be repaired past */
+};
+
+void log_fmt_meta_encode(uint8_t out[LOG_META_SIZE], const struct log_meta *m);
+int log_fmt_meta_decode(const uint8_t *in, size_t len, struct log_meta *out);
 
 void log_fmt_snapshot_header_encode(uint8_t out[LOG_SNAPSHOT_HEADER_SIZE],
                                     const struct log_snapshot_header *h);

@@ -446,8 +446,9 @@ uint64_t log_term_at(const struct log *l, uint64_t index)
 uint64_t log_first_index(const struct log *l) { return l->first_index; }
 uint64_t log_last_index(const struct log *l) { return log_next_index(l) - 1; }
 uint64_t log_durable_index(const struct log *l) { return l->durable_index; }
-uint64_t log_term(const struct log *l) { return l->term; }
-uint64_t log_vote(const struct log *l) { return l->vote; }
+uint64_t log_term(const struct log *l) { return l->meta.term; }
+uint64_t log_vote(const struct log *l) { return l->meta.vote; }
+uint64_t log_vote_barrier(const struct log *l) { return l->meta.vote_barrier; }
 struct log_snapshot_meta log_snapshot_meta(const struct log *l) { return l->snap; }
 uint32_t log_segments_count(const struct log *l) { return (uint32_t)l->segs_count; }
 int log_failed(const struct log *l) { return l->failed; }

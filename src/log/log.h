@@ -74,6 +74,7 @@ struct log_record {
 struct log_recovery {
     uint64_t term;                /* from the metadata file; 0 when absent */
     uint64_t vote;                /* 0 = voted for nobody */
+    uint64_t vote_barrier;        /* from the metadata file: see log_set_vote_barrier */
     bool meta_corrupt;            /* metadata exists but fails its check: term/vote unknown */
     bool snapshot_present;
     bool snapshot_corrupt;        /* a snapshot file exists but fails its check */
@@ -128,6 +129,12 @@ int log_sync(struct log *l, uint64_t *durable_index_out);
 int log_truncate_suffix(struct log *l, uint64_t from_index);
 /* Replaces term and vote atomically and durably (meta.tmp, fdatasync, rename, dir fsync). */
 int log_set_term_vote(struct log *l, uint64_t term, uint64_t vote);
+/* Replaces the vote barrier the same way, keeping term and vote. The driver saves one
+ * after cutting recovered corruption: the log may have lost entries the node had
+ * acknowledged, so Raft must not let it vote until a leader has repaired it past index
+ * (raft_boot.vote_barrier_index); the barrier must survive restarts until then, and the
+ * driver saves 0 once Raft reports it lifted. */
+int log_set_vote_barrier(struct log *l, uint64_t index);
 /* Saves a snapshot atomically and durably (snapshot.tmp, fdatasync, rename, dir fsync).
  * config and data are copied. index must not be below the current snapshot's. */
 int log_snapshot_save(struct log *l, uint64_t index, uint64_t term, const uint8_t *config,
@@ -154,6 +161,7 @@ uint64_t log_last_index(const struct log *l); /* snapshot index when empty */
 uint64_t log_durable_index(const struct log *l);
 uint64_t log_term(const struct log *l);
 uint64_t log_vote(const struct log *l);
+uint64_t log_vote_barrier(const struct log *l);
 struct log_snapshot_meta log_snapshot_meta(const struct log *l); /* index 0: none */
 uint32_t log_segments_count(const struct log *l);
 /* The sticky error (0 when healthy). */

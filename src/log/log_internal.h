@@ -28,8 +28,7 @@ struct log_pos {
 struct log {
     struct disk *disk; /* borrowed */
     struct log_config cfg;
-    uint64_t term;
-    uint64_t vote;
+    struct log_meta meta;          /* as last saved (or recovered) */
     struct log_snapshot_meta snap; /* index 0: no snapshot */
     struct log_segment *segs;      /* owned; ordered by first_index, contiguous */
     size_t segs_count;

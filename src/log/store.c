@@ -65,21 +65,35 @@ static int replace_file(struct log *l, const char *name_tmp, const char *name,
     return rc == 0 ? 0 : log_fail(l, rc);
 }
 
-int log_set_term_vote(struct log *l, uint64_t term, uint64_t vote)
+static int meta_save(struct log *l, const struct log_meta *m)
 {
     if (l->failed != 0) {
         return l->failed;
     }
     uint8_t meta[LOG_META_SIZE];
-    log_fmt_meta_encode(meta, term, vote);
+    log_fmt_meta_encode(meta, m);
     const uint8_t *parts[] = {meta};
     const uint64_t lens[] = {sizeof meta};
     int rc = replace_file(l, LOG_META_TMP_NAME, LOG_META_NAME, parts, lens, 1);
     if (rc == 0) {
-        l->term = term;
-        l->vote = vote;
+        l->meta = *m;
     }
     return rc;
+}
+
+int log_set_term_vote(struct log *l, uint64_t term, uint64_t vote)
+{
+    struct log_meta m = l->meta;
+    m.term = term;
+    m.vote = vote;
+    return meta_save(l, &m);
+}
+
+int log_set_vote_barrier(struct log *l, uint64_t index)
+{
+    struct log_meta m = l->meta;
+    m.vote_barrier = index;
+    return meta_save(l, &m);
 }
 
 int log_snapshot_save(struct log *l, uint64_t index, uint64_t term, const uint8_t *config,
@@ -119,15 +133,14 @@ int log_meta_load(struct log *l, struct log_recovery *report)
     }
     rc = log_read_file(l, f, &l->wbuf, LOG_META_SIZE);
     l->disk->file_close(l->disk->ctx, f);
-    if (rc == ERR_TOO_LARGE || (rc == 0 && log_fmt_meta_decode(l->wbuf.data, l->wbuf.len, &l->term,
-                                                                &l->vote) != 0)) {
-        l->term = 0;
-        l->vote = 0;
+    if (rc == ERR_TOO_LARGE || (rc == 0 && log_fmt_meta_decode(l->wbuf.data, l->wbuf.len, &l->meta) != 0)) {
+        l->meta = (struct log_meta){0};
         report->meta_corrupt = true;
         return 0;
     }
-    report->term = l->term;
-    report->vote = l->vote;
+    report->term = l->meta.term;
+    report->vote = l->meta.vote;
+    report->vote_barrier = l->meta.vote_barrier;
     return rc;
 }
 

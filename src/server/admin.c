@@ -122,14 +122,15 @@ static void status(struct server *s, struct buf *o)
     int n = snprintf(t, sizeof t,
                      "{\"id\":%u,\"role\":\"%s\",\"term\":%llu,\"leader\":%u,\"commit_index\":%llu,"
                      "\"apply_index\":%llu,\"last_index\":%llu,\"port\":%u,\"cluster_port\":%u,"
-                     "\"members\":%u,\"storage_failed\":%s}\n",
+                     "\"members\":%u,\"storage_failed\":%s,\"vote_barrier\":%llu}\n",
                      s->cfg.id, raft_role_name(raft_role(s->raft)),
                      (unsigned long long)raft_term(s->raft), raft_leader(s->raft),
                      (unsigned long long)raft_commit_index(s->raft),
                      (unsigned long long)raft_applied_index(s->raft),
                      (unsigned long long)raft_last_index(s->raft), s->cfg.port,
                      s->cfg.cluster_port, s->cfg.peers_count,
-                     ds.failed != 0 ? "true" : "false");
+                     ds.failed != 0 ? "true" : "false",
+                     (unsigned long long)raft_vote_barrier(s->raft));
     buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
 }
 

@@ -76,7 +76,7 @@ void commands_info_text(struct server *s, struct buf *out)
                      "# Persistence\r\naof_enabled:0\r\nchorus_fsync:%s\r\n\r\n"
                      "# Replication\r\nrole:%s\r\nchorus_raft_role:%s\r\nchorus_leader:%s\r\n"
                      "chorus_leader_id:%u\r\nchorus_term:%llu\r\nchorus_commit_index:%llu\r\n"
-                     "chorus_apply_index:%llu\r\nchorus_last_index:%llu\r\n\r\n"
+                     "chorus_apply_index:%llu\r\nchorus_last_index:%llu\r\nchorus_vote_barrier:%llu\r\n\r\n"
                      "# Keyspace\r\ndb0:keys=%zu,expires=0,avg_ttl=0\r\n",
                      s->cfg.id, s->cfg.port,
                      (unsigned long long)((server_now_ns() - s->started_ns) / 1000000000ull),
@@ -85,7 +85,8 @@ void commands_info_text(struct server *s, struct buf *out)
                      (unsigned long long)raft_term(s->raft),
                      (unsigned long long)raft_commit_index(s->raft),
                      (unsigned long long)raft_applied_index(s->raft),
-                     (unsigned long long)raft_last_index(s->raft), st.keys_count);
+                     (unsigned long long)raft_last_index(s->raft),
+                     (unsigned long long)raft_vote_barrier(s->raft), st.keys_count);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
 }
 

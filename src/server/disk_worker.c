@@ -50,9 +50,20 @@ int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id
     if (j == NULL) {
         return ERR_NOMEM;
     }
-    j->is_hard_state = true;
+    j->kind = DISK_JOB_HARD_STATE;
     j->term = term;
     j->vote = vote;
+    enqueue(w, j);
+    return 0;
+}
+
+int disk_worker_lift_vote_barrier(struct disk_worker *w)
+{
+    struct disk_job *j = job_alloc(0);
+    if (j == NULL) {
+        return ERR_NOMEM;
+    }
+    j->kind = DISK_JOB_LIFT_VOTE_BARRIER;
     enqueue(w, j);
     return 0;
 }
@@ -87,16 +98,22 @@ static void run_batch(struct disk_worker *w, struct disk_job *batch)
 {
     bool wrote = false;
     for (struct disk_job *j = batch; j != NULL; j = j->next) {
-        if (j->is_hard_state) {
+        switch (j->kind) {
+        case DISK_JOB_HARD_STATE:
             j->result = storage_save_hard_state(w->storage, j->term, j->vote);
-        } else {
+            break;
+        case DISK_JOB_LIFT_VOTE_BARRIER:
+            j->result = storage_lift_vote_barrier(w->storage);
+            break;
+        case DISK_JOB_ENTRIES:
             j->result = storage_write(w->storage, j->from_index, j->entries, j->entries_count);
             wrote = true;
+            break;
         }
     }
     int sync_rc = wrote ? storage_sync(w->storage) : 0;
     for (struct disk_job *j = batch; j != NULL; j = j->next) {
-        if (!j->is_hard_state && j->result == 0) {
+        if (j->kind == DISK_JOB_ENTRIES && j->result == 0) {
             j->result = sync_rc;
         }
     }

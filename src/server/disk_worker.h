@@ -1,7 +1,8 @@
 /* disk_worker: one thread that owns struct storage after start-up and performs the
  * node's durable writes off the loop thread, in the order they were queued.
  *
- * The loop queues jobs (a term/vote save, or entries to write from an index, copied).
+ * The loop queues jobs (a term/vote save, entries to write from an index (copied), or the
+ * lift of a vote barrier).
  * The worker takes everything queued at once, runs the jobs in order and issues ONE
  * fdatasync for all the entries of the batch (group commit), then posts completions
  * back and wakes the loop with uv_async; the loop reports them to Raft with
@@ -21,8 +22,14 @@
 
 #define DISK_WORKER_JOBS_MAX 100000
 
+enum disk_job_kind {
+    DISK_JOB_ENTRIES = 0,      /* write entries from from_index (synced with the batch) */
+    DISK_JOB_HARD_STATE,       /* save (term, vote) */
+    DISK_JOB_LIFT_VOTE_BARRIER /* save "repaired": see storage_lift_vote_barrier */
+};
+
 struct disk_job {
-    bool is_hard_state;
+    enum disk_job_kind kind;
     raft_term_t term;
     node_id_t vote;
     raft_index_t from_index;
@@ -64,6 +71,7 @@ int disk_worker_start(struct disk_worker *w, uv_loop_t *loop, struct storage *st
                       disk_done_fn on_done, void *ctx);
 /* Queue a job: entries (borrowed) are copied. 0 or ERR_NOMEM. */
 int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id_t vote);
+int disk_worker_lift_vote_barrier(struct disk_worker *w);
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
                       const struct raft_entry *entries, size_t count);
 /* Finishes queued jobs, joins the thread and closes the async handle. */

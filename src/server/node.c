@@ -453,9 +453,9 @@ static void on_disk_done(void *ctx, const struct disk_job *job)
 {
     struct server *s = ctx;
     uint64_t now = server_now_ns();
-    if (job->is_hard_state) {
+    if (job->kind == DISK_JOB_HARD_STATE) {
         raft_persisted_hard_state(s->raft, now, job->term, job->vote);
-    } else if (job->entries_count > 0) {
+    } else if (job->kind == DISK_JOB_ENTRIES && job->entries_count > 0) {
         const struct raft_entry *last = &job->entries[job->entries_count - 1];
         raft_persisted_entries(s->raft, now, last->index, last->term);
     }
@@ -486,6 +486,14 @@ void server_process(struct server *s)
         raft_update_done(s->raft);
     }
     serve_ready_reads(s);
+    if (s->vote_barrier_saved && raft_vote_barrier(s->raft) == 0) {
+        /* A leader repaired our damaged log: persist the lift (a lost lift only means
+         * one more repair after a restart, so no need to wait for it). */
+        if (disk_worker_lift_vote_barrier(&s->disk) == 0) {
+            s->vote_barrier_saved = false;
+            LOG_AT(&s->logger, LOG_INFO, "log repaired by the leader: voting again");
+        }
+    }
     flush_datagrams(s);
 }
 
@@ -613,7 +621,15 @@ static int boot_raft(struct server *s)
     opt.prng_seed = server_now_ns() ^ ((uint64_t)s->cfg.id << 32);
     opt.logger = &s->logger;
     struct raft_boot boot = {.term = rec.term, .vote = rec.vote, .first_index = 1,
-                             .entries = rec.entries, .entries_count = rec.entries_count};
+                             .entries = rec.entries, .entries_count = rec.entries_count,
+                             .vote_barrier_index = rec.vote_barrier_index};
+    s->vote_barrier_saved = rec.vote_barrier_index != 0;
+    if (s->vote_barrier_saved) {
+        LOG_AT(&s->logger, LOG_WARN,
+               "the log was damaged and cut back: this node will not vote or campaign until "
+               "a leader has repaired it past index %llu",
+               (unsigned long long)rec.vote_barrier_index);
+    }
     LOG_AT(&s->logger, LOG_INFO, "recovered term %llu vote %u and %zu entries (%llu torn bytes dropped)",
            (unsigned long long)rec.term, rec.vote, rec.entries_count,
            (unsigned long long)s->storage.truncated_tail_bytes);

@@ -114,6 +114,7 @@ struct server {
     struct storage storage;    /* owned by the disk worker thread while it runs */
     struct disk_worker disk;
     bool disk_failure_logged;
+    bool vote_barrier_saved;   /* storage holds a vote barrier Raft has not lifted yet */
     struct link_table *links;
     struct net_udp udp;
     struct sockaddr_in peer_addr[SERVER_PEERS_COUNT_MAX];

@@ -164,9 +164,16 @@ int storage_open(struct storage *s, const char *dir, bool fsync, struct storage_
         return ERR_CORRUPT; /* term and vote unknown: voting again could break safety */
     }
     s->truncated_tail_bytes = s->report.torn_bytes;
+    rec->vote_barrier_index = log_vote_barrier(s->log);
     if (s->report.corrupt) {
-        /* Cut the damage; the leader re-sends what follows (see docs/server.md). */
-        rc = log_truncate_suffix(s->log, s->report.corrupt_from_index);
+        /* Entries from corrupt_from_index on may have been acknowledged and are about to
+         * go: save the barrier first, so that no restart, even one that finds a clean but
+         * shorter log, lets this node vote before a leader has repaired it. Then cut the
+         * damage; the leader re-sends what follows (see docs/server.md). */
+        raft_index_t barrier = MAX(s->report.corrupt_from_index, s->report.corrupt_to_index);
+        rec->vote_barrier_index = MAX(rec->vote_barrier_index, barrier);
+        rc = log_set_vote_barrier(s->log, rec->vote_barrier_index);
+        rc = rc != 0 ? rc : log_truncate_suffix(s->log, s->report.corrupt_from_index);
         if (rc != 0) {
             return rc;
         }
@@ -220,6 +227,14 @@ int storage_save_hard_state(struct storage *s, raft_term_t term, node_id_t vote)
         return s->failed;
     }
     return fail(s, log_set_term_vote(s->log, term, vote));
+}
+
+int storage_lift_vote_barrier(struct storage *s)
+{
+    if (s->failed != 0) {
+        return s->failed;
+    }
+    return fail(s, log_set_vote_barrier(s->log, 0));
 }
 
 static int records_reserve(struct storage *s, size_t count)

@@ -41,6 +41,9 @@ struct storage {
 struct storage_recovered {
     raft_term_t term;
     node_id_t vote;
+    /* Nonzero when the log was cut back over corruption (now or at an earlier start that
+     * a leader has not yet repaired): Raft's raft_boot.vote_barrier_index. */
+    raft_index_t vote_barrier_index;
     struct raft_entry *entries;
     size_t entries_count;
 };
@@ -52,6 +55,8 @@ void storage_close(struct storage *s);
 
 /* Makes (term, vote) durable before returning. */
 int storage_save_hard_state(struct storage *s, raft_term_t term, node_id_t vote);
+/* Makes "the vote barrier is lifted" durable (Raft repaired the log). */
+int storage_lift_vote_barrier(struct storage *s);
 /* Replaces everything from from_index on with entries (borrowed), without syncing. */
 int storage_write(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
                   size_t count);

@@ -240,3 +240,67 @@ def test_readonly_connection_reads_locally_without_a_quorum(cluster):
     with pytest.raises(redis.ResponseError) as e:
         linearizable.get("stale")
     assert "TRYAGAIN" in str(e.value) or "TIMEOUT" in str(e.value)
+
+
+def status_when_up(node, timeout_s=10):
+    """node's /status once its admin port answers."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            return node.status()
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_follower_with_a_damaged_log_refuses_to_vote_until_repaired(cluster):
+    """A flipped byte in the middle of a follower's log: it restarts, reports the damage,
+    keeps a vote barrier (also across a second restart) and is repaired by the leader."""
+    leader = cluster.leader()
+    c = leader.client()
+    for i in range(200):
+        assert retry(lambda: c.set("d%d" % i, "v" * 50))
+    victim = next(n for n in cluster.nodes if n is not leader)
+    retry(lambda: victim.client().execute_command("READONLY") and None)
+    # Wait until the victim holds everything, then stop it and damage one record.
+    last = leader.status()["last_index"]
+    deadline = time.time() + 10
+    while victim.status()["last_index"] < last and time.time() < deadline:
+        time.sleep(0.05)
+    victim.kill(signal.SIGKILL)
+    segments = sorted(f for f in os.listdir(victim.dir) if f.startswith("log-"))
+    path = os.path.join(victim.dir, segments[0])
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        byte = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([byte[0] ^ 0x40]))
+    # Keep the leader from repairing it at once: stop the leader, so the victim restarts
+    # with only one healthy peer, which cannot win without the victim's vote.
+    leader.kill(signal.SIGKILL)
+    victim.start()
+    assert status_when_up(victim)["vote_barrier"] > 0
+    time.sleep(1.5)  # several election timeouts: no leader may emerge from the two
+    assert victim.status()["role"] != "leader"
+    other = next(n for n in cluster.nodes if n is not leader and n is not victim)
+    assert other.status()["role"] != "leader"
+    victim.kill(signal.SIGKILL)  # the barrier survives a restart of a now clean log
+    victim.start()
+    assert status_when_up(victim)["vote_barrier"] > 0
+    leader.start()  # the old leader's whole log repairs the victim
+    cluster.leader()
+    deadline = time.time() + 15
+    while victim.status()["vote_barrier"] != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert victim.status()["vote_barrier"] == 0
+    with open(os.path.join(cluster.tmp, "n%d.log" % victim.id), "rb") as f:
+        text = f.read().decode(errors="replace")
+    assert "will not vote" in text and "repaired" in text
+    v = victim.client()
+    v.execute_command("READONLY")
+    deadline = time.time() + 10
+    while v.get("d199") is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert all(v.get("d%d" % i) == b"v" * 50 for i in range(200))

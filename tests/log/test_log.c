@@ -153,20 +153,29 @@ TEST(compaction_deletes_segments_covered_by_the_snapshot_only)
     tdisk_free(&t);
 }
 
-TEST(term_and_vote_survive_reopen)
+TEST(term_vote_and_vote_barrier_survive_reopen)
 {
     struct tdisk t;
     tdisk_init(&t, 5, NULL);
     struct log *l = open_ok(t.disk, 0, NULL);
     CHECK_EQ(log_set_term_vote(l, 7, 3), 0);
-    CHECK_EQ(log_set_term_vote(l, 8, 0), 0);
+    CHECK_EQ(log_set_vote_barrier(l, 40), 0);
+    CHECK_EQ(log_set_term_vote(l, 8, 0), 0); /* keeps the barrier */
     disk_sim_crash(t.sim, DISK_SIM_CRASH_LOSE_UNSYNCED);
     log_close(l);
     struct log_recovery rep;
     l = open_ok(t.disk, 0, &rep);
     CHECK_EQ(rep.term, 8);
     CHECK_EQ(rep.vote, 0);
+    CHECK_EQ(rep.vote_barrier, 40);
     CHECK_EQ(log_term(l), 8);
+    CHECK_EQ(log_set_vote_barrier(l, 0), 0); /* keeps term and vote */
+    disk_sim_crash(t.sim, DISK_SIM_CRASH_LOSE_UNSYNCED);
+    log_close(l);
+    l = open_ok(t.disk, 0, &rep);
+    CHECK_EQ(rep.term, 8);
+    CHECK_EQ(rep.vote_barrier, 0);
+    CHECK_EQ(log_vote_barrier(l), 0);
     log_close(l);
     tdisk_free(&t);
 }

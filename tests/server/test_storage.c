@@ -1,5 +1,6 @@
-/* The server's WAL: what was appended comes back after reopening, a torn tail is cut,
- * replacing from an index truncates, and term/vote survive. */
+/* The server's storage over src/log: what was appended comes back after reopening, a torn
+ * tail is cut, replacing from an index truncates, term/vote survive, and a damaged log
+ * keeps its vote barrier across restarts until Raft lifts it. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -148,5 +149,39 @@ TEST(storage_refuses_a_corrupt_metadata_file)
     snprintf(path, sizeof path, "%s/meta", dir);
     damage(path, 9);
     CHECK(storage_open(&s, dir, false, &rec) != 0);
+    finish(&s, &rec, dir);
+}
+
+/* A bit flip in the middle of the log: the damage is cut, and the node remembers, across
+ * restarts, that it must not vote until a leader has repaired it past the last index it
+ * may have had; the lift is durable too, and term and vote are never disturbed. */
+TEST(storage_remembers_the_vote_barrier_of_a_damaged_log_until_lifted)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK_EQ(rec.vote_barrier_index, 0);
+    append_n(&s, 1, 6, 1);
+    CHECK_EQ(storage_save_hard_state(&s, 2, 1), 0);
+    storage_close(&s);
+    segment_path(dir, path, sizeof path);
+    /* Segment header (32), entry 1 (32 + 4), entry 2's header (32): its first payload byte. */
+    damage(path, 32 + 36 + 32);
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK_EQ(rec.entries_count, 1);
+    CHECK_EQ(rec.vote_barrier_index, 6);
+    CHECK_EQ(rec.term, 2);
+    CHECK_EQ(rec.vote, 1);
+    reopen(&s, dir, &rec); /* a clean but shorter log: the barrier must still be there */
+    CHECK_EQ(rec.entries_count, 1);
+    CHECK_EQ(rec.vote_barrier_index, 6);
+    storage_recovered_free(&rec);
+    CHECK_EQ(storage_lift_vote_barrier(&s), 0);
+    reopen(&s, dir, &rec);
+    CHECK_EQ(rec.vote_barrier_index, 0);
+    CHECK_EQ(rec.term, 2);
+    CHECK_EQ(rec.vote, 1);
     finish(&s, &rec, dir);
 }
