@@ -2,6 +2,7 @@
 #   make run    build and start a local three-node cluster
 #   make test   build and run the whole test suite (unit, simulator sweep, integration,
 #               sanitizer build, fuzzers for a bounded time)
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 BUILD_TYPE ?= RelWithDebInfo

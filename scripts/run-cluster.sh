@@ -5,24 +5,19 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 server="$root/build/chorus-server"
-sim="$root/build/chorus-sim"
 
 if [ ! -x "$server" ]; then
-  echo "chorus-server is not built yet: the server is issue 7 and has not landed."
-  if [ -x "$sim" ]; then
-    echo "Running what exists instead: a simulated three-node cluster under faults."
-    exec "$sim" --nodes 3 --seed "${SEED:-1}" --faults all --verbose
-  fi
-  echo "Neither the server nor the simulator exists in this build; run 'make test' to"
-  echo "exercise the foundation (base library, wire format, fuzzers)."
+  echo "run-cluster: $server is missing; build it with 'make build' (or use 'make run')." >&2
   exit 1
 fi
 
 data=${CHORUS_DATA:-$(mktemp -d -t chorus-XXXXXX)}
 peers="1@127.0.0.1:17001,2@127.0.0.1:17002,3@127.0.0.1:17003"
 pids=()
+stopping=
 stop() {
   trap - INT TERM EXIT
+  stopping=1
   echo "stopping cluster..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -40,4 +35,4 @@ echo "Connect with:  redis-cli -p 7001   (or 7002, 7003)"
 echo "Metrics:       http://127.0.0.1:8001/metrics   Status: http://127.0.0.1:8001/status"
 echo "Press Ctrl-C to stop all three."
 wait -n "${pids[@]}" || true
-echo "a node exited; see $data/n*.log"
+[ -n "$stopping" ] || echo "a node exited; see $data/n*.log"
