@@ -23,6 +23,15 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS] = "no-check-quorum-local-reads",
 };
 
+#ifdef CHORUS_MUTANTS
+static const char *const log_mutant_names[] = {
+    [LOG_MUTANT_NONE] = "none",
+    [LOG_MUTANT_ACK_BEFORE_FSYNC] = "log-ack-before-fsync",
+    [LOG_MUTANT_SKIP_DIR_FSYNC] = "log-skip-dir-fsync",
+    [LOG_MUTANT_MIDLOG_CORRUPTION_AS_END] = "log-midlog-corruption-as-end",
+};
+#endif
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -30,7 +39,8 @@ static void usage(void)
             "                  [--faults none|net,crash,clock,disk,isolate,bitrot|all] [--faults-seconds S]\n"
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
-            "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n");
+            "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n"
+            "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n");
     exit(2);
 }
 
@@ -79,6 +89,12 @@ static void parse_mutant(struct sim_config *c, const char *name)
     for (int i = 0; i < RAFT_MUTANT_COUNT_; i++) {
         if (strcmp(name, mutant_names[i]) == 0) {
             c->mutant = (enum raft_mutant)i;
+            return;
+        }
+    }
+    for (size_t i = 1; i < sizeof log_mutant_names / sizeof log_mutant_names[0]; i++) {
+        if (strcmp(name, log_mutant_names[i]) == 0) {
+            c->log_mutant = (enum log_mutant)i;
             return;
         }
     }

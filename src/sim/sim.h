@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "log/log.h"
 #include "raft/raft.h"
 
 #define SIM_NODES_MAX 7
@@ -42,6 +43,7 @@ struct sim_config {
     uint32_t clock_drift_ppm_max;  /* |drift| bound of every node's clock */
     enum raft_mutant mutant;
     bool mutant_apply_twice;       /* known-wrong state machine: sessions ignored */
+    enum log_mutant log_mutant;    /* known-wrong write-ahead log */
     bool verbose;
     FILE *trace;                   /* JSON lines of every event, or NULL */
 };

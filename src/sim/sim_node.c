@@ -390,7 +390,7 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
         n->disk = disk_sim_create(&w->prng, &disk_cfg);
         ASSERT(n->disk != NULL);
     }
-    struct log_config cfg = {.segment_size_bytes = 16 * 1024};
+    struct log_config cfg = {.segment_size_bytes = 16 * 1024, .mutant = w->cfg.log_mutant};
     struct log_recovery report;
     int rc = log_open(&n->log, disk_sim_disk(n->disk), &cfg, &report);
     if (rc != 0 && n->disk_faulty) {

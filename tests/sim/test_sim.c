@@ -123,4 +123,31 @@ TEST(mutant_apply_retried_command_twice_is_caught)
     static const char *const expected[] = {"exactly_once", "linearizability"};
     expect_caught(c, 200, expected, ARRAY_COUNT(expected));
 }
+
+/* The write-ahead log's known-wrong variants (issue 5) must be caught by the simulator
+ * running the real log on its faulty disk, not only by the log's own enumeration. */
+TEST(mutant_log_ack_before_fsync_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.faults = SIM_FAULT_CRASH | SIM_FAULT_NET;
+    c.log_mutant = LOG_MUTANT_ACK_BEFORE_FSYNC;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
+TEST(mutant_log_skip_dir_fsync_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.ops_count = 400; /* enough entries to roll segments */
+    c.faults = SIM_FAULT_CRASH | SIM_FAULT_NET;
+    c.log_mutant = LOG_MUTANT_SKIP_DIR_FSYNC;
+    expect_caught(c, 300, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
+TEST(mutant_log_midlog_corruption_as_end_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.faults = SIM_FAULT_CRASH | SIM_FAULT_BITROT;
+    c.log_mutant = LOG_MUTANT_MIDLOG_CORRUPTION_AS_END;
+    expect_caught(c, 300, safety_checks, ARRAY_COUNT(safety_checks));
+}
 #endif
