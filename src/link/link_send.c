@@ -392,6 +392,11 @@ enum link_drop link_send_on_ack(struct link *l, uint64_t now_ns, const struct li
         detect_losses(l);
     }
     if (advanced) {
+        /* New data acknowledged: the path works again, so the timeout falls back to the
+         * estimate (as Linux does on snd_una advancing). Waiting for a valid sample
+         * instead (RFC 6298 §5.7) stalls a lossy path: under 30% loss most fragments are
+         * retransmitted, Karn's rule leaves no sample, and the backoff sat at its cap. */
+        link_rto_clear_backoff(&l->rto);
         /* RFC 6298 §5.2-5.3: restart the timer for what is still outstanding. */
         bool outstanding = link_send_in_flight(l) > 0;
         l->timer_ns = outstanding ? now_ns + link_rto_current_ns(&l->rto) : 0;

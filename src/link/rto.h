@@ -6,7 +6,8 @@
  * RTTVAR = R/2; later samples update RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R| and then
  * SRTT = 7/8 SRTT + 1/8 R. The base timeout is SRTT + max(granularity, 4 RTTVAR), clamped
  * to [rto_min_ns, rto_max_ns]. Each expiry doubles the effective timeout (exponential
- * backoff) up to rto_max_ns; the next valid sample clears the backoff (RFC 6298 §5.5-5.7).
+ * backoff) up to rto_max_ns; the next valid sample clears the backoff (RFC 6298 §5.5-5.7),
+ * and so does the link whenever an ack covers new data (link_send.c says why).
  * Pure arithmetic; depends on libc only. */
 #ifndef CHORUS_LINK_RTO_H
 #define CHORUS_LINK_RTO_H
