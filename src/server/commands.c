@@ -90,13 +90,51 @@ void commands_info_text(struct server *s, struct buf *out)
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
 }
 
-static void info(struct server *s, struct kv_reply *r)
+/* True when INFO's arguments ask for the section titled `title` (as Redis: no argument,
+ * "default", "all" or "everything" ask for every section). */
+static bool info_wants(int argc, const uint8_t *const *argv, const size_t *lens, const char *title,
+                       size_t title_len)
 {
-    struct buf b;
-    buf_init(&b, 0);
-    commands_info_text(s, &b);
-    kv_reply_bulk(r, b.data, b.len);
-    buf_free(&b);
+    if (argc < 2) {
+        return true;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (is(argv[i], lens[i], "default") || is(argv[i], lens[i], "all") ||
+            is(argv[i], lens[i], "everything") ||
+            (lens[i] == title_len && strncasecmp((const char *)argv[i], title, title_len) == 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* INFO [section ...]: the sections of commands_info_text that were asked for. */
+static void info(struct server *s, int argc, const uint8_t *const *argv, const size_t *lens,
+                 struct kv_reply *r)
+{
+    struct buf all, out;
+    buf_init(&all, 0);
+    buf_init(&out, 0);
+    commands_info_text(s, &all);
+    const char *text = (const char *)all.data, *end = text + all.len;
+    while (text < end) {
+        /* A section: "# Title\r\n" lines up to the blank line that ends it. */
+        const char *next = strstr(text, "\r\n\r\n");
+        next = next == NULL || next + 4 > end ? end : next + 4;
+        const char *title = text + 2, *title_end = strstr(title, "\r\n");
+        if (title_end != NULL && title_end < next &&
+            info_wants(argc, argv, lens, title, (size_t)(title_end - title))) {
+            buf_put(&out, text, (size_t)(next - text));
+        }
+        text = next;
+    }
+    if (out.len >= 4 && memcmp(out.data + out.len - 4, "\r\n\r\n", 4) == 0) {
+        out.len -= 2; /* the last section ends with its last line, as in Redis */
+    }
+    static const uint8_t empty[1];
+    kv_reply_bulk(r, out.len > 0 ? out.data : empty, out.len);
+    buf_free(&all);
+    buf_free(&out);
 }
 
 static void client(struct conn_info *ci, int argc, const uint8_t *const *argv, const size_t *lens,
@@ -167,7 +205,7 @@ bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint
     } else if (is(name, len, "hello")) {
         hello(s, ci, argc, argv, lens, r);
     } else if (is(name, len, "info")) {
-        info(s, r);
+        info(s, argc, argv, lens, r);
     } else if (is(name, len, "client")) {
         client(ci, argc, argv, lens, r);
     } else if (is(name, len, "command")) {

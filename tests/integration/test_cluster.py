@@ -304,3 +304,16 @@ def test_a_follower_with_a_damaged_log_refuses_to_vote_until_repaired(cluster):
     while v.get("d199") is None and time.time() < deadline:
         time.sleep(0.05)
     assert all(v.get("d%d" % i) == b"v" * 50 for i in range(200))
+
+
+def test_info_returns_the_sections_asked_for(cluster):
+    cluster.leader()
+    c = cluster.nodes[0].client(decode_responses=True)
+    c.set_response_callback("INFO", lambda r, **kw: r)  # the text, not redis-py's dict
+    raw = c.execute_command("INFO", "replication")
+    assert raw.startswith("# Replication\r\n") and "chorus_commit_index:" in raw
+    assert "redis_version" not in raw and "# Keyspace" not in raw
+    both = c.execute_command("INFO", "server", "KEYSPACE")
+    assert "redis_version:" in both and "db0:" in both and "# Replication" not in both
+    assert "# Replication" in c.execute_command("INFO") and "# Clients" in c.execute_command("INFO", "all")
+    assert c.execute_command("INFO", "nosuchsection") == ""
