@@ -120,7 +120,8 @@ struct sim_node {
     bool sync_queued;          /* an fdatasync op is pending in the queue */
     bool disk_faulty;          /* injected disk faults are armed until the heal */
     bool bit_flipped;          /* a latent bit flip awaits this node's recovery */
-    raft_index_t barrier_durable; /* the vote barrier, persisted until Raft lifts it */
+    raft_index_t barrier_durable; /* mirror of the vote barrier saved in the node's log
+                                   * (read by checkers while the node is down) */
     /* Pending disk writes, FIFO. */
     struct disk_op *disk_head;
     struct disk_op *disk_tail;
