@@ -28,7 +28,7 @@ quick=${COMPARE_QUICK:-0}
 if [ "$quick" = 1 ]; then
   requests_1c=300 requests_50c=5000 requests_pipelined=20000 mixed_s=2
 else
-  requests_1c=3000 requests_50c=50000 requests_pipelined=250000 mixed_s=10
+  requests_1c=5000 requests_50c=100000 requests_pipelined=400000 mixed_s=15
 fi
 run_timeout_s=300             # one load run; a stalled server fails its run, not the script
 server_lifetime_s=7200        # no server outlives a forgotten script
@@ -40,7 +40,7 @@ die() { log "error: $*"; exit 1; }
 # Installed only when missing; a package the archive does not have leaves its system out
 # of the run (said in the report) instead of failing everything.
 packages=(redis-server redis-tools etcd-server etcd-client golang-go golang-etcd-server-dev
-  gnuplot-nox)
+  gnuplot-nox curl)
 install_missing_packages() {
   local missing=() p
   for p in "${packages[@]}"; do
@@ -124,10 +124,12 @@ resp_ping() { [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ]; }
 
 # ---- the systems ----------------------------------------------------------------------
 chorus_ports=()
+chorus_admin_ports=()
 start_chorus() {
   local i peers="" cluster_ports=()
   for i in 1 2 3; do
     chorus_ports+=("$(free_port)")
+    chorus_admin_ports+=("$(free_port)")
     cluster_ports+=("$(free_port)")
     peers="$peers${peers:+,}$i@127.0.0.1:${cluster_ports[$((i - 1))]}"
   done
@@ -135,7 +137,7 @@ start_chorus() {
     mkdir -p "$work/chorus/n$i"
     start_server "chorus-n$i" "$root/build/chorus-server" --id "$i" --dir "$work/chorus/n$i" \
       --port "${chorus_ports[$((i - 1))]}" --cluster-port "${cluster_ports[$((i - 1))]}" \
-      --peers "$peers" --fsync always
+      --admin-port "${chorus_admin_ports[$((i - 1))]}" --peers "$peers" --fsync always
   done
   for i in 0 1 2; do wait_for 10 "chorus node $((i + 1))" resp_ping "${chorus_ports[$i]}"; done
 }
@@ -361,6 +363,13 @@ done
       sed "s|^|server_log_$(basename "$f" .log)=|" || true
   done
 } >>"$work/meta"
+# Each Chorus node's counters over the whole run (fsyncs, batches, retransmissions...).
+for i in 0 1 2; do
+  if [ -n "${chorus_admin_ports[$i]:-}" ]; then
+    curl -sf --max-time 5 "http://127.0.0.1:${chorus_admin_ports[$i]}/metrics" \
+      >"$work/chorus-n$((i + 1)).metrics" || log "no /metrics from Chorus node $((i + 1))"
+  fi
+done
 stop_servers
 
 log "writing $out_dir/benchmarks.md"

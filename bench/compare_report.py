@@ -106,6 +106,43 @@ def read_runs(work):
     return measurements, failures, commands
 
 
+def read_chorus_metrics(work):
+    """Each node's /metrics at the end of the run: {node name: {metric: value}}.
+    Labels are kept in the name (chorus_raft_role{role="leader"})."""
+    nodes = {}
+    for i in (1, 2, 3):
+        path = os.path.join(work, "chorus-n%d.metrics" % i)
+        if not os.path.exists(path):
+            continue
+        metrics = {}
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.strip().rpartition(" ")
+                if name and not name.startswith("#"):
+                    try:
+                        metrics[name] = float(value)
+                    except ValueError:
+                        pass
+        nodes["n%d" % i] = metrics
+    return nodes
+
+
+def chorus_metrics_rows(nodes):
+    """One row per node: what its disk and links did over the whole run."""
+    rows = []
+    for name, m in sorted(nodes.items()):
+        role = next((k.split('"')[1] for k in m if k.startswith("chorus_raft_role{")), "?")
+        fsyncs = m.get("chorus_fsync_total", 0)
+        proposals = m.get("chorus_proposals_total", 0)
+        rows.append((name, role, "%.0f" % proposals, "%.0f" % fsyncs,
+                     "%.2f" % (1000 * m.get("chorus_fsync_seconds_total", 0) / fsyncs) if fsyncs else "—",
+                     "%.1f" % (1000 * m.get("chorus_fsync_seconds_max", 0)),
+                     "%.1f" % (proposals / fsyncs) if fsyncs and proposals else "—",
+                     "%.0f" % m.get("chorus_link_retransmissions_total", 0),
+                     "%.0f" % (m.get("chorus_request_timeouts_total", 0) + m.get("chorus_proposals_failed_total", 0))))
+    return rows
+
+
 def values(measurements, system, test, metric, rep=None):
     op, clients, pipeline = test
     return [m[metric] for m in measurements
@@ -230,7 +267,7 @@ def one(meta, key, default="?"):
     return meta.get(key, [default])[0] or default
 
 
-def write_markdown(meta, measurements, failures, commands, log_bench, chart_ok, path):
+def write_markdown(work, meta, measurements, failures, commands, log_bench, chart_ok, path):
     reps = int(one(meta, "reps", "3"))
     systems = systems_present(measurements)
     out = []
@@ -314,6 +351,18 @@ def write_markdown(meta, measurements, failures, commands, log_bench, chart_ok, 
     for label, m, spread, target, verdict in ratio_rows(measurements, reps):
         w("| %s | %s | %s | %s | %s |" % (label, m, spread, target, verdict))
     w("")
+    nodes = read_chorus_metrics(work)
+    if nodes:
+        w("## Inside Chorus")
+        w("")
+        w("Each node's `/metrics` at the end of the run, all repetitions together. On the")
+        w("leader, proposals per fsync shows how much group commit batched.")
+        w("")
+        w("| node | role | proposals | fsyncs | fsync mean ms | fsync max ms | proposals / fsync | link retransmissions | timeouts + failed proposals |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in chorus_metrics_rows(nodes):
+            w("| " + " | ".join(row) + " |")
+        w("")
     w("## Failures and anomalies")
     w("")
     errors = [m for m in measurements if m["errors"]]
@@ -371,7 +420,7 @@ def main():
     write_tsv(measurements, os.path.join(a.out, "benchmarks.tsv"))
     chart_ok = write_chart(measurements, systems_present(measurements), a.work,
                            os.path.join(a.out, "benchmarks.png"))
-    write_markdown(meta, measurements, failures, commands, log_bench, chart_ok,
+    write_markdown(a.work, meta, measurements, failures, commands, log_bench, chart_ok,
                    os.path.join(a.out, "benchmarks.md"))
 
 

@@ -77,6 +77,11 @@ def make_work_dir(tmp_path):
     run(1, "etcd", "etcd-load-put", ETCD_LOAD_JSON.format(op="put", rps=2000, errors=0))
     run(2, "etcd", "etcd-load-put", ETCD_LOAD_JSON.format(op="put", rps=10000, errors=3))
     (work / "index.tsv").write_text("\n".join(index) + "\n")
+    (work / "chorus-n2.metrics").write_text(
+        '# TYPE chorus_raft_role gauge\nchorus_raft_role{role="leader"} 2\n'
+        "chorus_proposals_total 3000\nchorus_fsync_total 100\nchorus_fsync_seconds_total 0.25\n"
+        "chorus_fsync_seconds_max 0.0123\nchorus_link_retransmissions_total 7\n"
+        "chorus_request_timeouts_total 1\nchorus_proposals_failed_total 2\n")
     return work
 
 
@@ -98,6 +103,8 @@ def test_report_shows_medians_per_repetition_ratios_and_failures(tmp_path):
     assert "Repetition 2, etcd SET 50 clients: 3 requests failed." in md
     assert "Not measured: etcd: a test reason." in md
     assert "CPU | Test CPU" in md
+    # 3,000 proposals over 100 fsyncs of 2.5 ms each on average.
+    assert "| n2 | leader | 3000 | 100 | 2.50 | 12.3 | 30.0 | 7 | 3 |" in md
     tsv = (out / "benchmarks.tsv").read_text().splitlines()
     assert len(tsv) == 1 + 2 * 2 + 1 * 2 + 2  # header, chorus SET+GET x2, redis x1, etcd x2
 
