@@ -2,8 +2,8 @@
 # bench/compare.sh: measures Chorus side by side with Redis and etcd on this machine and
 # writes docs/benchmarks.md, docs/benchmarks.tsv and docs/benchmarks.png.
 #
-# What runs, all on 127.0.0.1, each in its own mktemp -d directory, on ports free at
-# start, in the background under `timeout` and stopped by PID on exit:
+# What runs, all on 127.0.0.1, each in its own subdirectory of one mktemp -d directory,
+# on ports free at start, in the background under `timeout` and stopped by PID on exit:
 #   chorus          three chorus-server nodes, fsync always (fdatasync before every ack);
 #                   load goes to the leader, and one row goes through a follower;
 #   redis-always    one redis-server, appendonly yes, appendfsync always;
@@ -17,9 +17,10 @@
 #   chorus-bench 90% GET / 10% SET, zipfian keys (theta 0.99), 50 connections.
 # bench/compare_report.py turns the raw outputs into medians, ratios and the chart.
 #
-# Environment: COMPARE_QUICK=1 (a smoke run of about two minutes), COMPARE_REPS (3),
-# COMPARE_KEEP=1 (keep the temporary directory), COMPARE_OUT (docs/). Needs root or
-# sudo only when a Debian package is missing.
+# A full run takes about 15 minutes. Environment: COMPARE_QUICK=1 (a smoke run of about
+# a minute), COMPARE_REPS (3), COMPARE_KEEP=1 (keep the temporary directory; it is also
+# kept when the script fails), COMPARE_OUT (docs/). Needs root or sudo only when a Debian
+# package is missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out_dir=${COMPARE_OUT:-$root/docs}
