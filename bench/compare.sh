@@ -88,10 +88,12 @@ on_exit() {
 }
 trap on_exit INT TERM EXIT
 
-# Starts "$@" in the background under timeout, output to $work/NAME.log.
+# Starts "$@" in the background under timeout, output to $work/NAME.log; the command
+# goes to $work/servers.txt for the report.
 start_server() {
   local name=$1
   shift
+  echo "$*" >>"$work/servers.txt"
   timeout --kill-after=10 "$server_lifetime_s" "$@" >"$work/$name.log" 2>&1 &
   server_pids+=($!)
 }

@@ -77,6 +77,15 @@ PARSERS = {"redis-benchmark": parse_redis_benchmark, "etcd-load-put": parse_etcd
            "etcd-load-get": parse_etcd_load, "chorus-bench": parse_chorus_bench}
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def as_published(command, work):
+    """A command as the doc shows it: the temporary directory as $TMP, paths in the
+    checkout relative to it, so the doc does not change with where it was run."""
+    return command.replace(work, "$TMP").replace(ROOT + "/", "")
+
+
 def read_runs(work):
     """Every run in index.tsv: (measurements, failures, commands of the first repetition)."""
     measurements, failures, commands = [], [], []
@@ -84,7 +93,7 @@ def read_runs(work):
         for line in f:
             rep, system, tool, clients, pipeline, status, raw, command = line.rstrip("\n").split("\t")
             if rep == "1":
-                commands.append(command.replace(work, "$TMP"))
+                commands.append("%s   # %s" % (as_published(command, work), system))
             parsed = []
             if status == "ok":
                 try:
@@ -97,7 +106,7 @@ def read_runs(work):
                 if os.path.exists(raw[:-4] + ".err"):
                     with open(raw[:-4] + ".err") as r:
                         err = " ".join(r.read().split())[:300]
-                failures.append((rep, system, command.replace(work, "$TMP"), status, err))
+                failures.append((rep, system, as_published(command, work), status, err))
                 continue
             for op, rps, p50, p99, errors in parsed:
                 measurements.append({"rep": int(rep), "system": system, "op": op,
@@ -392,13 +401,24 @@ def write_markdown(work, meta, measurements, failures, commands, log_bench, char
     w("")
     w("`bench/compare.sh` (environment: `COMPARE_QUICK=1` for a short smoke run,")
     w("`COMPARE_REPS=n`, `COMPARE_KEEP=1` to keep the temporary directory). The load of")
-    w("repetition 1, as run (`$TMP` is the run's temporary directory; ports are chosen free")
-    w("at start; the Chorus and etcd leaders are found before each run):")
+    w("repetition 1, as run from the top of the checkout (`$TMP` is the run's temporary")
+    w("directory; ports are chosen free at start; the Chorus and etcd leaders are found")
+    w("before each run):")
     w("")
     w("```")
     for c in commands:
         w(c)
     w("```")
+    servers = os.path.join(work, "servers.txt")
+    if os.path.exists(servers):
+        w("")
+        w("The servers, as started:")
+        w("")
+        w("```")
+        with open(servers) as f:
+            for line in f:
+                w(as_published(line.rstrip("\n"), work))
+        w("```")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
 
