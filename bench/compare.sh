@@ -88,12 +88,23 @@ on_exit() {
 }
 trap on_exit INT TERM EXIT
 
+# The arguments as one line a shell would split back into them (for this script's
+# arguments: quotes only around empty words and words with unusual characters).
+shell_words() {
+  local word line=""
+  for word in "$@"; do
+    if [[ -z $word || $word =~ [^A-Za-z0-9_./:@,=+-] ]]; then word="'$word'"; fi
+    line="$line${line:+ }$word"
+  done
+  echo "$line"
+}
+
 # Starts "$@" in the background under timeout, output to $work/NAME.log; the command
 # goes to $work/servers.txt for the report.
 start_server() {
   local name=$1
   shift
-  echo "$*" >>"$work/servers.txt"
+  shell_words "$@" >>"$work/servers.txt"
   timeout --kill-after=10 "$server_lifetime_s" "$@" >"$work/$name.log" 2>&1 &
   server_pids+=($!)
 }
