@@ -272,6 +272,7 @@ void node_client_request(struct sim_world *w, struct sim_node *n, struct sim_req
         node_send_reply(w, n, req, REPLY_RETRY, NULL);
         free(req);
     } else {
+        w->result->lease_reads_served += raft_lease_holds(n->raft, sim_node_now(w, n));
         struct pending_read *pr = &n->reads[n->reads_count++];
         pr->request_id = n->next_read_id;
         pr->request = req;
@@ -475,12 +476,14 @@ void node_start(struct sim_world *w, struct sim_node *n)
     }
     struct raft_options opt;
     raft_options_default(&opt, n->id, voters, w->cfg.nodes_count);
-    opt.election_timeout_ns_min = 150 * SIM_MS;
+    opt.election_timeout_ns_min = SIM_ELECTION_TIMEOUT_NS;
     opt.heartbeat_interval_ns = 30 * SIM_MS;
     opt.prng_seed = prng_next(&w->prng);
     opt.entries_per_message_max = w->entries_per_message_max;
     opt.inflight_messages_max = w->inflight_messages_max;
     opt.mutant = w->cfg.mutant;
+    opt.read_mode = w->read_mode;
+    opt.clock_drift_bound_ns = w->clock_drift_bound_ns;
     char prefix[16];
     snprintf(prefix, sizeof prefix, "n%u", n->id);
     logger_init(&n->logger, w->cfg.verbose ? LOG_DEBUG : LOG_ERROR, prefix);
