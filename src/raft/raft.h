@@ -66,7 +66,8 @@ enum raft_message_type {
     RAFT_MSG_VOTE_REPLY = 2,
     RAFT_MSG_APPEND = 3,       /* AppendEntries; a heartbeat has no entries */
     RAFT_MSG_APPEND_REPLY = 4,
-    RAFT_MSG_TIMEOUT_NOW = 5,  /* leadership transfer: the target campaigns at once */
+    RAFT_MSG_TIMEOUT_NOW = 7,  /* leadership transfer: the target campaigns at once;
+                                * numbered as in proto/chorus.proto */
 };
 
 struct raft_message {
