@@ -191,6 +191,9 @@ int raft_read_index(struct raft *r, uint64_t now_ns, uint64_t request_id);
 int raft_transfer_leadership(struct raft *r, uint64_t now_ns, node_id_t target);
 /* The target of the transfer under way, or 0. */
 node_id_t raft_transfer_target(const struct raft *r);
+/* On a leader, the follower whose synced log reaches furthest (the quickest target of a
+ * transfer); 0 on a follower or in a single-node cluster. */
+node_id_t raft_most_up_to_date_follower(const struct raft *r);
 
 /* Lease reads (thesis §6.4.1): with read_mode RAFT_READ_LEASE, raft_read_index answers
  * at once (reads_ready in the next update) while the leader's lease holds, and falls

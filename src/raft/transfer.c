@@ -53,6 +53,23 @@ int raft_transfer_leadership(struct raft *r, uint64_t now_ns, node_id_t target)
 
 node_id_t raft_transfer_target(const struct raft *r) { return r->transfer_target; }
 
+node_id_t raft_most_up_to_date_follower(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER) {
+        return 0;
+    }
+    node_id_t best = 0;
+    raft_index_t best_match = 0;
+    for (size_t i = 0; i < r->opt.voters_count; i++) {
+        const struct progress *p = &r->progress[i];
+        if (p->id != r->opt.id && (best == 0 || p->match_index > best_match)) {
+            best = p->id;
+            best_match = p->match_index;
+        }
+    }
+    return best;
+}
+
 /* Sends TimeoutNow once the target holds, synced, everything the leader has: it then
  * wins the election (its log is at least as up to date as any voter's). */
 void transfer_maybe_send_timeout_now(struct raft *r)
