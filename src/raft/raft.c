@@ -304,7 +304,7 @@ int raft_propose(struct raft *r, uint64_t now_ns, const uint8_t *data, size_t le
     if (r->role != RAFT_LEADER) {
         return ERR_NOT_LEADER;
     }
-    if (r->transfer_target != 0) {
+    if (r->transfer_target != 0 && !raft_mutant(r, RAFT_MUTANT_PROPOSE_DURING_TRANSFER)) {
         return ERR_TRANSFERRING; /* not appended: the caller may retry at the new leader */
     }
     if (len > r->opt.bytes_per_message_max) {

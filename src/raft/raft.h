@@ -109,6 +109,7 @@ enum raft_mutant {
     RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS, /* keep leading alone and read locally */
     RAFT_MUTANT_LEASE_WITHOUT_DRIFT_ALLOWANCE, /* lease = the whole election timeout */
     RAFT_MUTANT_LEASE_KEPT_AFTER_TIMEOUT_NOW,  /* keep the lease while handing over */
+    RAFT_MUTANT_PROPOSE_DURING_TRANSFER,       /* accept proposals while handing over */
     RAFT_MUTANT_COUNT_
 };
 

@@ -26,6 +26,7 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS] = "no-check-quorum-local-reads",
     [RAFT_MUTANT_LEASE_WITHOUT_DRIFT_ALLOWANCE] = "lease-without-drift-allowance",
     [RAFT_MUTANT_LEASE_KEPT_AFTER_TIMEOUT_NOW] = "lease-kept-after-timeout-now",
+    [RAFT_MUTANT_PROPOSE_DURING_TRANSFER] = "propose-during-transfer",
 };
 
 static void usage(void)
@@ -38,7 +39,7 @@ static void usage(void)
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
             "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n"
-            "  lease-without-drift-allowance lease-kept-after-timeout-now\n");
+            "  lease-without-drift-allowance lease-kept-after-timeout-now propose-during-transfer\n");
     exit(2);
 }
 

@@ -89,6 +89,7 @@ struct pending_write {
     uint64_t attempt;
     raft_index_t index;  /* (index, term) names the proposal: if the entry applied at */
     raft_term_t term;    /* index has another term, the proposal was lost */
+    bool during_transfer; /* accepted while a leadership transfer was under way */
 };
 
 struct pending_read {

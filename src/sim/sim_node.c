@@ -250,6 +250,7 @@ static void start_write(struct sim_world *w, struct sim_node *n, struct sim_requ
     pw->attempt = req->attempt;
     pw->index = index;
     pw->term = raft_term(n->raft);
+    pw->during_transfer = raft_transfer_target(n->raft) != 0;
 }
 
 void node_client_request(struct sim_world *w, struct sim_node *n, struct sim_request *req)
@@ -300,6 +301,13 @@ static void apply_entry(struct sim_world *w, struct sim_node *n, const struct ra
         struct sim_request req = {.client = pw->client, .seq = pw->seq, .attempt = pw->attempt};
         bool same = e->type == RAFT_ENTRY_NORMAL && e->term == pw->term;
         ASSERT(!same || (info.client_id == pw->client_id && info.seq == pw->seq));
+        if (!same && pw->during_transfer) {
+            /* A transfer must refuse proposals, not accept them and lose them. */
+            sim_fail(w, "transfer_lost_write", "node %u accepted (client %llu, seq %llu) at "
+                     "index %llu during a leadership transfer and lost it", n->id,
+                     (unsigned long long)pw->client_id, (unsigned long long)pw->seq,
+                     (unsigned long long)pw->index);
+        }
         /* Another command took that index: ours was lost, the client retries safely. */
         node_send_reply(w, n, &req, same ? REPLY_RESULT : REPLY_RETRY, same ? &result : NULL);
         n->writes[i--] = n->writes[--n->writes_count];

@@ -182,6 +182,19 @@ TEST(mutant_lease_kept_after_timeout_now_is_caught)
     expect_caught(c, 200, lease_checks, ARRAY_COUNT(lease_checks));
 }
 
+TEST(mutant_accepting_proposals_during_a_transfer_is_caught)
+{
+    /* Transfers alone, often, under a steady write load: entries appended after
+     * TimeoutNow are missing from the target's log when it wins. */
+    struct sim_config c = small_config(0);
+    c.clients_count = 8;
+    c.ops_count = 400;
+    c.faults = SIM_FAULT_TRANSFER;
+    c.mutant = RAFT_MUTANT_PROPOSE_DURING_TRANSFER;
+    static const char *const expected[] = {"transfer_lost_write"};
+    expect_caught(c, 100, expected, ARRAY_COUNT(expected));
+}
+
 TEST(mutant_apply_retried_command_twice_is_caught)
 {
     struct sim_config c = small_config(0);
