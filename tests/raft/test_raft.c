@@ -636,3 +636,31 @@ TEST(lease_needs_a_quorum_acknowledgement)
     CHECK(!raft_lease_holds(l, c.now));
     cluster_free(&c);
 }
+
+TEST(voter_waives_stickiness_for_a_transfer_vote_only)
+{
+    struct cluster c;
+    cluster_init(&c, 3);
+    struct raft *f = c.nodes[1];
+    struct raft_entry e = {.term = 1, .index = 1};
+    struct raft_message hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1,
+                              .entries = &e, .entries_count = 1};
+    raft_receive(f, 200 * MS, &hb);
+    struct raft_message plain = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 2,
+                                 .last_log_index = 1, .last_log_term = 1};
+    raft_receive(f, 210 * MS, &plain);
+    CHECK_EQ(raft_term(f), 1); /* a live leader: the plain request is ignored */
+    /* A transfer vote moves the term even now; this one's log is behind, so no vote. */
+    struct raft_message behind = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 2,
+                                  .transfer = true};
+    raft_receive(f, 220 * MS, &behind);
+    CHECK_EQ(raft_term(f), 2);
+    CHECK_EQ(raft_vote(f), 0);
+    /* In that term a plain request still meets stickiness, and is granted once the
+     * leader has been silent for an election timeout. */
+    raft_receive(f, 230 * MS, &plain);
+    CHECK_EQ(raft_vote(f), 0);
+    raft_receive(f, 300 * MS, &plain);
+    CHECK_EQ(raft_vote(f), 3);
+    cluster_free(&c);
+}
