@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct raft_codec_decoded again;
     ASSERT(raft_codec_decode(b.data, b.len, &again) == 0);
     ASSERT(again.msg.type == d.msg.type && again.msg.term == d.msg.term);
+    ASSERT(again.msg.transfer == d.msg.transfer && again.msg.pre_vote == d.msg.pre_vote);
     ASSERT(again.msg.entries_count == d.msg.entries_count);
     for (uint32_t i = 0; i < d.msg.entries_count; i++) {
         ASSERT(again.msg.entries[i].data_len == d.msg.entries[i].data_len);

@@ -1,6 +1,7 @@
 /* Leader election: randomized timeouts and RequestVote (Raft §5.2, §5.4.1), PreVote
- * (thesis §9.6) and the transition to leader (§5.3, §8: a new leader commits a no-op of
- * its own term). */
+ * (thesis §9.6), leader stickiness (thesis §9.6, waived only for a campaign ordered by
+ * TimeoutNow, §3.10) and the transition to leader (§5.3, §8: a new leader commits a
+ * no-op of its own term). */
 #include <string.h>
 
 #include "raft/raft_impl.h"
@@ -23,10 +24,11 @@ static uint32_t votes_granted_count(const struct raft *r)
     return n;
 }
 
-/* Starts a PreVote round (pre_vote) or a real election: a candidate increments its term
- * and votes for itself; the vote requests leave only after that vote is durable. */
-void election_start(struct raft *r, bool pre_vote)
+/* Starts a PreVote round or a real election: a candidate increments its term and votes
+ * for itself; the vote requests leave only after that vote is durable. */
+void election_start(struct raft *r, enum campaign kind)
 {
+    bool pre_vote = kind == CAMPAIGN_PRE_VOTE;
     raft_reset_election_timer(r);
     if (pre_vote) {
         r->role = RAFT_PRE_CANDIDATE;
@@ -41,7 +43,7 @@ void election_start(struct raft *r, bool pre_vote)
          (unsigned long long)(r->term + (pre_vote ? 1 : 0)));
     if (votes_granted_count(r) >= raft_quorum(r)) {
         if (pre_vote) {
-            election_start(r, false);
+            election_start(r, CAMPAIGN_ELECTION);
         } else {
             election_become_leader(r);
         }
@@ -58,6 +60,7 @@ void election_start(struct raft *r, bool pre_vote)
         }
         m->term = pre_vote ? r->term + 1 : r->term;
         m->pre_vote = pre_vote;
+        m->transfer = kind == CAMPAIGN_TRANSFER;
         m->last_log_index = raft_log_last_index(&r->log);
         m->last_log_term = raft_log_last_term(&r->log);
     }
@@ -84,12 +87,13 @@ void election_on_vote(struct raft *r, const struct raft_message *m)
     } else if (m->pre_vote) {
         /* Grant a PreVote when a real vote could be granted: the term would be newer
          * and no leader has been heard from within the minimum election timeout. */
-        bool leader_alive = r->leader != 0 && r->now_ns < r->leader_contact_ns +
-                                                              r->opt.election_timeout_ns_min;
-        grant = m->term > r->term && !leader_alive &&
+        grant = m->term > r->term && !raft_leader_heard_recently(r) &&
                 log_up_to_date(r, m->last_log_term, m->last_log_index);
     } else if (m->term == r->term) {
-        grant = (r->vote == 0 || r->vote == m->from) &&
+        /* Stickiness holds within a term too: a vote must not help elect a new leader
+         * while a leader's lease may rest on our recent acknowledgement (lease.c). */
+        bool sticky = r->vote != m->from && !m->transfer && raft_leader_heard_recently(r);
+        grant = (r->vote == 0 || r->vote == m->from) && !sticky &&
                 log_up_to_date(r, m->last_log_term, m->last_log_index);
         if (grant) {
             r->vote = m->from;
@@ -128,7 +132,7 @@ void election_on_vote_reply(struct raft *r, const struct raft_message *m)
         return;
     }
     if (pre) {
-        election_start(r, false);
+        election_start(r, CAMPAIGN_ELECTION);
     } else {
         election_become_leader(r);
     }
@@ -150,6 +154,8 @@ void election_become_leader(struct raft *r)
         p->recently_active = true;
     }
     r->check_quorum_deadline_ns = r->now_ns + r->opt.election_timeout_ns_min;
+    r->lease_forfeited = false;
+    transfer_reset(r);
     r->heartbeat_deadline_ns = r->now_ns + r->opt.heartbeat_interval_ns;
     /* §8: a no-op in the new term lets the leader learn and advance its commit index. */
     struct raft_entry noop = {.term = r->term, .index = last + 1, .type = RAFT_ENTRY_NOOP};

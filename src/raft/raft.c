@@ -1,7 +1,8 @@
 /* The Raft core's event loop: creation, timers, message dispatch, proposals,
  * durability reports, role changes and the update (effects) protocol. The algorithm's
- * handlers live in election.c (§5.2, thesis §9.6), replication.c (§5.3-5.4) and
- * read_index.c (thesis §6.4). Pure: see raft.h. */
+ * handlers live in election.c (§5.2, thesis §9.6), replication.c (§5.3-5.4),
+ * read_index.c (thesis §6.4), lease.c (thesis §6.4.1) and transfer.c (thesis §3.10).
+ * Pure: see raft.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,8 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
     }
     r->opt = *opt;
     ASSERT(raft_voter_slot(r, opt->id) != SIZE_MAX);
+    ASSERT(opt->read_mode != RAFT_READ_LEASE ||
+           opt->clock_drift_bound_ns < opt->election_timeout_ns_min);
     prng_seed(&r->prng, opt->prng_seed);
     r->now_ns = now_ns;
     r->term = r->durable_term = r->reported_term = boot->term;
@@ -115,6 +118,10 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
     r->commit_index = r->log.first_index - 1;
     r->applied_index = r->commit_index;
     r->role = RAFT_FOLLOWER;
+    /* A restarted voter has forgotten which leader it last acknowledged, and that
+     * leader's lease may still rest on it: it waits one election timeout before voting,
+     * as if it had just heard from a leader (lease.c). */
+    r->leader_contact_ns = now_ns;
     raft_reset_election_timer(r);
     return r;
 }
@@ -183,6 +190,7 @@ void raft_become_follower(struct raft *r, raft_term_t term, node_id_t leader)
     }
     if (r->role == RAFT_LEADER) {
         read_index_fail_all(r);
+        transfer_reset(r);
     }
     if (r->role != RAFT_FOLLOWER || r->leader != leader || term > r->term) {
         r->verified_index = 0;
@@ -216,8 +224,10 @@ static void tick_leader(struct raft *r)
             return;
         }
     }
+    transfer_tick(r);
     if (r->now_ns >= r->heartbeat_deadline_ns) {
         r->heartbeat_deadline_ns = r->now_ns + r->opt.heartbeat_interval_ns;
+        read_index_new_round(r); /* each round renews the lease from its send time */
         replication_broadcast(r, true);
     }
 }
@@ -233,10 +243,18 @@ void raft_tick(struct raft *r, uint64_t now_ns)
         if (r->vote_barrier_index != 0) {
             raft_reset_election_timer(r); /* damaged: wait to be repaired by a leader */
         } else {
-            election_start(r, r->opt.pre_vote);
+            election_start(r, r->opt.pre_vote ? CAMPAIGN_PRE_VOTE : CAMPAIGN_ELECTION);
         }
     }
     raft_release_messages(r);
+}
+
+/* Leader stickiness (thesis §9.6): within the minimum election timeout of hearing from
+ * a leader (or of starting, when we cannot know), this node neither grants votes nor
+ * lets a vote request move its term. Lease reads rely on it (lease.c). */
+bool raft_leader_heard_recently(const struct raft *r)
+{
+    return r->now_ns < r->leader_contact_ns + r->opt.election_timeout_ns_min;
 }
 
 /* A message from a newer term makes us a follower of it (§5.1), except for PreVote
@@ -246,12 +264,11 @@ static bool receive_term_check(struct raft *r, const struct raft_message *m)
     bool is_pre_vote = (m->type == RAFT_MSG_VOTE && m->pre_vote) ||
                        (m->type == RAFT_MSG_VOTE_REPLY && m->pre_vote);
     if (m->term > r->term && !is_pre_vote) {
-        if (m->type == RAFT_MSG_VOTE && r->leader != 0 &&
-            r->now_ns < r->leader_contact_ns + r->opt.election_timeout_ns_min) {
-            /* Leader stickiness: a live leader is not disrupted by a vote request. */
-            return false;
+        if (m->type == RAFT_MSG_VOTE && !m->transfer && raft_leader_heard_recently(r)) {
+            return false; /* a live leader is not disrupted by a vote request */
         }
-        node_id_t leader = m->type == RAFT_MSG_APPEND ? m->from : 0;
+        bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_TIMEOUT_NOW;
+        node_id_t leader = from_leader ? m->from : 0;
         raft_become_follower(r, m->term, leader);
     }
     return true;
@@ -271,6 +288,7 @@ void raft_receive(struct raft *r, uint64_t now_ns, const struct raft_message *m)
         case RAFT_MSG_VOTE_REPLY: election_on_vote_reply(r, m); break;
         case RAFT_MSG_APPEND: replication_on_append(r, m); break;
         case RAFT_MSG_APPEND_REPLY: replication_on_append_reply(r, m); break;
+        case RAFT_MSG_TIMEOUT_NOW: transfer_on_timeout_now(r, m); break;
         default: LOGW(r->opt.logger, "unknown message type %u", m->type); break;
         }
     }
@@ -285,6 +303,9 @@ int raft_propose(struct raft *r, uint64_t now_ns, const uint8_t *data, size_t le
     }
     if (r->role != RAFT_LEADER) {
         return ERR_NOT_LEADER;
+    }
+    if (r->transfer_target != 0 && !raft_mutant(r, RAFT_MUTANT_PROPOSE_DURING_TRANSFER)) {
+        return ERR_TRANSFERRING; /* not appended: the caller may retry at the new leader */
     }
     if (len > r->opt.bytes_per_message_max) {
         return ERR_TOO_LARGE;

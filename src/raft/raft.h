@@ -25,7 +25,9 @@
  * (§5.2), PreVote (thesis §9.6), CheckQuorum and leader stickiness (thesis §6.2, §9.6),
  * log replication with fast conflict backtracking (§5.3), per-follower probe/replicate
  * progress with a bound on messages in flight, commitment by counting only entries of
- * the current term (§5.4.2), and ReadIndex for linearizable reads (thesis §6.4).
+ * the current term (§5.4.2), ReadIndex for linearizable reads (thesis §6.4), lease reads
+ * under a configured clock-drift bound (thesis §6.4.1) and leadership transfer with
+ * TimeoutNow (thesis §3.10).
  *
  * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
  * borrowed from the core and stay valid until raft_update_done() or the next event call,
@@ -64,6 +66,8 @@ enum raft_message_type {
     RAFT_MSG_VOTE_REPLY = 2,
     RAFT_MSG_APPEND = 3,       /* AppendEntries; a heartbeat has no entries */
     RAFT_MSG_APPEND_REPLY = 4,
+    RAFT_MSG_TIMEOUT_NOW = 7,  /* leadership transfer: the target campaigns at once;
+                                * numbered as in proto/chorus.proto */
 };
 
 struct raft_message {
@@ -74,6 +78,8 @@ struct raft_message {
     /* VOTE, VOTE_REPLY */
     bool pre_vote;
     bool granted;
+    bool transfer;               /* VOTE: a campaign started by TimeoutNow (thesis §3.10);
+                                  * voters waive leader stickiness for it alone */
     raft_index_t last_log_index; /* VOTE: candidate's; APPEND: the leader's last index;
                                   * APPEND_REPLY: the last index the follower accepted
                                   * from the append (maybe not synced) */
@@ -101,7 +107,17 @@ enum raft_mutant {
     RAFT_MUTANT_VOTE_BEFORE_PERSIST,      /* send votes before the vote is durable */
     RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND, /* drop entries after a stale append's last entry */
     RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS, /* keep leading alone and read locally */
+    RAFT_MUTANT_LEASE_WITHOUT_DRIFT_ALLOWANCE, /* lease = the whole election timeout */
+    RAFT_MUTANT_LEASE_KEPT_AFTER_TIMEOUT_NOW,  /* keep the lease while handing over */
+    RAFT_MUTANT_PROPOSE_DURING_TRANSFER,       /* accept proposals while handing over */
     RAFT_MUTANT_COUNT_
+};
+
+/* How a leader confirms it may serve a read (thesis §6.4). */
+enum raft_read_mode {
+    RAFT_READ_INDEX = 0, /* a heartbeat round acknowledged by a quorum, per batch of reads */
+    RAFT_READ_LEASE,     /* no round while the lease holds; correct only while every
+                          * clock's drift stays within clock_drift_bound_ns */
 };
 
 struct raft_options {
@@ -117,6 +133,11 @@ struct raft_options {
     uint32_t inflight_messages_max;    /* appends in flight per follower in replicate state */
     uint32_t applies_per_update_max;
     uint64_t prng_seed;                /* election timeouts are drawn from it */
+    enum raft_read_mode read_mode;
+    /* How far two clocks may drift apart over one minimum election timeout: the lease
+     * lasts election_timeout_ns_min minus this. Must be below election_timeout_ns_min
+     * when read_mode is RAFT_READ_LEASE. */
+    uint64_t clock_drift_bound_ns;
     struct logger *logger;             /* borrowed; may be NULL */
     enum raft_mutant mutant;           /* RAFT_MUTANT_NONE unless testing */
 };
@@ -150,7 +171,8 @@ void raft_tick(struct raft *r, uint64_t now_ns);
 void raft_receive(struct raft *r, uint64_t now_ns, const struct raft_message *m);
 
 /* Appends a command to the leader's log. Returns 0 and the entry's index, or
- * ERR_NOT_LEADER (with raft_leader() as a hint), ERR_TOO_LARGE or ERR_NOMEM. */
+ * ERR_NOT_LEADER (with raft_leader() as a hint), ERR_TRANSFERRING (a leadership
+ * transfer is under way; nothing was appended), ERR_TOO_LARGE or ERR_NOMEM. */
 int raft_propose(struct raft *r, uint64_t now_ns, const uint8_t *data, size_t len,
                  raft_index_t *index_out);
 
@@ -159,6 +181,27 @@ int raft_propose(struct raft *r, uint64_t now_ns, const uint8_t *data, size_t le
  * driver may serve the read once it has applied up to read_index. Returns ERR_NOT_LEADER
  * on a follower, ERR_BUSY when the leader has not yet committed an entry of its term. */
 int raft_read_index(struct raft *r, uint64_t now_ns, uint64_t request_id);
+
+/* Leadership transfer (thesis §3.10): the leader brings target's log up to date, then
+ * sends it TimeoutNow, and target starts an election at once. Until the transfer ends
+ * (target wins, this node steps down, or one election timeout passes and it is
+ * abandoned), raft_propose refuses with ERR_TRANSFERRING: nothing is appended, so
+ * nothing accepted can be lost. Returns 0 (also when the same transfer is already under
+ * way), ERR_NOT_LEADER on a follower, ERR_INVALID for the leader itself, ERR_NOT_FOUND
+ * for a node outside the cluster, ERR_BUSY while a transfer to another node runs. */
+int raft_transfer_leadership(struct raft *r, uint64_t now_ns, node_id_t target);
+/* The target of the transfer under way, or 0. */
+node_id_t raft_transfer_target(const struct raft *r);
+/* On a leader, the follower whose synced log reaches furthest (the quickest target of a
+ * transfer); 0 on a follower or in a single-node cluster. */
+node_id_t raft_most_up_to_date_follower(const struct raft *r);
+
+/* Lease reads (thesis §6.4.1): with read_mode RAFT_READ_LEASE, raft_read_index answers
+ * at once (reads_ready in the next update) while the leader's lease holds, and falls
+ * back to a heartbeat round otherwise. The lease starts when the leader sent the newest
+ * heartbeat round a quorum acknowledged; it ends at once when the leader steps down or
+ * sends TimeoutNow. True when a read at now_ns would be served from the lease. */
+bool raft_lease_holds(const struct raft *r, uint64_t now_ns);
 
 /* The driver reports durability. Entries: everything up to index (whose entry has term)
  * is synced. Hard state: (term, vote) is durable. Stale reports are ignored. */

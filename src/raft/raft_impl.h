@@ -1,5 +1,6 @@
 /* Internal state of the Raft core, shared by its files (raft.c, election.c,
- * replication.c, read_index.c, raft_log.c). Not part of the module's contract. */
+ * replication.c, read_index.c, lease.c, transfer.c, raft_log.c). Not part of the
+ * module's contract. */
 #ifndef CHORUS_RAFT_IMPL_H
 #define CHORUS_RAFT_IMPL_H
 
@@ -58,6 +59,10 @@ struct pending_read {
     uint64_t context; /* heartbeat round that must be acknowledged by a quorum */
 };
 
+/* Heartbeat rounds whose send time the leader remembers for its lease; older rounds
+ * are more than an election timeout old and could not extend it anyway. */
+#define RAFT_LEASE_ROUNDS 32
+
 #define RAFT_OUTBOX_COUNT_MAX 256
 #define RAFT_PENDING_READS_MAX 1024
 #define RAFT_ENTRIES_SCRATCH_MAX 4096
@@ -100,10 +105,18 @@ struct raft {
     /* Leader. */
     struct progress progress[RAFT_NODES_COUNT_MAX];
     raft_index_t first_index_of_term; /* the leader's no-op; reads wait for its commit */
-    uint64_t heartbeat_context;       /* current ReadIndex heartbeat round */
+    uint64_t heartbeat_context;       /* current heartbeat round (ReadIndex, lease) */
     bool read_round_in_flight;        /* that round is not yet confirmed by a quorum */
     struct pending_read reads[RAFT_PENDING_READS_MAX];
     size_t reads_count;
+    /* Lease (lease.c): when each recent heartbeat round started, by round number. */
+    uint64_t round_context[RAFT_LEASE_ROUNDS];
+    uint64_t round_sent_ns[RAFT_LEASE_ROUNDS];
+    bool lease_forfeited;             /* TimeoutNow left: no lease for the rest of the term */
+    /* Leadership transfer (transfer.c). */
+    node_id_t transfer_target;        /* 0: none */
+    uint64_t transfer_deadline_ns;    /* abandoned when reached */
+    bool timeout_now_sent;
 
     /* Effects accumulated for the next update. */
     struct raft_message outbox[RAFT_OUTBOX_COUNT_MAX];
@@ -145,8 +158,15 @@ struct progress *raft_progress_of(struct raft *r, node_id_t id);
 size_t raft_voter_slot(const struct raft *r, node_id_t id);
 bool raft_mutant(const struct raft *r, enum raft_mutant m);
 
+bool raft_leader_heard_recently(const struct raft *r);
+
 /* election.c (§5.2, thesis §9.6) */
-void election_start(struct raft *r, bool pre_vote);
+enum campaign {
+    CAMPAIGN_PRE_VOTE,  /* a PreVote round first (thesis §9.6) */
+    CAMPAIGN_ELECTION,  /* a real election */
+    CAMPAIGN_TRANSFER,  /* a real election ordered by TimeoutNow (thesis §3.10) */
+};
+void election_start(struct raft *r, enum campaign kind);
 void election_on_vote(struct raft *r, const struct raft_message *m);
 void election_on_vote_reply(struct raft *r, const struct raft_message *m);
 void election_become_leader(struct raft *r);
@@ -164,5 +184,16 @@ void replication_maybe_lift_vote_barrier(struct raft *r);
 /* read_index.c (thesis §6.4) */
 void read_index_on_heartbeat_ack(struct raft *r);
 void read_index_fail_all(struct raft *r);
+void read_index_new_round(struct raft *r);
+
+/* lease.c (thesis §6.4.1) */
+void lease_round_started(struct raft *r);
+bool lease_serve_read(struct raft *r, uint64_t request_id);
+
+/* transfer.c (thesis §3.10) */
+void transfer_maybe_send_timeout_now(struct raft *r);
+void transfer_on_timeout_now(struct raft *r, const struct raft_message *m);
+void transfer_tick(struct raft *r);
+void transfer_reset(struct raft *r);
 
 #endif

@@ -5,9 +5,17 @@
 #include "base/errors.h"
 #include "raft/raft_impl.h"
 
-static void start_round(struct raft *r)
+/* Every heartbeat round gets a new number, echoed in the replies; the lease remembers
+ * when each started. */
+void read_index_new_round(struct raft *r)
 {
     r->heartbeat_context++;
+    lease_round_started(r);
+}
+
+static void start_round(struct raft *r)
+{
+    read_index_new_round(r);
     r->read_round_in_flight = true;
     replication_send_heartbeats(r);
 }
@@ -23,6 +31,9 @@ int raft_read_index(struct raft *r, uint64_t now_ns, uint64_t request_id)
     size_t outstanding = r->reads_count + r->reads_ready_count + r->reads_failed_count;
     if (outstanding >= RAFT_PENDING_READS_MAX) {
         return ERR_BUSY;
+    }
+    if (lease_serve_read(r, request_id)) {
+        return 0;
     }
     /* Batching: every read registered while a round is in flight waits for the next
      * round, which starts after it and so confirms leadership after the read began. */

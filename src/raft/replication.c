@@ -305,6 +305,7 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
         p->match_index = m->match_index;
         inflight_ack(p, m->match_index);
         replication_maybe_commit(r);
+        transfer_maybe_send_timeout_now(r);
     }
     /* Success means the follower's log matches ours up to last_log_index, synced or
      * not: replicate from there (syncing is acknowledged separately, via match_index).

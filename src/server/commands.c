@@ -225,6 +225,8 @@ bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint
     } else if (is(name, len, "readonly") || is(name, len, "readwrite")) {
         ci->stale_reads = is(name, len, "readonly");
         kv_reply_status(r, "OK");
+    } else if (handoff_command(s, argc, argv, lens, r)) {
+        /* CHORUS TRANSFER / LEADER (handoff.c) */
     } else if (is(name, len, "quit")) {
         kv_reply_status(r, "OK");
         ci->close_after = true;

@@ -28,6 +28,7 @@ void server_config_defaults(struct server_config *cfg)
     cfg->log_level = LOG_INFO;
     cfg->election_timeout_ms = 300;
     cfg->heartbeat_ms = 50;
+    cfg->clock_drift_bound_ms = 30;
     cfg->request_timeout_ms = 5000;
 }
 
@@ -193,6 +194,15 @@ int server_config_set(struct server_config *cfg, const char *key, const char *va
     } else if (strcmp(key, "heartbeat-ms") == 0) {
         rc = set_number(key, value, where, err, cap, 1, 60000, &v);
         cfg->heartbeat_ms = (uint32_t)v;
+    } else if (strcmp(key, "read-mode") == 0) {
+        if (strcmp(value, "readindex") != 0 && strcmp(value, "lease") != 0) {
+            return fail(err, cap, "%s: read-mode must be 'readindex' or 'lease', got '%s'", where,
+                        value);
+        }
+        cfg->lease_reads = strcmp(value, "lease") == 0;
+    } else if (strcmp(key, "clock-drift-bound-ms") == 0) {
+        rc = set_number(key, value, where, err, cap, 0, 60000, &v);
+        cfg->clock_drift_bound_ms = (uint32_t)v;
     } else if (strcmp(key, "request-timeout-ms") == 0) {
         rc = set_number(key, value, where, err, cap, 10, 600000, &v);
         cfg->request_timeout_ms = (uint32_t)v;
@@ -352,6 +362,10 @@ int server_config_check(const struct server_config *cfg, char *err, size_t cap)
     if (cfg->heartbeat_ms * 2 > cfg->election_timeout_ms) {
         return fail(err, cap, "heartbeat-ms (%u) must be at most half of election-timeout-ms (%u)",
                     cfg->heartbeat_ms, cfg->election_timeout_ms);
+    }
+    if (cfg->lease_reads && cfg->clock_drift_bound_ms >= cfg->election_timeout_ms) {
+        return fail(err, cap, "clock-drift-bound-ms (%u) must be below election-timeout-ms (%u) "
+                    "with read-mode lease", cfg->clock_drift_bound_ms, cfg->election_timeout_ms);
     }
     return 0;
 }

@@ -5,7 +5,9 @@
  *
  * Keys: id, dir, port, cluster-port, admin-port, peers (ID@HOST:PORT,...), fsync
  * (always|never), cluster-key (64 hex digits), log-level, election-timeout-ms,
- * heartbeat-ms, bind (the address every listener uses; 127.0.0.1 by default).
+ * heartbeat-ms, bind (the address every listener uses; 127.0.0.1 by default), read-mode
+ * (readindex|lease), clock-drift-bound-ms (the lease's allowance, below the election
+ * timeout).
  * Depends on base and libc only; no I/O except reading the config file. */
 #ifndef CHORUS_SERVER_CONFIG_H
 #define CHORUS_SERVER_CONFIG_H
@@ -45,6 +47,8 @@ struct server_config {
     uint32_t election_timeout_ms;
     uint32_t heartbeat_ms;
     uint32_t request_timeout_ms; /* a write or forwarded request pending this long times out */
+    bool lease_reads;             /* read-mode lease: reads served from the leader's lease */
+    uint32_t clock_drift_bound_ms; /* the lease lasts election-timeout-ms minus this */
 };
 
 /* Fills cfg with the defaults (ports 0, fsync always, election 300 ms, heartbeat 50 ms). */

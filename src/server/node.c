@@ -182,8 +182,9 @@ void server_propose(struct server *s, struct request *req, const struct buf *ent
     int rc = raft_propose(s->raft, server_now_ns(), entry->data, entry->len, &index);
     if (rc != 0) {
         s->metrics.proposals_failed++;
-        request_complete_error(s, req, rc == ERR_NOT_LEADER ? "TRYAGAIN not leader"
-                                                            : "ERR proposal refused");
+        request_complete_error(s, req, rc == ERR_NOT_LEADER      ? "TRYAGAIN not leader"
+                                       : rc == ERR_TRANSFERRING ? "TRYAGAIN leadership transfer in progress"
+                                                                : "ERR proposal refused");
         return;
     }
     s->metrics.proposals++;
@@ -199,7 +200,10 @@ void server_propose(struct server *s, struct request *req, const struct buf *ent
 
 static void issue_read(struct server *s, struct pending *p)
 {
-    int rc = raft_read_index(s->raft, server_now_ns(), p->id);
+    /* Fresh time for every read: a lease is judged by the clock now, never a cached one. */
+    uint64_t now = server_now_ns();
+    s->metrics.lease_reads += raft_lease_holds(s->raft, now);
+    int rc = raft_read_index(s->raft, now, p->id);
     p->issued = rc == 0;
 }
 
@@ -540,6 +544,7 @@ static void on_tick(uv_timer_t *t)
     raft_tick(s->raft, now);
     expire_pending(s, now);
     server_process(s);
+    handoff_tick(s, now);
 }
 
 static void on_link_timer(uv_timer_t *t)
@@ -559,7 +564,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
     struct server *s = sig->data;
     LOG_AT(&s->logger, LOG_INFO, "signal %d: shutting down", signum);
-    server_stop(s);
+    handoff_begin(s); /* a leader hands over first; a second signal stops at once */
 }
 
 /* ---- lifecycle ---- */
@@ -620,6 +625,8 @@ static int boot_raft(struct server *s)
     opt.heartbeat_interval_ns = (uint64_t)s->cfg.heartbeat_ms * 1000000ull;
     opt.prng_seed = server_now_ns() ^ ((uint64_t)s->cfg.id << 32);
     opt.logger = &s->logger;
+    opt.read_mode = s->cfg.lease_reads ? RAFT_READ_LEASE : RAFT_READ_INDEX;
+    opt.clock_drift_bound_ns = (uint64_t)s->cfg.clock_drift_bound_ms * 1000000ull;
     struct raft_boot boot = {.term = rec.term, .vote = rec.vote, .first_index = 1,
                              .entries = rec.entries, .entries_count = rec.entries_count,
                              .vote_barrier_index = rec.vote_barrier_index};

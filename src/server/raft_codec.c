@@ -18,6 +18,7 @@ int raft_codec_encode(const struct raft_message *m, struct buf *out)
     pm.term = m->term;
     pm.pre_vote = m->pre_vote;
     pm.granted = m->granted;
+    pm.transfer = m->transfer;
     pm.last_log_index = m->last_log_index;
     pm.last_log_term = m->last_log_term;
     pm.prev_log_index = m->prev_log_index;
@@ -85,6 +86,7 @@ static void fill_message(const Chorus__RaftMessage *pm, struct raft_message *m)
     m->term = pm->term;
     m->pre_vote = pm->pre_vote;
     m->granted = pm->granted;
+    m->transfer = pm->transfer;
     m->last_log_index = pm->last_log_index;
     m->last_log_term = pm->last_log_term;
     m->prev_log_index = pm->prev_log_index;
@@ -105,8 +107,10 @@ int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded
         return ERR_MALFORMED;
     }
     int rc = ERR_MALFORMED;
-    if (pm->type < CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_VOTE ||
-        pm->type > CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_APPEND_REPLY || pm->from == 0 ||
+    bool known_type = (pm->type >= CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_VOTE &&
+                       pm->type <= CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_APPEND_REPLY) ||
+                      pm->type == CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_TIMEOUT_NOW;
+    if (!known_type || pm->from == 0 ||
         pm->to == 0 || (pm->n_entries > 0 && pm->type != CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_APPEND)) {
         goto free_unpacked;
     }

@@ -103,6 +103,7 @@ struct server_metrics {
     uint64_t protocol_errors;
     uint64_t bad_raft_messages;
     uint64_t bad_link_messages;
+    uint64_t lease_reads;       /* reads served from the leader's lease, without a round */
 };
 
 struct server {
@@ -126,6 +127,7 @@ struct server {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     bool stopping;
+    uint64_t handoff_deadline_ns; /* SIGTERM on a leader: stop by then (0: not stopping) */
     struct pending *pending;   /* unordered array */
     size_t pending_count;
     size_t pending_cap;
@@ -158,6 +160,18 @@ void server_execute(struct server *s, struct request *req, int argc, const uint8
 void server_propose(struct server *s, struct request *req, const struct buf *entry);
 /* "127.0.0.1:7001"-style RESP address of the leader into out; false when none known. */
 bool server_leader_address(const struct server *s, char *out, size_t cap);
+
+/* handoff.c: leadership transfer on request (CHORUS TRANSFER) and before a shutdown. */
+#define SERVER_HANDOFF_MS_MAX 2000
+/* A shutdown: a leader first transfers to its most up-to-date follower and stops once it
+ * has stepped down, or after SERVER_HANDOFF_MS_MAX; others (or a second call) stop now. */
+void handoff_begin(struct server *s);
+void handoff_tick(struct server *s, uint64_t now_ns);
+/* CHORUS TRANSFER <id> | LEADER; false when argv is not a CHORUS admin command. */
+bool handoff_command(struct server *s, int argc, const uint8_t *const *argv, const size_t *lens,
+                     struct kv_reply *r);
+/* Appends the lease and transfer metrics (Prometheus text) to out. */
+void handoff_metrics(struct server *s, struct buf *out);
 
 /* Binds h to cfg.bind:port and listens; logs and returns the libuv error on failure. */
 int server_listen_tcp(struct server *s, uv_tcp_t *h, uint16_t port, int backlog,

@@ -3,9 +3,12 @@
  *   chorus-sim --seed N [options]        one run; exit 0 when every check passed
  *   chorus-sim --seeds A-B [options]     a sweep: one line per failing seed with the
  *                                        command that replays it, then a summary
- * Options: --nodes 1..7, --clients N, --ops N, --faults none|net|crash|clock|isolate|all (comma
- * separated), --faults-seconds S, --trace FILE (JSON lines), --verbose, --mutant NAME
- * (test builds only). The last line of a single run contains trace=<digest>. */
+ * Options: --nodes 1..7, --clients N, --ops N, --faults
+ * none|net|crash|clock|disk|isolate|bitrot|transfer|all (comma separated), --faults-seconds
+ * S, --reads mixed|index|lease, --drift-ppm N (the clock fault's bound, up to 200000),
+ * --client-timeout-ms N, --trace FILE (JSON
+ * lines), --verbose, --mutant NAME (test builds only). The last line of a single run
+ * contains trace=<digest>. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,9 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_VOTE_BEFORE_PERSIST] = "vote-before-persist",
     [RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND] = "truncate-on-stale-append",
     [RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS] = "no-check-quorum-local-reads",
+    [RAFT_MUTANT_LEASE_WITHOUT_DRIFT_ALLOWANCE] = "lease-without-drift-allowance",
+    [RAFT_MUTANT_LEASE_KEPT_AFTER_TIMEOUT_NOW] = "lease-kept-after-timeout-now",
+    [RAFT_MUTANT_PROPOSE_DURING_TRANSFER] = "propose-during-transfer",
 };
 
 #ifdef CHORUS_MUTANTS
@@ -36,10 +42,13 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: chorus-sim (--seed N | --seeds A-B) [--nodes 1..7] [--clients N] [--ops N]\n"
-            "                  [--faults none|net,crash,clock,disk,isolate,bitrot|all] [--faults-seconds S]\n"
+            "                  [--faults none|net,crash,clock,disk,isolate,bitrot,transfer|all]\n"
+            "                  [--faults-seconds S] [--reads mixed|index|lease] [--drift-ppm N]\n"
+            "                  [--client-timeout-ms N]\n"
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
             "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n"
+            "  lease-without-drift-allowance lease-kept-after-timeout-now propose-during-transfer\n"
             "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n");
     exit(2);
 }
@@ -71,12 +80,29 @@ static uint32_t parse_faults(const char *s)
             f |= SIM_FAULT_ISOLATE;
         } else if (strcmp(tok, "disk") == 0) {
             f |= SIM_FAULT_DISK;
+        } else if (strcmp(tok, "transfer") == 0) {
+            f |= SIM_FAULT_TRANSFER;
         } else {
             fprintf(stderr, "chorus-sim: unknown fault '%s'\n", tok);
             exit(2);
         }
     }
     return f;
+}
+
+static enum sim_reads parse_reads(const char *s)
+{
+    if (strcmp(s, "mixed") == 0) {
+        return SIM_READS_MIXED;
+    }
+    if (strcmp(s, "index") == 0) {
+        return SIM_READS_INDEX;
+    }
+    if (strcmp(s, "lease") == 0) {
+        return SIM_READS_LEASE;
+    }
+    fprintf(stderr, "chorus-sim: unknown read mode '%s' (mixed, index or lease)\n", s);
+    exit(2);
 }
 
 static void parse_mutant(struct sim_config *c, const char *name)
@@ -145,6 +171,12 @@ static void parse_args(int argc, char **argv, struct args *a)
             a->cfg.faults = parse_faults(v);
         } else if (strcmp(k, "--faults-seconds") == 0) {
             a->cfg.faults_duration_ns = (uint64_t)(atof(v) * 1e9);
+        } else if (strcmp(k, "--reads") == 0) {
+            a->cfg.reads = parse_reads(v);
+        } else if (strcmp(k, "--client-timeout-ms") == 0) {
+            a->cfg.client_timeout_ns = (uint64_t)atoi(v) * 1000000u;
+        } else if (strcmp(k, "--drift-ppm") == 0) {
+            a->cfg.clock_drift_ppm_max = (uint32_t)atoi(v);
         } else if (strcmp(k, "--trace") == 0) {
             a->trace_path = v;
         } else if (strcmp(k, "--mutant") == 0) {
@@ -163,7 +195,8 @@ static void parse_args(int argc, char **argv, struct args *a)
         i++;
     }
     if (a->cfg.nodes_count < 1 || a->cfg.nodes_count > 7 || a->cfg.clients_count < 1 ||
-        a->cfg.clients_count > 16 || a->cfg.ops_count < 1) {
+        a->cfg.clients_count > 16 || a->cfg.ops_count < 1 ||
+        a->cfg.clock_drift_ppm_max > 200000 || a->cfg.client_timeout_ns == 0) {
         usage();
     }
 }
@@ -172,11 +205,12 @@ static void print_result(const struct sim_config *c, const struct sim_result *r,
 {
     printf("seed=%" PRIu64 " %s%s%s events=%" PRIu64 " virtual=%.1fs wall=%.3fs ops=%" PRIu64
            "/%" PRIu64 "/%" PRIu64 " commits=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
-           " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " trace=%016" PRIx64 "\n",
+           " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " reads=%s/%" PRIu64 " transfers=%" PRIu64
+           "/%" PRIu64 " trace=%016" PRIx64 "\n",
            c->seed, r->ok ? "ok" : "FAIL ", r->ok ? "" : r->check, r->ok ? "" : "",
            r->events_count, (double)r->virtual_ns / 1e9, wall_s, r->ops_ok, r->ops_unknown,
            r->ops_failed, r->commits, r->leaders_elected, r->crashes, r->duplicates_answered, r->lincheck_unknown_keys,
-           r->trace_digest);
+           r->lease_reads ? "lease" : "index", r->lease_reads_served, r->transfers_succeeded, r->transfers, r->trace_digest);
     if (!r->ok) {
         printf("  %s: %s\n", r->check, r->detail);
     }
@@ -202,6 +236,7 @@ int main(int argc, char **argv)
         }
     }
     uint64_t failures = 0, runs = 0, virtual_ns = 0, commits = 0;
+    uint64_t lease_runs = 0, lease_reads = 0, transfers = 0, transfers_succeeded = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -211,6 +246,10 @@ int main(int argc, char **argv)
         runs++;
         virtual_ns += r.virtual_ns;
         commits += r.commits;
+        lease_runs += r.lease_reads;
+        lease_reads += r.lease_reads_served;
+        transfers += r.transfers;
+        transfers_succeeded += r.transfers_succeeded;
         if (!a.sweep) {
             print_result(&a.cfg, &r, wall_now() - t0);
         } else if (!ok) {
@@ -223,9 +262,12 @@ int main(int argc, char **argv)
     double wall = wall_now() - start;
     if (a.sweep) {
         printf("sweep seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64 " runs, %" PRIu64 " failed; "
-               "%.1f virtual s per wall s, %.0f commits per wall s, %.1f s wall\n",
+               "%.1f virtual s per wall s, %.0f commits per wall s, %.1f s wall\n"
+               "  %" PRIu64 " runs with lease reads (%" PRIu64 " reads served from a lease); "
+               "leadership transfers: %" PRIu64
+               " begun, %" PRIu64 " succeeded\n",
                a.seed_first, a.seed_last, runs, failures, (double)virtual_ns / 1e9 / wall,
-               (double)commits / wall, wall);
+               (double)commits / wall, wall, lease_runs, lease_reads, transfers, transfers_succeeded);
     }
     if (a.cfg.trace != NULL) {
         fclose(a.cfg.trace);

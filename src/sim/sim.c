@@ -20,6 +20,7 @@ void sim_config_default(struct sim_config *c, uint64_t seed)
     c->faults_duration_ns = 10 * SIM_SEC;
     c->progress_bound_ns = 30 * SIM_SEC;
     c->clock_drift_ppm_max = 1000;
+    c->client_timeout_ns = 400 * SIM_MS;
 }
 
 void sim_digest(struct sim_world *w, uint64_t a, uint64_t b)
@@ -285,7 +286,8 @@ static void on_fault(struct sim_world *w)
     uint32_t w_net = (f & SIM_FAULT_NET) ? 4 : 0;
     uint32_t w_crash = (f & SIM_FAULT_CRASH) ? 3 : 0;
     uint32_t w_disk = (f & SIM_FAULT_DISK) ? 1 : 0;
-    uint32_t total = w_isolate + w_net + w_crash + w_disk;
+    uint32_t w_transfer = (f & SIM_FAULT_TRANSFER) ? 2 : 0;
+    uint32_t total = w_isolate + w_net + w_crash + w_disk + w_transfer;
     if (total > 0) {
         uint64_t roll = prng_below(&w->prng, total);
         if (roll < w_isolate) {
@@ -294,8 +296,10 @@ static void on_fault(struct sim_world *w)
             fault_net(w);
         } else if (roll < w_isolate + w_net + w_crash) {
             fault_crash(w);
-        } else {
+        } else if (roll < w_isolate + w_net + w_crash + w_disk) {
             fault_disk(w);
+        } else {
+            transfer_start_random(w);
         }
     }
     uint64_t next = w->now_ns + prng_range(&w->prng, 50, 800) * SIM_MS;
@@ -363,6 +367,19 @@ static void dispatch(struct sim_world *w, struct sim_event *ev)
     check_after_step(w, n);
 }
 
+/* Lease reads for a quarter of the seeds in MIXED mode, drawn from the seed alone so the
+ * run's random stream is the same either way. The lease's drift allowance covers this
+ * run's bound: over one election timeout E, a leader clock slow by ppm and a follower
+ * clock fast by ppm part by 2*ppm*E; 100 us more covers the clocks' 1 ms steps. */
+static void choose_read_mode(struct sim_world *w, uint32_t drift_ppm_max)
+{
+    bool lease = w->cfg.reads == SIM_READS_LEASE ||
+                 (w->cfg.reads == SIM_READS_MIXED && prng_mix64(w->cfg.seed ^ 0x1ea5e) % 4 == 0);
+    w->read_mode = lease ? RAFT_READ_LEASE : RAFT_READ_INDEX;
+    w->clock_drift_bound_ns = SIM_ELECTION_TIMEOUT_NS * 2 * drift_ppm_max / 1000000 + SIM_MS / 10;
+    w->result->lease_reads = lease;
+}
+
 static void world_init(struct sim_world *w, const struct sim_config *cfg, struct sim_result *out)
 {
     memset(w, 0, sizeof *w);
@@ -380,6 +397,7 @@ static void world_init(struct sim_world *w, const struct sim_config *cfg, struct
     buf_init(&w->scratch, 0);
     check_init(w);
     uint32_t drift_max = (cfg->faults & SIM_FAULT_CLOCK) ? cfg->clock_drift_ppm_max : 0;
+    choose_read_mode(w, drift_max);
     for (uint32_t i = 0; i < cfg->nodes_count; i++) {
         struct sim_node *n = &w->nodes[i];
         n->slot = i;

@@ -28,9 +28,16 @@ enum sim_faults {
     /* Latent bit flips in log segments of a crashed node (damage kept to a minority),
      * repaired by cutting the log and a durable vote barrier. */
     SIM_FAULT_BITROT = 1u << 5,
+    /* Not a fault but an operator's action drawn by the same schedule: the leader is
+     * told to hand leadership to a random node (sim_transfer.c). */
+    SIM_FAULT_TRANSFER = 1u << 6,
     SIM_FAULT_ALL = SIM_FAULT_NET | SIM_FAULT_CRASH | SIM_FAULT_CLOCK | SIM_FAULT_DISK |
-                    SIM_FAULT_ISOLATE | SIM_FAULT_BITROT,
+                    SIM_FAULT_ISOLATE | SIM_FAULT_BITROT | SIM_FAULT_TRANSFER,
 };
+
+/* How the cluster serves reads. MIXED, the default, gives a quarter of the seeds lease
+ * reads (drawn from the seed), so every sweep exercises both. */
+enum sim_reads { SIM_READS_MIXED = 0, SIM_READS_INDEX, SIM_READS_LEASE };
 
 struct sim_config {
     uint64_t seed;
@@ -41,6 +48,8 @@ struct sim_config {
     uint64_t faults_duration_ns;   /* faults run this long, then everything heals */
     uint64_t progress_bound_ns;    /* after healing, every operation must finish by then */
     uint32_t clock_drift_ppm_max;  /* |drift| bound of every node's clock */
+    enum sim_reads reads;
+    uint64_t client_timeout_ns;    /* a client retries elsewhere after this long */
     enum raft_mutant mutant;
     bool mutant_apply_twice;       /* known-wrong state machine: sessions ignored */
     enum log_mutant log_mutant;    /* known-wrong write-ahead log */
@@ -65,6 +74,10 @@ struct sim_result {
     uint64_t crashes;
     uint64_t duplicates_answered; /* retried commands found again in the log, answered once */
     uint64_t lincheck_unknown_keys; /* keys the checker could not decide in its budget */
+    bool lease_reads;        /* the run's cluster was configured for lease reads */
+    uint64_t lease_reads_served; /* reads answered from a lease, without a round */
+    uint64_t transfers;      /* leadership transfers the workload asked for and were begun */
+    uint64_t transfers_succeeded; /* ... whose target became the next leader */
 };
 
 /* Runs one simulation. Returns true when every check passed. */

@@ -136,6 +136,8 @@ static void check_new_leader(struct sim_world *w, struct sim_node *n)
         pair_put(&w->leaders_by_term, term, 0)->v1 = n->id;
         w->result->leaders_elected++;
         sim_trace(w, "\"ev\":\"leader\",\"node\":%u,\"term\":%llu", n->id, (unsigned long long)term);
+        transfer_on_new_leader(w, n);
+        check_no_lease_overlap(w, n);
     }
     for (raft_index_t i = 1; i <= w->applied_max; i++) {
         bool earlier = i < w->commit_term_cap && w->commit_term[i] != 0 && w->commit_term[i] < term;

@@ -12,7 +12,6 @@
 #include "sim/lincheck.h"
 #include "sim/sim_impl.h"
 
-#define CLIENT_TIMEOUT_NS (400 * SIM_MS)
 #define CLIENT_RETRY_NS (20 * SIM_MS)
 #define CLIENT_THINK_NS_MAX (30 * SIM_MS)
 
@@ -52,7 +51,7 @@ static void send_attempt(struct sim_world *w, struct sim_client *c)
         uint64_t delay = prng_range(&w->prng, 50, 500) * 1000;
         sim_schedule(w, w->now_ns + delay, EV_CLIENT_REQUEST, c->target - 1, &ev);
     }
-    c->timeout_at_ns = w->now_ns + CLIENT_TIMEOUT_NS;
+    c->timeout_at_ns = w->now_ns + w->cfg.client_timeout_ns;
     struct sim_event wake = {0};
     wake.u.value = ++c->wake_token;
     sim_schedule(w, c->timeout_at_ns, EV_CLIENT_WAKE, c->index, &wake);

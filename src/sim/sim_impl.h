@@ -18,6 +18,7 @@
 #define SIM_SETTLE_NS (2 * SIM_SEC)
 #define SIM_ARGV_MAX 8
 #define SIM_VALUE_MAX 48
+#define SIM_ELECTION_TIMEOUT_NS (150 * SIM_MS)
 
 enum sim_event_type {
     EV_NODE_TICK = 1,
@@ -88,6 +89,7 @@ struct pending_write {
     uint64_t attempt;
     raft_index_t index;  /* (index, term) names the proposal: if the entry applied at */
     raft_term_t term;    /* index has another term, the proposal was lost */
+    bool during_transfer; /* accepted while a leadership transfer was under way */
 };
 
 struct pending_read {
@@ -200,6 +202,11 @@ struct sim_world {
     /* Raft tunables drawn from the seed, the same for every node of a run. */
     uint32_t entries_per_message_max;
     uint32_t inflight_messages_max;
+    enum raft_read_mode read_mode;
+    uint64_t clock_drift_bound_ns;    /* the lease's allowance for this run's drift bound */
+    /* The leadership transfer under way (sim_transfer.c): its target, 0 when none. */
+    node_id_t transfer_target;
+    raft_term_t transfer_term;
     /* Checkers. */
     struct hashmap leaders_by_term;   /* term -> node id */
     struct hashmap chain_by_index_term; /* (index, term) -> chained hash */
@@ -236,6 +243,11 @@ void node_send_reply(struct sim_world *w, struct sim_node *n, const struct sim_r
                      enum sim_reply_kind kind, const struct sm_reply *result);
 void net_send(struct sim_world *w, const struct raft_message *m);
 void net_free_message(struct raft_message *m);
+
+/* sim_transfer.c */
+void transfer_start_random(struct sim_world *w);
+void transfer_on_new_leader(struct sim_world *w, struct sim_node *n);
+void check_no_lease_overlap(struct sim_world *w, struct sim_node *n);
 
 /* sim_client.c */
 void client_start(struct sim_world *w, struct sim_client *c);

@@ -250,6 +250,7 @@ static void start_write(struct sim_world *w, struct sim_node *n, struct sim_requ
     pw->attempt = req->attempt;
     pw->index = index;
     pw->term = raft_term(n->raft);
+    pw->during_transfer = raft_transfer_target(n->raft) != 0;
 }
 
 void node_client_request(struct sim_world *w, struct sim_node *n, struct sim_request *req)
@@ -272,6 +273,7 @@ void node_client_request(struct sim_world *w, struct sim_node *n, struct sim_req
         node_send_reply(w, n, req, REPLY_RETRY, NULL);
         free(req);
     } else {
+        w->result->lease_reads_served += raft_lease_holds(n->raft, sim_node_now(w, n));
         struct pending_read *pr = &n->reads[n->reads_count++];
         pr->request_id = n->next_read_id;
         pr->request = req;
@@ -299,6 +301,13 @@ static void apply_entry(struct sim_world *w, struct sim_node *n, const struct ra
         struct sim_request req = {.client = pw->client, .seq = pw->seq, .attempt = pw->attempt};
         bool same = e->type == RAFT_ENTRY_NORMAL && e->term == pw->term;
         ASSERT(!same || (info.client_id == pw->client_id && info.seq == pw->seq));
+        if (!same && pw->during_transfer) {
+            /* A transfer must refuse proposals, not accept them and lose them. */
+            sim_fail(w, "transfer_lost_write", "node %u accepted (client %llu, seq %llu) at "
+                     "index %llu during a leadership transfer and lost it", n->id,
+                     (unsigned long long)pw->client_id, (unsigned long long)pw->seq,
+                     (unsigned long long)pw->index);
+        }
         /* Another command took that index: ours was lost, the client retries safely. */
         node_send_reply(w, n, &req, same ? REPLY_RESULT : REPLY_RETRY, same ? &result : NULL);
         n->writes[i--] = n->writes[--n->writes_count];
@@ -495,12 +504,14 @@ void node_start(struct sim_world *w, struct sim_node *n)
     }
     struct raft_options opt;
     raft_options_default(&opt, n->id, voters, w->cfg.nodes_count);
-    opt.election_timeout_ns_min = 150 * SIM_MS;
+    opt.election_timeout_ns_min = SIM_ELECTION_TIMEOUT_NS;
     opt.heartbeat_interval_ns = 30 * SIM_MS;
     opt.prng_seed = prng_next(&w->prng);
     opt.entries_per_message_max = w->entries_per_message_max;
     opt.inflight_messages_max = w->inflight_messages_max;
     opt.mutant = w->cfg.mutant;
+    opt.read_mode = w->read_mode;
+    opt.clock_drift_bound_ns = w->clock_drift_bound_ns;
     char prefix[16];
     snprintf(prefix, sizeof prefix, "n%u", n->id);
     logger_init(&n->logger, w->cfg.verbose ? LOG_DEBUG : LOG_ERROR, prefix);

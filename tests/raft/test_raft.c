@@ -378,3 +378,289 @@ TEST(damaged_node_refuses_votes_until_repaired_past_its_barrier)
     CHECK_EQ(raft_vote(r), 1);
     raft_destroy(r);
 }
+
+/* ---- leadership transfer (thesis §3.10) and lease reads (thesis §6.4.1) ---- */
+
+/* Delivers the messages of the last drain (which then may be overwritten). */
+static void deliver_out(struct cluster *c)
+{
+    struct raft_message batch[64];
+    struct raft_entry entries[64][8];
+    size_t n = c->out_count;
+    memcpy(batch, c->out, n * sizeof *batch);
+    memcpy(entries, c->out_entries, sizeof entries);
+    for (size_t k = 0; k < n; k++) {
+        batch[k].entries = entries[k];
+        raft_receive(c->nodes[batch[k].to - 1], c->now, &batch[k]);
+    }
+}
+
+/* Delivers every message among the nodes, syncing at once, until none is left. */
+static void pump(struct cluster *c)
+{
+    for (int round = 0; round < 50; round++) {
+        bool any = false;
+        for (uint32_t i = 0; i < c->count; i++) {
+            drain(c, c->nodes[i], true);
+            any |= c->out_count > 0;
+            deliver_out(c);
+        }
+        if (!any) {
+            return;
+        }
+    }
+}
+
+/* A three-node cluster (five with `count`) led by node 1 with its no-op committed. */
+static void leader_with_commit(struct cluster *c, uint32_t count)
+{
+    cluster_init(c, count);
+    elect_node1(c);
+    CHECK_EQ(raft_role(c->nodes[0]), RAFT_LEADER);
+    pump(c);
+    CHECK(raft_commit_index(c->nodes[0]) >= 1);
+}
+
+static void tick_all(struct cluster *c, uint64_t by_ns)
+{
+    c->now += by_ns;
+    for (uint32_t i = 0; i < c->count; i++) {
+        raft_tick(c->nodes[i], c->now);
+    }
+}
+
+TEST(transfer_hands_leadership_to_the_target_and_refuses_proposals_meanwhile)
+{
+    struct cluster c;
+    leader_with_commit(&c, 3);
+    struct raft *l = c.nodes[0];
+    raft_term_t term = raft_term(l);
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 2), 0);
+    CHECK_EQ(raft_transfer_target(l), 2);
+    raft_index_t idx = 0;
+    CHECK_EQ(raft_propose(l, c.now, (const uint8_t *)"x", 1, &idx), ERR_TRANSFERRING);
+    CHECK_EQ(raft_last_index(l), raft_commit_index(l)); /* nothing was appended */
+    drain(&c, l, true);
+    struct raft_message *tn = find_msg(&c, RAFT_MSG_TIMEOUT_NOW, 2);
+    CHECK(tn != NULL && tn->term == term);
+    struct raft_message timeout_now = *tn;
+    raft_receive(c.nodes[1], c.now, &timeout_now);
+    CHECK_EQ(raft_role(c.nodes[1]), RAFT_CANDIDATE); /* at once, without PreVote */
+    CHECK_EQ(raft_term(c.nodes[1]), term + 1);
+    drain(&c, c.nodes[1], true);
+    struct raft_message *req = find_msg(&c, RAFT_MSG_VOTE, 3);
+    CHECK(req != NULL && req->transfer && !req->pre_vote);
+    deliver_out(&c);
+    pump(&c); /* node 3 heard from node 1 just now, yet votes: the flag waives stickiness */
+    CHECK_EQ(raft_role(c.nodes[1]), RAFT_LEADER);
+    CHECK(raft_role(l) != RAFT_LEADER);
+    CHECK_EQ(raft_transfer_target(l), 0);
+    CHECK_EQ(raft_propose(c.nodes[1], c.now, (const uint8_t *)"y", 1, &idx), 0);
+    cluster_free(&c);
+}
+
+TEST(transfer_rejects_followers_self_strangers_and_a_second_target)
+{
+    struct cluster c;
+    leader_with_commit(&c, 3);
+    struct raft *l = c.nodes[0];
+    CHECK_EQ(raft_transfer_leadership(c.nodes[1], c.now, 3), ERR_NOT_LEADER);
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 1), ERR_INVALID);
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 9), ERR_NOT_FOUND);
+    CHECK_EQ(raft_transfer_target(l), 0);
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 3), 0);
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 3), 0); /* the same transfer: no error */
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 2), ERR_BUSY);
+    cluster_free(&c);
+}
+
+TEST(transfer_waits_for_the_target_to_catch_up_and_is_abandoned_after_a_timeout)
+{
+    struct cluster c;
+    leader_with_commit(&c, 3);
+    struct raft *l = c.nodes[0];
+    raft_index_t idx;
+    /* Node 3 misses an entry: no TimeoutNow until it has it synced. */
+    CHECK_EQ(raft_propose(l, c.now, (const uint8_t *)"x", 1, &idx), 0);
+    drain(&c, l, true);
+    struct raft_message *app = find_msg(&c, RAFT_MSG_APPEND, 3);
+    CHECK(app != NULL && app->entries_count >= 1);
+    struct raft_message append = *app; /* held back: node 3 lags */
+    struct raft_entry entries[8];
+    memcpy(entries, app->entries, app->entries_count * sizeof *entries);
+    append.entries = entries;
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 3), 0);
+    drain(&c, l, true);
+    CHECK(find_msg(&c, RAFT_MSG_TIMEOUT_NOW, 3) == NULL);
+    raft_receive(c.nodes[2], c.now, &append);
+    drain(&c, c.nodes[2], true);
+    deliver_out(&c); /* the acknowledgement once synced tells the leader it caught up */
+    drain(&c, l, true);
+    CHECK(find_msg(&c, RAFT_MSG_TIMEOUT_NOW, 3) != NULL); /* caught up: sent now */
+    /* The TimeoutNow is lost: after an election timeout the leader takes writes again. */
+    for (int i = 0; i < 25 && raft_transfer_target(l) != 0; i++) {
+        c.now += 5 * MS;
+        raft_tick(l, c.now);
+        drain(&c, l, true);
+    }
+    CHECK_EQ(raft_transfer_target(l), 0);
+    CHECK_EQ(raft_role(l), RAFT_LEADER);
+    CHECK_EQ(raft_propose(l, c.now, (const uint8_t *)"z", 1, &idx), 0);
+    cluster_free(&c);
+}
+
+TEST(stale_timeout_now_from_an_earlier_term_is_ignored)
+{
+    struct cluster c;
+    cluster_init(&c, 3);
+    struct raft *f = c.nodes[1];
+    struct raft_message hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 4};
+    raft_receive(f, 10 * MS, &hb);
+    struct raft_message tn = {.type = RAFT_MSG_TIMEOUT_NOW, .from = 3, .to = 2, .term = 3};
+    raft_receive(f, 11 * MS, &tn);
+    CHECK_EQ(raft_role(f), RAFT_FOLLOWER);
+    CHECK_EQ(raft_term(f), 4);
+    cluster_free(&c);
+}
+
+TEST(restarted_voter_waits_an_election_timeout_before_voting)
+{
+    node_id_t voters[3] = {1, 2, 3};
+    struct raft_options o;
+    raft_options_default(&o, 2, voters, 3);
+    struct raft_boot boot = {.term = 1};
+    struct raft *r = raft_create(&o, &boot, 1000 * MS);
+    struct raft_message req = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 2};
+    raft_receive(r, 1001 * MS, &req);
+    CHECK_EQ(raft_vote(r), 0); /* it may have acknowledged a leader holding a lease */
+    raft_receive(r, 1000 * MS + o.election_timeout_ns_min, &req);
+    CHECK_EQ(raft_vote(r), 3);
+    raft_destroy(r);
+}
+
+static struct raft *make_lease_node(node_id_t id, uint32_t count)
+{
+    node_id_t voters[5] = {1, 2, 3, 4, 5};
+    struct raft_options o;
+    raft_options_default(&o, id, voters, count);
+    o.election_timeout_ns_min = 100 * MS;
+    o.heartbeat_interval_ns = 20 * MS;
+    o.prng_seed = id * 7919;
+    o.read_mode = RAFT_READ_LEASE;
+    o.clock_drift_bound_ns = 10 * MS;
+    struct raft_boot empty = {0};
+    return raft_create(&o, &empty, 0);
+}
+
+static void lease_cluster(struct cluster *c)
+{
+    memset(c, 0, sizeof *c);
+    c->count = 3;
+    for (uint32_t i = 0; i < 3; i++) {
+        c->nodes[i] = make_lease_node(i + 1, 3);
+    }
+    elect_node1(c);
+    CHECK_EQ(raft_role(c->nodes[0]), RAFT_LEADER);
+    pump(c);
+    CHECK(raft_commit_index(c->nodes[0]) >= 1);
+}
+
+/* True when a read asked now is answered in the very next update (no round). */
+static bool read_answered_at_once(struct cluster *c, uint64_t request_id)
+{
+    struct raft *l = c->nodes[0];
+    CHECK_EQ(raft_read_index(l, c->now, request_id), 0);
+    struct raft_update u;
+    raft_get_update(l, &u);
+    bool ready = u.reads_ready_count == 1 && u.reads_ready[0].request_id == request_id;
+    raft_update_done(l);
+    return ready;
+}
+
+TEST(lease_read_is_served_without_a_round_until_the_lease_runs_out)
+{
+    struct cluster c;
+    lease_cluster(&c);
+    struct raft *l = c.nodes[0];
+    /* A heartbeat round sent now and acknowledged renews the lease from now. */
+    tick_all(&c, 20 * MS);
+    uint64_t sent = c.now;
+    pump(&c);
+    CHECK(raft_lease_holds(l, c.now));
+    CHECK(read_answered_at_once(&c, 1));
+    /* The lease lasts the election timeout minus the drift bound, from the send time. */
+    CHECK(raft_lease_holds(l, sent + 89 * MS));
+    CHECK(!raft_lease_holds(l, sent + 90 * MS));
+    c.now = sent + 90 * MS;
+    CHECK(!read_answered_at_once(&c, 2)); /* falls back to a ReadIndex round */
+    cluster_free(&c);
+}
+
+TEST(lease_ends_when_timeout_now_is_sent_and_when_the_leader_steps_down)
+{
+    struct cluster c;
+    lease_cluster(&c);
+    struct raft *l = c.nodes[0];
+    tick_all(&c, 20 * MS);
+    pump(&c);
+    CHECK(raft_lease_holds(l, c.now));
+    CHECK_EQ(raft_transfer_leadership(l, c.now, 2), 0);
+    CHECK(!raft_lease_holds(l, c.now)); /* TimeoutNow is queued: the lease is gone */
+    CHECK(!read_answered_at_once(&c, 1));
+    cluster_free(&c);
+
+    lease_cluster(&c);
+    l = c.nodes[0];
+    tick_all(&c, 20 * MS);
+    pump(&c);
+    CHECK(raft_lease_holds(l, c.now));
+    struct raft_message newer = {.type = RAFT_MSG_APPEND, .from = 3, .to = 1,
+                                 .term = raft_term(l) + 1};
+    raft_receive(l, c.now, &newer);
+    CHECK(!raft_lease_holds(l, c.now));
+    cluster_free(&c);
+}
+
+TEST(lease_needs_a_quorum_acknowledgement)
+{
+    struct cluster c;
+    lease_cluster(&c);
+    struct raft *l = c.nodes[0];
+    /* Rounds go out but nobody answers: the lease of the last answered round expires. */
+    for (int i = 0; i < 24; i++) {
+        c.now += 5 * MS;
+        raft_tick(l, c.now);
+        drain(&c, l, true);
+    }
+    CHECK_EQ(raft_role(l), RAFT_LEADER);
+    CHECK(!raft_lease_holds(l, c.now));
+    cluster_free(&c);
+}
+
+TEST(voter_waives_stickiness_for_a_transfer_vote_only)
+{
+    struct cluster c;
+    cluster_init(&c, 3);
+    struct raft *f = c.nodes[1];
+    struct raft_entry e = {.term = 1, .index = 1};
+    struct raft_message hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1,
+                              .entries = &e, .entries_count = 1};
+    raft_receive(f, 200 * MS, &hb);
+    struct raft_message plain = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 2,
+                                 .last_log_index = 1, .last_log_term = 1};
+    raft_receive(f, 210 * MS, &plain);
+    CHECK_EQ(raft_term(f), 1); /* a live leader: the plain request is ignored */
+    /* A transfer vote moves the term even now; this one's log is behind, so no vote. */
+    struct raft_message behind = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 2,
+                                  .transfer = true};
+    raft_receive(f, 220 * MS, &behind);
+    CHECK_EQ(raft_term(f), 2);
+    CHECK_EQ(raft_vote(f), 0);
+    /* In that term a plain request still meets stickiness, and is granted once the
+     * leader has been silent for an election timeout. */
+    raft_receive(f, 230 * MS, &plain);
+    CHECK_EQ(raft_vote(f), 0);
+    raft_receive(f, 300 * MS, &plain);
+    CHECK_EQ(raft_vote(f), 3);
+    cluster_free(&c);
+}

@@ -118,3 +118,34 @@ TEST(config_flag_without_value_is_refused)
     CHECK_EQ(parse(2, args, &cfg, err), -1);
     CHECK(strstr(err, "--id") != NULL);
 }
+
+/* good_args followed by extra flag/value pairs. */
+static int parse_with(struct server_config *cfg, char *err, const char *const *extra, int extra_count)
+{
+    const char *args[GOOD_ARGC + 8];
+    memcpy(args, good_args, sizeof good_args);
+    memcpy(args + GOOD_ARGC, extra, (size_t)extra_count * sizeof *extra);
+    return parse(GOOD_ARGC + extra_count, args, cfg, err);
+}
+
+TEST(config_read_mode_and_clock_drift_bound)
+{
+    struct server_config cfg;
+    char err[SERVER_ERROR_BYTES_MAX] = "";
+    CHECK_EQ(parse(GOOD_ARGC, good_args, &cfg, err), 0);
+    CHECK(!cfg.lease_reads); /* ReadIndex is the default */
+    CHECK_EQ(cfg.clock_drift_bound_ms, 30);
+    const char *lease[] = {"--read-mode", "lease", "--clock-drift-bound-ms", "45"};
+    CHECK_EQ(parse_with(&cfg, err, lease, 4), 0);
+    CHECK(cfg.lease_reads);
+    CHECK_EQ(cfg.clock_drift_bound_ms, 45);
+    const char *bad_mode[] = {"--read-mode", "fast"};
+    CHECK_EQ(parse_with(&cfg, err, bad_mode, 2), -1);
+    CHECK(strstr(err, "--read-mode") != NULL);
+    /* A drift bound that swallows the whole election timeout leaves no lease. */
+    const char *too_loose[] = {"--read-mode", "lease", "--clock-drift-bound-ms", "300"};
+    CHECK_EQ(parse_with(&cfg, err, too_loose, 4), -1);
+    CHECK(strstr(err, "clock-drift-bound-ms") != NULL);
+    const char *index_mode[] = {"--read-mode", "readindex", "--clock-drift-bound-ms", "300"};
+    CHECK_EQ(parse_with(&cfg, err, index_mode, 4), 0); /* unused without leases */
+}

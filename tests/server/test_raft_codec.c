@@ -81,3 +81,25 @@ TEST(raft_codec_refuses_garbage_unknown_types_and_gapped_entries)
     CHECK_EQ(raft_codec_decode(b.data, b.len, &d), ERR_MALFORMED);
     buf_free(&b);
 }
+
+TEST(raft_codec_round_trips_timeout_now_and_a_transfer_vote)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    struct raft_codec_decoded d;
+    struct raft_message tn = {.type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 3, .term = 6};
+    CHECK_EQ(raft_codec_encode(&tn, &b), 0);
+    CHECK_EQ(raft_codec_decode(b.data, b.len, &d), 0);
+    CHECK_EQ(d.msg.type, RAFT_MSG_TIMEOUT_NOW);
+    CHECK_EQ(d.msg.term, 6);
+    raft_codec_free(&d);
+    buf_reset(&b);
+    struct raft_message v = {.type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 7,
+                             .transfer = true, .last_log_index = 12, .last_log_term = 6};
+    CHECK_EQ(raft_codec_encode(&v, &b), 0);
+    CHECK_EQ(raft_codec_decode(b.data, b.len, &d), 0);
+    CHECK(d.msg.transfer && !d.msg.pre_vote);
+    CHECK_EQ(d.msg.last_log_index, 12);
+    raft_codec_free(&d);
+    buf_free(&b);
+}

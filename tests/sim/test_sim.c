@@ -46,6 +46,45 @@ TEST(fault_free_cluster_completes_every_operation)
     }
 }
 
+TEST(lease_reads_and_leadership_transfers_run_under_every_fault)
+{
+    uint64_t lease_reads = 0, transfers = 0, succeeded = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        struct sim_config c = small_config(seed);
+        c.reads = SIM_READS_LEASE;
+        c.clock_drift_ppm_max = 200000; /* the lease's allowance grows with the bound */
+        struct sim_result r;
+        bool ok = sim_run(&c, &r);
+        if (!ok) {
+            fprintf(stderr, "    seed %llu: %s: %s\n", (unsigned long long)seed, r.check, r.detail);
+        }
+        CHECK(ok);
+        CHECK(r.lease_reads);
+        lease_reads += r.lease_reads_served;
+        transfers += r.transfers;
+        succeeded += r.transfers_succeeded;
+    }
+    fprintf(stderr, "    %llu lease reads, %llu of %llu transfers succeeded\n",
+            (unsigned long long)lease_reads, (unsigned long long)succeeded,
+            (unsigned long long)transfers);
+    CHECK(lease_reads > 0);
+    CHECK(succeeded > 0 && succeeded <= transfers);
+}
+
+TEST(mixed_reads_give_some_seeds_leases)
+{
+    uint32_t leases = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        struct sim_config c = small_config(seed);
+        c.ops_count = 20;
+        c.faults = 0;
+        struct sim_result r;
+        CHECK(sim_run(&c, &r));
+        leases += r.lease_reads;
+    }
+    CHECK(leases > 0 && leases < 40);
+}
+
 #ifdef CHORUS_MUTANTS
 /* Sweeps seeds until the variant is caught; the check must be one of `expected`. */
 static void expect_caught(struct sim_config base, uint64_t seeds_max, const char *const *expected,
@@ -114,6 +153,46 @@ TEST(mutant_leader_without_check_quorum_reading_locally_is_caught)
     c.mutant = RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS;
     static const char *const expected[] = {"linearizability"};
     expect_caught(c, 200, expected, ARRAY_COUNT(expected));
+}
+
+static const char *const lease_checks[] = {"lease_safety", "linearizability"};
+
+TEST(mutant_lease_without_drift_allowance_is_caught)
+{
+    /* Clocks that drift apart by up to 40% over an election timeout, and a leader cut off
+     * again and again: a lease as long as the election timeout outlives the voters'
+     * stickiness on a slow leader clock. */
+    struct sim_config c = small_config(0);
+    c.nodes_count = 3;
+    c.clients_count = 8;
+    c.ops_count = 400;
+    c.faults = SIM_FAULT_ISOLATE | SIM_FAULT_CLOCK;
+    c.reads = SIM_READS_LEASE;
+    c.clock_drift_ppm_max = 200000;
+    c.client_timeout_ns = 100 * 1000 * 1000ull;
+    c.mutant = RAFT_MUTANT_LEASE_WITHOUT_DRIFT_ALLOWANCE;
+    expect_caught(c, 50, lease_checks, ARRAY_COUNT(lease_checks));
+}
+
+TEST(mutant_lease_kept_after_timeout_now_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.reads = SIM_READS_LEASE;
+    c.mutant = RAFT_MUTANT_LEASE_KEPT_AFTER_TIMEOUT_NOW;
+    expect_caught(c, 200, lease_checks, ARRAY_COUNT(lease_checks));
+}
+
+TEST(mutant_accepting_proposals_during_a_transfer_is_caught)
+{
+    /* Transfers alone, often, under a steady write load: entries appended after
+     * TimeoutNow are missing from the target's log when it wins. */
+    struct sim_config c = small_config(0);
+    c.clients_count = 8;
+    c.ops_count = 400;
+    c.faults = SIM_FAULT_TRANSFER;
+    c.mutant = RAFT_MUTANT_PROPOSE_DURING_TRANSFER;
+    static const char *const expected[] = {"transfer_lost_write"};
+    expect_caught(c, 100, expected, ARRAY_COUNT(expected));
 }
 
 TEST(mutant_apply_retried_command_twice_is_caught)
