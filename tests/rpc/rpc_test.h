@@ -12,6 +12,7 @@
 #include "base/assertions.h"
 #include "harness.h"
 #include "rpc/client.h"
+#include "rpc/envelope.h"
 #include "rpc/server.h"
 
 #define ADMIN_CLIENTS_MAX 8
@@ -60,7 +61,7 @@ static inline uint32_t admin_executions(const struct test_admin *a, uint64_t cli
     return 0;
 }
 
-static void admin_status(Chorus__Admin_Service *svc, const Chorus__StatusRequest *in,
+static inline void admin_status(Chorus__Admin_Service *svc, const Chorus__StatusRequest *in,
                          Chorus__StatusReply_Closure done, void *call)
 {
     (void)in;
@@ -72,7 +73,7 @@ static void admin_status(Chorus__Admin_Service *svc, const Chorus__StatusRequest
     done(&r, call);
 }
 
-static void admin_snapshot(Chorus__Admin_Service *svc, const Chorus__SnapshotRequest *in,
+static inline void admin_snapshot(Chorus__Admin_Service *svc, const Chorus__SnapshotRequest *in,
                            Chorus__SnapshotReply_Closure done, void *call)
 {
     (void)in;
@@ -83,7 +84,7 @@ static void admin_snapshot(Chorus__Admin_Service *svc, const Chorus__SnapshotReq
     a->parked[a->parked_count++] = call;
 }
 
-static void admin_add_member(Chorus__Admin_Service *svc, const Chorus__MemberRequest *in,
+static inline void admin_add_member(Chorus__Admin_Service *svc, const Chorus__MemberRequest *in,
                              Chorus__MemberReply_Closure done, void *call)
 {
     (void)done;
@@ -126,7 +127,7 @@ struct outcome {
     uint64_t call_id;
 };
 
-static void outcome_record(void *ctx, const struct rpc_result *r)
+static inline void outcome_record(void *ctx, const struct rpc_result *r)
 {
     struct outcome *o = ctx;
     o->completions++;
