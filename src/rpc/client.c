@@ -153,7 +153,9 @@ static struct call *call_alloc(const uint8_t *payload, size_t payload_len)
         free(call);
         return NULL;
     }
-    memcpy(call->payload, payload, payload_len);
+    if (payload_len > 0) {
+        memcpy(call->payload, payload, payload_len);
+    }
     call->payload_len = payload_len;
     return call;
 }
