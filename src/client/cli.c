@@ -184,6 +184,7 @@ static int start_calls(struct cli *c, uint64_t timeout_ms)
     rpc_client_config_defaults(&rc);
     rc.client_id = (uv_hrtime() << 16) ^ (uint64_t)getpid() ^ 1;
     rc.prng_seed = uv_hrtime();
+    rc.retry.attempt_timeout_ns = 20ull * 1000 * 1000;
     rc.retry.backoff_base_ns = 50ull * 1000 * 1000;
     rc.retry.backoff_cap_ns = 500ull * 1000 * 1000;
     if (rpc_client_create(&rc, &c->rpc) != 0) {

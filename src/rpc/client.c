@@ -55,6 +55,7 @@ void rpc_client_config_defaults(struct rpc_client_config *cfg)
     cfg->calls_max = RPC_CLIENT_DEFAULT_CALLS_MAX;
     cfg->outbox_messages_max = RPC_CLIENT_DEFAULT_OUTBOX_MESSAGES_MAX;
     cfg->retry.attempts_max = RPC_RETRY_DEFAULT_ATTEMPTS_MAX;
+    cfg->retry.attempt_timeout_ns = RPC_RETRY_DEFAULT_ATTEMPT_TIMEOUT_NS;
     cfg->retry.backoff_base_ns = RPC_RETRY_DEFAULT_BACKOFF_BASE_NS;
     cfg->retry.backoff_cap_ns = RPC_RETRY_DEFAULT_BACKOFF_CAP_NS;
 }
@@ -113,6 +114,15 @@ void rpc_client_destroy(struct rpc_client *c)
 
 /* ---- attempts ---- */
 
+/* When the next attempt leaves: floor_ns plus a full-jitter draw (backoff.h). */
+static uint64_t next_attempt_ns(struct rpc_client *c, const struct call *call, uint64_t now_ns,
+                                uint64_t floor_ns)
+{
+    return now_ns + floor_ns +
+           rpc_backoff_full_jitter_ns(&c->rng, call->policy.backoff_base_ns,
+                                      call->policy.backoff_cap_ns, call->attempts_sent);
+}
+
 static void send_attempt(struct rpc_client *c, struct call *call, uint64_t now_ns)
 {
     ASSERT(call->attempts_sent < call->policy.attempts_max && now_ns < call->deadline_ns);
@@ -136,9 +146,7 @@ static void send_attempt(struct rpc_client *c, struct call *call, uint64_t now_n
     c->counters.retries_sent += call->attempts_sent > 1;
     call->next_attempt_ns = UINT64_MAX;
     if (call->attempts_sent < call->policy.attempts_max) {
-        call->next_attempt_ns =
-            now_ns + rpc_backoff_full_jitter_ns(&c->rng, call->policy.backoff_base_ns,
-                                                call->policy.backoff_cap_ns, call->attempts_sent);
+        call->next_attempt_ns = next_attempt_ns(c, call, now_ns, call->policy.attempt_timeout_ns);
     }
 }
 
@@ -265,10 +273,8 @@ static void on_reply(struct rpc_client *c, uint64_t now_ns, uint32_t peer,
         return;
     }
     if (r->status == CHORUS__RPC_STATUS__RPC_BUSY && call->attempts_sent < call->policy.attempts_max) {
-        /* The server did not run it: try again after a backoff drawn from now. */
-        call->next_attempt_ns =
-            now_ns + rpc_backoff_full_jitter_ns(&c->rng, call->policy.backoff_base_ns,
-                                                call->policy.backoff_cap_ns, call->attempts_sent);
+        /* The server answered without running it: no reply is owed, only the jitter. */
+        call->next_attempt_ns = next_attempt_ns(c, call, now_ns, 0);
         return;
     }
     if (r->status == CHORUS__RPC_STATUS__RPC_OK) {

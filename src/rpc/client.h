@@ -12,8 +12,8 @@
  * live clients share one, e.g. node id and incarnation) and numbers its calls 1, 2, ...
  * (call_id). Every attempt of a call carries the same (client_id, call_id), which is what
  * lets the server execute it at most once (server.h). After each attempt the client waits
- * a full-jitter exponential backoff (backoff.h) and sends again, up to attempts_max
- * attempts; a reply of RPC_BUSY (the server did not run the call) brings the next attempt
+ * an attempt timeout plus a full-jitter exponential backoff (backoff.h) and sends again,
+ * up to attempts_max attempts; a reply of RPC_BUSY (the server did not run the call) brings the next attempt
  * forward. Each attempt carries the budget left, not an absolute time: clocks differ.
  *
  * Completion, exactly once per call, from rpc_client_on_message or rpc_client_tick:
@@ -38,14 +38,20 @@
 #define RPC_CLIENT_DEFAULT_CALLS_MAX 1024
 #define RPC_CLIENT_DEFAULT_OUTBOX_MESSAGES_MAX 4096
 
-/* How one call retries. */
+/* How one call retries: attempt n+1 leaves attempt_timeout_ns plus a full-jitter delay
+ * in [0, min(cap, base * 2^n)] after attempt n. The fixed part is the time a reply needs
+ * at the least (set it near the round-trip time), so no retry chases an attempt that
+ * could not have been answered yet; the jittered part spreads the retries of clients
+ * that failed together. */
 struct rpc_retry_policy {
-    uint32_t attempts_max;  /* transmissions in all, >= 1 */
-    uint64_t backoff_base_ns; /* first window is [0, 2 * base] */
-    uint64_t backoff_cap_ns;  /* windows never grow past this */
+    uint32_t attempts_max;      /* transmissions in all, >= 1 */
+    uint64_t attempt_timeout_ns; /* the least wait between attempts */
+    uint64_t backoff_base_ns;   /* first jitter window is [0, 2 * base] */
+    uint64_t backoff_cap_ns;    /* windows never grow past this */
 };
 
 #define RPC_RETRY_DEFAULT_ATTEMPTS_MAX 8
+#define RPC_RETRY_DEFAULT_ATTEMPT_TIMEOUT_NS (10ull * 1000 * 1000)
 #define RPC_RETRY_DEFAULT_BACKOFF_BASE_NS (20ull * 1000 * 1000)
 #define RPC_RETRY_DEFAULT_BACKOFF_CAP_NS (1000ull * 1000 * 1000)
 

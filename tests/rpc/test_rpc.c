@@ -250,7 +250,8 @@ TEST(silent_server_fails_the_call_at_its_deadline_after_bounded_attempts)
     struct pair p;
     pair_open(&p, NULL);
     struct outcome o = {0};
-    struct rpc_retry_policy policy = {4, 10 * MS, 40 * MS};
+    struct rpc_retry_policy policy = {.attempts_max = 4, .attempt_timeout_ns = 5 * MS,
+                                     .backoff_base_ns = 10 * MS, .backoff_cap_ns = 40 * MS};
     Chorus__StatusRequest req = CHORUS__STATUS_REQUEST__INIT;
     uint64_t start_ns = p.now_ns;
     rpc_client_call(p.client, p.now_ns, SERVER_PEER, &chorus__admin__descriptor, METHOD_STATUS,
@@ -259,8 +260,10 @@ TEST(silent_server_fails_the_call_at_its_deadline_after_bounded_attempts)
     for (int sent = 1; o.completions == 0;) {
         int n = to_server(&p, true);
         if (n > 0 && sent++ > 1) {
-            /* each wait is within its full-jitter window: [0, min(cap, base * 2^n)] */
-            CHECK(p.now_ns - last_send_ns <= rpc_backoff_window_ns(10 * MS, 40 * MS, sent - 2));
+            /* each wait: the attempt timeout plus a draw from [0, min(cap, base * 2^n)] */
+            uint64_t waited_ns = p.now_ns - last_send_ns;
+            CHECK(waited_ns >= 5 * MS);
+            CHECK(waited_ns <= 5 * MS + rpc_backoff_window_ns(10 * MS, 40 * MS, sent - 2));
             last_send_ns = p.now_ns;
         }
         advance(&p);
@@ -399,7 +402,8 @@ TEST(bad_calls_are_refused_before_anything_is_sent)
     CHECK_EQ(rpc_client_call(p.client, p.now_ns, SERVER_PEER, &chorus__admin__descriptor, 99,
                              &wrong.base, MS, NULL, outcome_record, &o),
              ERR_INVALID);
-    struct rpc_retry_policy no_attempts = {0, MS, MS};
+    struct rpc_retry_policy no_attempts = {.attempts_max = 0, .backoff_base_ns = MS,
+                                          .backoff_cap_ns = MS};
     Chorus__StatusRequest req = CHORUS__STATUS_REQUEST__INIT;
     CHECK_EQ(rpc_client_call(p.client, p.now_ns, SERVER_PEER, &chorus__admin__descriptor,
                              METHOD_STATUS, &req.base, MS, &no_attempts, outcome_record, &o),

@@ -249,7 +249,8 @@ static void start_call(struct sim *s, struct sim_client *c)
     rec->in_partition = s->cfg.partition && s->now_ns < s->partition_end_ns &&
                         rec->deadline_ns > s->partition_start_ns;
     s->calls_outside_partition += !rec->in_partition;
-    struct rpc_retry_policy policy = {10, 5 * MS, 200 * MS};
+    struct rpc_retry_policy policy = {.attempts_max = 10, .attempt_timeout_ns = 10 * MS,
+                                     .backoff_base_ns = 5 * MS, .backoff_cap_ns = 200 * MS};
     Chorus__StatusRequest status = CHORUS__STATUS_REQUEST__INIT;
     Chorus__SnapshotRequest snapshot = CHORUS__SNAPSHOT_REQUEST__INIT;
     bool slow = prng_chance(&s->rng, 500000);
