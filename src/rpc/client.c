@@ -7,6 +7,7 @@
 #include "base/assertions.h"
 #include "base/errors.h"
 #include "base/hashmap.h"
+#include "base/list.h"
 #include "base/prng.h"
 #include "rpc/backoff.h"
 #include "rpc/envelope.h"
@@ -30,6 +31,7 @@ struct call {
     struct rpc_stub *stub;
     ProtobufCClosure closure;
     void *closure_data;
+    struct list_node in_flight_node; /* on rpc_client.in_flight, oldest call first */
 };
 
 struct rpc_client {
@@ -37,7 +39,9 @@ struct rpc_client {
     struct prng rng;
     uint64_t now_ns;       /* of the latest input, for calls made through a stub */
     uint64_t next_call_id;
-    struct hashmap calls;  /* call_id -> struct call */
+    struct hashmap calls;  /* call_id -> struct call, for replies */
+    struct list_node in_flight; /* the same calls, for timers: walking a list of the
+                                 * calls is cheaper than walking the map's slots */
     struct rpc_outbox outbox;
     struct rpc_envelope_decoder decoder;
     struct buf scratch;    /* envelope encoding */
@@ -80,6 +84,7 @@ int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **o
     prng_seed(&c->rng, cfg->prng_seed);
     c->next_call_id = 1;
     hashmap_init(&c->calls, call_has_id);
+    list_init(&c->in_flight);
     rpc_envelope_decoder_init(&c->decoder);
     buf_init(&c->scratch, RPC_ENVELOPE_BYTES_MAX);
     if (rpc_outbox_init(&c->outbox, cfg->outbox_messages_max) != 0) {
@@ -101,9 +106,9 @@ void rpc_client_destroy(struct rpc_client *c)
     if (c == NULL) {
         return;
     }
-    void *item = NULL;
-    for (size_t i = 0; hashmap_next(&c->calls, &i, &item);) {
-        call_free(item);
+    struct list_node *n = NULL;
+    while ((n = list_pop_front(&c->in_flight)) != NULL) {
+        call_free(list_entry(n, struct call, in_flight_node));
     }
     hashmap_free(&c->calls);
     rpc_outbox_free(&c->outbox);
@@ -204,6 +209,7 @@ static int64_t call_start(struct rpc_client *c, uint64_t now_ns, uint32_t peer,
         call_free(call);
         return ERR_NOMEM;
     }
+    list_push_back(&c->in_flight, &call->in_flight_node);
     c->next_call_id++;
     c->counters.calls_started++;
     send_attempt(c, call, now_ns);
@@ -235,6 +241,7 @@ static void complete(struct rpc_client *c, struct call *call, int status, const 
 {
     struct call *removed = hashmap_remove(&c->calls, hash_u64(call->call_id), &call->call_id);
     ASSERT(removed == call);
+    list_remove(&call->in_flight_node);
     c->counters.calls_completed++;
     struct rpc_result result = {call->call_id, status, detail == NULL ? "" : detail, reply};
     if (call->stub != NULL) {
@@ -299,11 +306,16 @@ void rpc_client_on_message(struct rpc_client *c, uint64_t now_ns, uint32_t peer,
 
 /* ---- timers ---- */
 
+#define FOR_EACH_CALL(c, call)                                                              \
+    for (struct list_node *n_ = (c)->in_flight.next;                                        \
+         n_ != &(c)->in_flight && ((call) = list_entry(n_, struct call, in_flight_node), 1); \
+         n_ = n_->next)
+
 static struct call *first_expired(const struct rpc_client *c, uint64_t now_ns)
 {
-    void *item = NULL;
-    for (size_t i = 0; hashmap_next(&c->calls, &i, &item);) {
-        struct call *call = item;
+    struct call *call = NULL;
+    FOR_EACH_CALL(c, call)
+    {
         if (call->deadline_ns <= now_ns) {
             return call;
         }
@@ -314,15 +326,14 @@ static struct call *first_expired(const struct rpc_client *c, uint64_t now_ns)
 void rpc_client_tick(struct rpc_client *c, uint64_t now_ns)
 {
     c->now_ns = MAX(c->now_ns, now_ns);
-    void *item = NULL;
-    for (size_t i = 0; hashmap_next(&c->calls, &i, &item);) {
-        struct call *call = item;
+    struct call *call = NULL;
+    FOR_EACH_CALL(c, call)
+    {
         if (call->next_attempt_ns <= now_ns && now_ns < call->deadline_ns) {
             send_attempt(c, call, now_ns);
         }
     }
-    /* Completions may start calls and so change the table: find, complete, look again. */
-    struct call *call = NULL;
+    /* Completions may start calls and so change the list: find, complete, look again. */
     while ((call = first_expired(c, now_ns)) != NULL) {
         c->counters.deadline_exceeded++;
         complete(c, call, CHORUS__RPC_STATUS__RPC_DEADLINE_EXCEEDED,
@@ -333,9 +344,9 @@ void rpc_client_tick(struct rpc_client *c, uint64_t now_ns)
 uint64_t rpc_client_next_timeout_ns(const struct rpc_client *c)
 {
     uint64_t next_ns = UINT64_MAX;
-    void *item = NULL;
-    for (size_t i = 0; hashmap_next(&c->calls, &i, &item);) {
-        const struct call *call = item;
+    struct call *call = NULL;
+    FOR_EACH_CALL(c, call)
+    {
         next_ns = MIN(next_ns, MIN(call->deadline_ns, call->next_attempt_ns));
     }
     return next_ns;
@@ -362,9 +373,11 @@ void rpc_client_check_invariants(const struct rpc_client *c)
 {
     ASSERT(c->calls.items_count <= c->cfg.calls_max);
     ASSERT(c->counters.calls_started == c->counters.calls_completed + c->calls.items_count);
-    void *item = NULL;
-    for (size_t i = 0; hashmap_next(&c->calls, &i, &item);) {
-        const struct call *call = item;
+    ASSERT(list_length(&c->in_flight) == c->calls.items_count);
+    struct call *call = NULL;
+    FOR_EACH_CALL(c, call)
+    {
+        ASSERT(hashmap_find(&c->calls, hash_u64(call->call_id), &call->call_id) == call);
         ASSERT(call->call_id > 0 && call->call_id < c->next_call_id);
         ASSERT(call->attempts_sent >= 1 && call->attempts_sent <= call->policy.attempts_max);
         ASSERT((call->done != NULL) != (call->stub != NULL));
