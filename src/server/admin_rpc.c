@@ -2,6 +2,7 @@
  * admin_rpc.h. */
 #include "server/admin_rpc.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/errors.h"
@@ -102,6 +103,43 @@ static void send_replies(struct admin_rpc *a)
         buf_reset(&envelope);
     }
     buf_free(&envelope);
+}
+
+void admin_rpc_metrics(const struct admin_rpc *a, const struct net_udp *udp, struct buf *o)
+{
+    const struct rpc_server_counters *c = rpc_server_counters(a->rpc);
+    char t[2048];
+    int n = snprintf(
+        t, sizeof t,
+        "# TYPE chorus_rpc_frames_total counter\nchorus_rpc_frames_total %llu\n"
+        "# TYPE chorus_rpc_requests_bad_total counter\nchorus_rpc_requests_bad_total %llu\n"
+        "# TYPE chorus_rpc_calls_executed_total counter\nchorus_rpc_calls_executed_total %llu\n"
+        "# TYPE chorus_rpc_duplicates_total counter\n"
+        "chorus_rpc_duplicates_total{of=\"running\"} %llu\n"
+        "chorus_rpc_duplicates_total{of=\"finished\"} %llu\n"
+        "# TYPE chorus_rpc_refused_total counter\n"
+        "chorus_rpc_refused_total{reason=\"evicted\"} %llu\n"
+        "chorus_rpc_refused_total{reason=\"busy\"} %llu\n"
+        "chorus_rpc_refused_total{reason=\"no_budget\"} %llu\n"
+        "chorus_rpc_refused_total{reason=\"no_such_method\"} %llu\n"
+        "chorus_rpc_refused_total{reason=\"unimplemented\"} %llu\n"
+        "chorus_rpc_refused_total{reason=\"bad_payload\"} %llu\n"
+        "# TYPE chorus_rpc_cache_evictions_total counter\nchorus_rpc_cache_evictions_total %llu\n"
+        "# TYPE chorus_rpc_clients_forgotten_total counter\nchorus_rpc_clients_forgotten_total %llu\n"
+        "# TYPE chorus_rpc_outbox_overflows_total counter\nchorus_rpc_outbox_overflows_total %llu\n"
+        "# TYPE chorus_udp_recv_batches_total counter\nchorus_udp_recv_batches_total %llu\n"
+        "# TYPE chorus_udp_recv_batch_datagrams_max gauge\nchorus_udp_recv_batch_datagrams_max %llu\n"
+        "# TYPE chorus_udp_sends_queued_total counter\nchorus_udp_sends_queued_total %llu\n",
+        (unsigned long long)a->frames_received, (unsigned long long)c->requests_bad,
+        (unsigned long long)c->calls_executed, (unsigned long long)c->duplicates_running,
+        (unsigned long long)c->duplicates_replayed, (unsigned long long)c->refused_evicted,
+        (unsigned long long)c->refused_busy, (unsigned long long)c->refused_no_budget,
+        (unsigned long long)c->no_such_method, (unsigned long long)c->unimplemented,
+        (unsigned long long)c->bad_payloads, (unsigned long long)c->entries_evicted,
+        (unsigned long long)c->clients_forgotten, (unsigned long long)c->outbox_overflow_drops,
+        (unsigned long long)udp->recv_batches, (unsigned long long)udp->recv_batch_datagrams_max,
+        (unsigned long long)udp->sends_queued);
+    buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
 }
 
 bool admin_rpc_on_datagram(struct admin_rpc *a, const struct sockaddr_in *from,

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "io/net_udp.h"
 #include "proto/chorus.pb-c.h"
 #include "rpc/server.h"
 
@@ -44,6 +45,8 @@ struct admin_rpc {
 /* 0 or ERR_NOMEM. */
 int admin_rpc_init(struct admin_rpc *a, struct server *s);
 void admin_rpc_free(struct admin_rpc *a);
+/* Appends the Admin RPC server's and the UDP driver's counters to o, Prometheus text. */
+void admin_rpc_metrics(const struct admin_rpc *a, const struct net_udp *udp, struct buf *o);
 /* Serves data when it is an RPC frame and returns true; false for anything else (the
  * caller hands it to the link layer). */
 bool admin_rpc_on_datagram(struct admin_rpc *a, const struct sockaddr_in *from,

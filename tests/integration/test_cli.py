@@ -1,7 +1,9 @@
 """chorus-cli against a real three-node cluster: Status over the Admin RPC service on each
 node's cluster UDP port (src/server/admin_rpc.c, src/client/cli.c)."""
 import os
+import re
 import subprocess
+import urllib.request
 
 from conftest import ROOT, retry
 
@@ -33,6 +35,11 @@ def test_status_shows_every_member_with_one_leader(cluster):
     assert len({r[3] for r in table.values()}) == 1          # one term
     assert {int(r[4]) for r in table.values()} == {leader.id}  # everyone names the leader
     assert int(table[leader.id][5]) >= 2                      # commit: no-op + SET
+    url = "http://127.0.0.1:%d/metrics" % leader.admin_port
+    with urllib.request.urlopen(url, timeout=2) as r:
+        metrics = r.read().decode()
+    executed = re.search(r"^chorus_rpc_calls_executed_total (\d+)$", metrics, re.M)
+    assert executed and int(executed.group(1)) >= 1
 
 
 def test_status_names_an_unreachable_member_and_exits_1(cluster):
