@@ -49,7 +49,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *b, const struct 
     if (!(flags & UV_UDP_MMSG_CHUNK)) {
         end_batch(u); /* a single recvmsg: a batch of one */
     }
-    if (u->loss_ppm > 0 && prng_chance(&u->loss_rng, u->loss_ppm)) {
+    if (u->loss_ppm > 0 && prng_chance(&u->fault_rng, u->loss_ppm)) {
         u->injected_drops++;
         return;
     }
@@ -140,7 +140,8 @@ static void send_queued(struct net_udp *u, const struct sockaddr_in *to, const u
 
 void net_udp_send(struct net_udp *u, const struct sockaddr_in *to, const uint8_t *data, size_t len)
 {
-    if (u->send_queued == 0) {
+    bool blocked = u->would_block_ppm > 0 && prng_chance(&u->fault_rng, u->would_block_ppm);
+    if (u->send_queued == 0 && !blocked) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
         int rc = uv_udp_try_send(&u->handle, &b, 1, (const struct sockaddr *)to);
         if (rc >= 0) {
@@ -155,10 +156,12 @@ void net_udp_send(struct net_udp *u, const struct sockaddr_in *to, const uint8_t
     send_queued(u, to, data, len);
 }
 
-void net_udp_inject_loss(struct net_udp *u, uint32_t loss_ppm, uint64_t seed)
+void net_udp_inject_faults(struct net_udp *u, uint32_t loss_ppm, uint32_t would_block_ppm,
+                           uint64_t seed)
 {
     u->loss_ppm = loss_ppm;
-    prng_seed(&u->loss_rng, seed);
+    u->would_block_ppm = would_block_ppm;
+    prng_seed(&u->fault_rng, seed);
 }
 
 static void on_closed(uv_handle_t *h)

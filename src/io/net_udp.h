@@ -15,8 +15,10 @@
  * the link layer above retransmits. libuv writes its queue when the socket is writable
  * again (with sendmmsg on Linux, many datagrams per system call).
  *
- * Fault injection for tests: net_udp_inject_loss drops that share of received datagrams
- * (counted), drawn from a seeded PRNG. IPv4 only. Depends on base and libuv. */
+ * Fault injection for tests (net_udp_inject_faults, drawn from a seeded PRNG): drop a
+ * share of received datagrams (counted), and treat a share of sends as if the socket
+ * would block, so they take the queued path (loopback sockets never block otherwise).
+ * IPv4 only. Depends on base and libuv. */
 #ifndef CHORUS_IO_NET_UDP_H
 #define CHORUS_IO_NET_UDP_H
 
@@ -43,7 +45,8 @@ struct net_udp {
     uint32_t send_queued;         /* uv_udp_send requests in flight */
     uint32_t batch_datagrams;     /* datagrams in the recvmmsg batch being delivered */
     uint32_t loss_ppm;            /* injected receive loss, 0 in production */
-    struct prng loss_rng;
+    uint32_t would_block_ppm;     /* injected "would block" on send, 0 in production */
+    struct prng fault_rng;
     uint64_t datagrams_sent;
     uint64_t datagrams_received;
     uint64_t recv_batches;        /* recvmmsg calls that returned datagrams */
@@ -64,8 +67,10 @@ bool net_udp_batched_receive(const struct net_udp *u);
 /* Sends one datagram to `to` (data is copied when it has to wait); drops are counted,
  * never fatal. */
 void net_udp_send(struct net_udp *u, const struct sockaddr_in *to, const uint8_t *data, size_t len);
-/* Drops loss_ppm / 1,000,000 of received datagrams, drawn from seed (tests). */
-void net_udp_inject_loss(struct net_udp *u, uint32_t loss_ppm, uint64_t seed);
+/* Drops loss_ppm / 1,000,000 of received datagrams and queues would_block_ppm / 1,000,000
+ * of sends as if the socket would block, drawn from seed (tests). */
+void net_udp_inject_faults(struct net_udp *u, uint32_t loss_ppm, uint32_t would_block_ppm,
+                           uint64_t seed);
 /* Stops receiving and closes the handle; the receive buffer and queued sends are freed
  * as the loop finishes the close. */
 void net_udp_close(struct net_udp *u);

@@ -1,10 +1,14 @@
-/* The link layer over real loopback sockets between two processes, through the server's
- * UDP driver (src/io/net_udp.c): the parent (node 1) sends MESSAGES messages of 1..3000
- * bytes (so many are fragmented) to a child process (node 2); both drivers drop 10% of
- * what they receive. The child checks that every message arrives exactly once, in
- * order and intact, and that its socket read them with recvmmsg in batches of more than
- * one; the parent waits until the link has every message acknowledged. Either side
- * gives up after TEST_SECONDS_MAX. */
+/* The server's UDP driver (src/io/net_udp.c) on real loopback sockets.
+ *
+ * The link layer between two processes: the parent (node 1) sends MESSAGES messages of
+ * 1..3000 bytes (so many are fragmented) to a child process (node 2). Both drivers drop
+ * 10% of what they receive and treat 10% of sends as blocked, so those (and every send
+ * behind them) go through the uv_udp_send queue. The child checks that every message
+ * arrives exactly once, in order and intact, and that its socket read them with recvmmsg
+ * in batches of more than one; the parent waits until the link has every message
+ * acknowledged. Either side gives up after TEST_SECONDS_MAX.
+ *
+ * The send queue alone: a burst of datagrams all treated as blocked arrives in order. */
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,11 +17,13 @@
 #include "base/assertions.h"
 #include "harness.h"
 #include "io/net_udp.h"
+#include "base/buf.h"
 #include "link/link.h"
 
 #define MESSAGES 3000
 #define MESSAGE_BYTES_MAX 3000
 #define LOSS_PPM 100000
+#define WOULD_BLOCK_PPM 100000 /* sends pushed onto the uv_udp_send queue */
 #define TEST_SECONDS_MAX 60
 #define LINGER_MS 1000 /* the receiver keeps acknowledging after it has everything */
 
@@ -129,7 +135,7 @@ static void endpoint_open(struct endpoint *e, uint32_t self, uint16_t port, uint
     c.local_incarnation = uv_hrtime();
     ASSERT(link_create(&c, &e->link) == 0);
     ASSERT(net_udp_open(&e->udp, &e->loop, "127.0.0.1", port, on_datagram, e) == 0);
-    net_udp_inject_loss(&e->udp, LOSS_PPM, self);
+    net_udp_inject_faults(&e->udp, LOSS_PPM, WOULD_BLOCK_PPM, self);
     ASSERT(uv_ip4_addr("127.0.0.1", peer_port, &e->peer) == 0);
     buf_init(&e->datagram, 0);
     uv_timer_init(&e->loop, &e->link_timer);
@@ -223,10 +229,67 @@ TEST(link_over_loopback_between_two_processes_delivers_every_message_once_in_ord
     CHECK(e.error == NULL);
     CHECK_EQ(link_counters(e.link)->messages_acked, MESSAGES);
     CHECK(net_udp_batched_receive(&e.udp));
+    CHECK(e.udp.sends_queued > 0);
+    CHECK_EQ(e.udp.send_drops, 0);
     printf("    sender: %u messages acknowledged in %.2f s; %llu datagrams sent, %llu through "
            "the send queue, %llu send drops, %llu retransmissions\n",
            MESSAGES, seconds, (unsigned long long)e.udp.datagrams_sent,
            (unsigned long long)e.udp.sends_queued, (unsigned long long)e.udp.send_drops,
            (unsigned long long)link_counters(e.link)->fragments_retransmitted);
     endpoint_close(&e);
+}
+
+/* ---- the send queue ---- */
+
+#define BURST_DATAGRAMS 100
+#define BURST_BYTES 100
+
+struct burst {
+    uint32_t received;
+    bool out_of_order;
+};
+
+static void on_burst_datagram(void *ctx, const struct sockaddr_in *from, const uint8_t *data,
+                              size_t len)
+{
+    (void)from;
+    struct burst *b = ctx;
+    if (len != BURST_BYTES || le_load_u32(data) != b->received) {
+        b->out_of_order = true;
+    }
+    b->received++;
+    if (b->received == BURST_DATAGRAMS) {
+        uv_stop(uv_default_loop());
+    }
+}
+
+TEST(sends_that_would_block_wait_in_order_in_the_queue)
+{
+    /* Every send is treated as blocked: the burst queues, and must arrive in order. */
+    uv_loop_t *loop = uv_default_loop();
+    struct net_udp tx, rx;
+    struct burst got = {0};
+    CHECK_EQ(net_udp_open(&rx, loop, "127.0.0.1", 0, on_burst_datagram, &got), 0);
+    CHECK_EQ(net_udp_open(&tx, loop, "127.0.0.1", 0, on_burst_datagram, &got), 0);
+    net_udp_inject_faults(&tx, 0, 1000000, 1);
+    struct sockaddr_in to;
+    uv_ip4_addr("127.0.0.1", net_udp_port(&rx), &to);
+    uint8_t d[BURST_BYTES] = {0};
+    for (uint32_t i = 0; i < BURST_DATAGRAMS; i++) {
+        le_store_u32(d, i);
+        net_udp_send(&tx, &to, d, sizeof d);
+    }
+    CHECK_EQ(tx.sends_queued, BURST_DATAGRAMS);
+    CHECK_EQ(tx.send_queued, BURST_DATAGRAMS);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_EQ(got.received, BURST_DATAGRAMS);
+    CHECK(!got.out_of_order);
+    CHECK_EQ(tx.send_drops, 0);
+    CHECK_EQ(tx.send_queued, 0);
+    CHECK_EQ(tx.datagrams_sent, BURST_DATAGRAMS);
+    printf("    %llu of %u datagrams waited in the send queue\n",
+           (unsigned long long)tx.sends_queued, BURST_DATAGRAMS);
+    net_udp_close(&tx);
+    net_udp_close(&rx);
+    uv_run(loop, UV_RUN_DEFAULT);
 }
