@@ -3,8 +3,8 @@
  * chorus-cli is not a cluster member, so it cannot open a link; it sends each request
  * envelope as one frame of kind FRAME_KIND_RPC (wire/frame.h: magic, version, cluster id,
  * length, CRC32C) to a node's cluster port, and relies on the RPC runtime's retries for
- * loss. node.c's datagram callback offers every datagram here first; frames of other
- * kinds go on to the link table. Replies go back, framed the same way, to the address the
+ * loss. node.c's datagram callback offers every datagram here first; a peek at the frame
+ * kind (frame_peek_kind, no checksum pass) sends every other kind on to the link table. Replies go back, framed the same way, to the address the
  * request came from: the RPC server knows callers by a small token, mapped here to the
  * last ADMIN_RPC_CALLERS_MAX addresses seen.
  *
