@@ -1,13 +1,18 @@
 /* chorus-cli: cluster administration over the Admin RPC service.
  *
- *   chorus-cli --peers 1@127.0.0.1:17001,2@127.0.0.1:17002 [--timeout-ms N] status
+ *   chorus-cli --peers 1@127.0.0.1:17001,2@127.0.0.1:17002 [--timeout-ms N] COMMAND
  *
- * status asks every member for its Status at once (one RPC each, sent as frames of kind
- * FRAME_KIND_RPC to its cluster UDP port, see src/server/admin_rpc.h) and prints one line
- * per member: role, term, leader, commit, applied and last log index, or why it did not
- * answer. Exit status: 0 when every member answered, 1 when some did not, 2 on bad usage.
+ * COMMAND is an Admin method that takes no argument, asked of every member at once (one
+ * RPC each, sent as frames of kind FRAME_KIND_RPC to its cluster UDP port, see
+ * src/server/admin_rpc.h):
+ *   status    one line per member: role, term, leader, commit, applied and last index
+ *   snapshot  one line per member: what it answered
+ * A member that does not answer OK gets the status and its detail instead (e.g.
+ * RPC_UNIMPLEMENTED, RPC_DEADLINE_EXCEEDED). Exit status: 0 when every member answered
+ * OK, 1 when some did not, 2 on bad usage.
  * This is a driver (DESIGN.md §2): it owns the libuv loop, the clock and the socket, and
  * moves envelopes between the socket and the pure RPC client. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +40,14 @@ struct member_status {
     Chorus__StatusReply reply; /* copied scalars; no repeated fields kept */
 };
 
+/* The commands: a name on the command line and the Admin method it calls. */
+static const struct {
+    const char *command;
+    const char *method;
+} COMMANDS[] = {{"status", "Status"}, {"snapshot", "Snapshot"}};
+
 struct cli {
+    const ProtobufCMethodDescriptor *method;
     uv_loop_t loop;
     struct net_udp udp;
     uv_timer_t timer;
@@ -96,13 +108,13 @@ static void on_datagram(void *ctx, const struct sockaddr_in *from, const uint8_t
     pump(c);
 }
 
-static void on_status(void *ctx, const struct rpc_result *r)
+static void on_answer(void *ctx, const struct rpc_result *r)
 {
     struct member_status *m = ctx;
     m->answered = r->status == CHORUS__RPC_STATUS__RPC_OK;
     m->status = r->status;
     snprintf(m->detail, sizeof m->detail, "%s", r->detail);
-    if (m->answered) {
+    if (m->answered && r->reply->descriptor == &chorus__status_reply__descriptor) {
         m->reply = *(const Chorus__StatusReply *)r->reply;
         m->reply.n_voters = 0;
         m->reply.voters = NULL;
@@ -117,7 +129,23 @@ static const char *role_name(Chorus__Role role)
     return v == NULL ? "?" : v->name + strlen("ROLE_");
 }
 
-static int print_status(const struct cli *c)
+/* For methods other than Status: one line per member. */
+static int print_answers(const struct cli *c)
+{
+    int missing = 0;
+    printf("%-4s %-22s %s\n", "ID", "ADDRESS", c->method->name);
+    for (uint32_t i = 0; i < c->cfg.peers_count; i++) {
+        const struct member_status *m = &c->members[i];
+        char address[sizeof m->peer->host + 8];
+        snprintf(address, sizeof address, "%s:%u", m->peer->host, m->peer->port);
+        printf("%-4u %-22s %s%s%s\n", m->peer->id, address, m->answered ? "OK" : rpc_status_name(m->status),
+               m->answered ? "" : ": ", m->answered ? "" : m->detail);
+        missing += !m->answered;
+    }
+    return missing == 0 ? 0 : 1;
+}
+
+static int print_status_table(const struct cli *c)
 {
     int missing = 0;
     printf("%-4s %-22s %-10s %8s %7s %10s %10s %10s\n", "ID", "ADDRESS", "ROLE", "TERM", "LEADER",
@@ -142,7 +170,9 @@ static int print_status(const struct cli *c)
 
 static int usage(const char *error)
 {
-    fprintf(stderr, "chorus-cli: %s\nusage: chorus-cli --peers ID@IPV4:PORT[,...] [--timeout-ms N] status\n",
+    fprintf(stderr,
+            "chorus-cli: %s\nusage: chorus-cli --peers ID@IPV4:PORT[,...] [--timeout-ms N] "
+            "status|snapshot\n",
             error);
     return 2;
 }
@@ -151,7 +181,6 @@ static int usage(const char *error)
 static int parse_args(struct cli *c, int argc, char **argv, uint64_t *timeout_ms)
 {
     char err[CLI_ERROR_BYTES];
-    bool have_command = false;
     server_config_defaults(&c->cfg);
     c->cfg.peers_count = 0;
     for (int i = 1; i < argc; i++) {
@@ -165,8 +194,17 @@ static int parse_args(struct cli *c, int argc, char **argv, uint64_t *timeout_ms
             if (*end != '\0' || *timeout_ms == 0 || *timeout_ms > 3600 * 1000) {
                 return usage("--timeout-ms wants 1..3600000");
             }
-        } else if (strcmp(argv[i], "status") == 0) {
-            have_command = true;
+        } else if (argv[i][0] != '-' && c->method == NULL) {
+            for (size_t k = 0; k < sizeof COMMANDS / sizeof COMMANDS[0]; k++) {
+                if (strcmp(argv[i], COMMANDS[k].command) == 0) {
+                    c->method = protobuf_c_service_descriptor_get_method_by_name(
+                        &chorus__admin__descriptor, COMMANDS[k].method);
+                }
+            }
+            if (c->method == NULL) {
+                snprintf(err, sizeof err, "unknown command '%s'", argv[i]);
+                return usage(err);
+            }
         } else {
             snprintf(err, sizeof err, "unknown argument '%s'", argv[i]);
             return usage(err);
@@ -175,7 +213,7 @@ static int parse_args(struct cli *c, int argc, char **argv, uint64_t *timeout_ms
     if (c->cfg.peers_count == 0) {
         return usage("--peers is required");
     }
-    return have_command ? 0 : usage("no command (status)");
+    return c->method != NULL ? 0 : usage("no command");
 }
 
 static int start_calls(struct cli *c, uint64_t timeout_ms)
@@ -197,10 +235,16 @@ static int start_calls(struct cli *c, uint64_t timeout_ms)
         if (uv_ip4_addr(m->peer->host, m->peer->port, &m->addr) != 0) {
             return ERR_INVALID;
         }
-        Chorus__StatusRequest req = CHORUS__STATUS_REQUEST__INIT;
+        /* Every command's input is an empty message: built from its descriptor alone. */
+        _Alignas(max_align_t) uint8_t input[256];
+        if (c->method->input->sizeof_message > sizeof input) {
+            return ERR_TOO_LARGE;
+        }
+        c->method->input->message_init((ProtobufCMessage *)input);
+        unsigned method_index = (unsigned)(c->method - chorus__admin__descriptor.methods);
         int64_t id = rpc_client_call(c->rpc, uv_hrtime(), m->peer->id, &chorus__admin__descriptor,
-                                     0 /* Status */, &req.base, timeout_ms * 1000000ull, NULL,
-                                     on_status, m);
+                                     method_index, (const ProtobufCMessage *)input,
+                                     timeout_ms * 1000000ull, NULL, on_answer, m);
         if (id < 0) {
             return (int)id;
         }
@@ -233,7 +277,8 @@ int main(int argc, char **argv)
     }
     pump(&c);
     uv_run(&c.loop, UV_RUN_DEFAULT);
-    int status = print_status(&c);
+    int status = c.method->output == &chorus__status_reply__descriptor ? print_status_table(&c)
+                                                                       : print_answers(&c);
     net_udp_close(&c.udp);
     uv_close((uv_handle_t *)&c.timer, NULL);
     uv_run(&c.loop, UV_RUN_DEFAULT);

@@ -18,7 +18,7 @@ def run_cli(*args, timeout_s=20):
 def rows(stdout):
     """The member lines of a status table, by node id."""
     lines = stdout.strip().splitlines()
-    assert lines[0].split()[:3] == ["ID", "ADDRESS", "ROLE"]
+    assert lines[0].split()[:2] == ["ID", "ADDRESS"]
     return {int(line.split()[0]): line.split() for line in lines[1:]}
 
 
@@ -52,7 +52,18 @@ def test_status_names_an_unreachable_member_and_exits_1(cluster):
     assert table[1][2] in ("LEADER", "FOLLOWER", "CANDIDATE")
 
 
+def test_calls_raft_cannot_serve_yet_answer_unimplemented_on_every_member(cluster):
+    cluster.leader()
+    code, out, _ = run_cli("--peers", cluster.peers, "snapshot")
+    assert code == 1
+    table = rows(out)
+    assert sorted(table) == [1, 2, 3]
+    for line in table.values():
+        assert line[2] == "RPC_UNIMPLEMENTED:"
+
+
 def test_bad_usage_is_refused_with_exit_2():
     assert run_cli("status")[0] == 2
     assert run_cli("--peers", "nonsense", "status")[0] == 2
     assert run_cli("--peers", "1@127.0.0.1:1", "frobnicate")[0] == 2
+    assert run_cli("--peers", "1@127.0.0.1:1")[0] == 2
