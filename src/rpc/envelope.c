@@ -53,11 +53,15 @@ int rpc_envelope_decode(struct rpc_envelope_decoder *d, const void *bytes, size_
     if (e->version != RPC_ENVELOPE_VERSION) {
         return ERR_VERSION;
     }
-    bool valid = false;
+    /* Version 1 has exactly the fields of the IDL: a newer envelope bumps the version.
+     * (protobuf-c would also re-emit unknown fields in a form it may not read back.) */
+    bool valid = e->base.n_unknown_fields == 0;
     if (e->body_case == CHORUS__RPC_ENVELOPE__BODY_REQUEST) {
-        valid = request_valid(e->request);
+        valid = valid && e->request->base.n_unknown_fields == 0 && request_valid(e->request);
     } else if (e->body_case == CHORUS__RPC_ENVELOPE__BODY_REPLY) {
-        valid = reply_valid(e->reply);
+        valid = valid && e->reply->base.n_unknown_fields == 0 && reply_valid(e->reply);
+    } else {
+        valid = false;
     }
     if (!valid) {
         return ERR_MALFORMED;

@@ -8,7 +8,8 @@
  * frame), so they carry neither themselves.
  *
  * Validity: the decoder accepts an envelope only when it unpacks, its version is
- * RPC_ENVELOPE_VERSION, it holds a request or a reply, ids are non-zero, names are
+ * RPC_ENVELOPE_VERSION, it holds a request or a reply, no message in it carries a field
+ * the IDL does not define (a new field means a new version), ids are non-zero, names are
  * non-empty and within RPC_NAME_BYTES_MAX, the detail within RPC_DETAIL_BYTES_MAX, the
  * payload within RPC_PAYLOAD_BYTES_MAX and a reply's status is a known RpcStatus.
  * Anything else is an error code the caller counts; nothing is recovered from a bad

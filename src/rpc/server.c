@@ -200,15 +200,12 @@ static void evict_oldest_finished(struct rpc_server *s)
     struct rpc_call *call =
         list_entry(list_pop_front(&s->finished), struct rpc_call, finished_node);
     struct client_record *rec = client_record_alloc(s, call->key.client_id);
-    if (rec != NULL) {
-        rec->forgotten_max = MAX(rec->forgotten_max, call->key.call_id);
-    }
-    /* Without a record (no memory) the watermark is lost; the call is then kept rather
-     * than risk running it twice. */
     if (rec == NULL) {
+        /* No memory for the watermark: keep the call rather than risk running it twice. */
         list_push_front(&s->finished, &call->finished_node);
         return;
     }
+    rec->forgotten_max = MAX(rec->forgotten_max, call->key.call_id);
     hashmap_remove(&s->calls, key_hash(&call->key), &call->key);
     s->reply_bytes -= call->reply_len;
     s->counters.entries_evicted++;

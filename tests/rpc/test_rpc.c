@@ -245,6 +245,25 @@ TEST(unknown_names_bad_payloads_and_spent_budgets_are_refused_unexecuted)
     pair_close(&p);
 }
 
+TEST(envelope_with_a_field_the_idl_does_not_define_is_rejected)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    Chorus__RpcReply r = CHORUS__RPC_REPLY__INIT;
+    r.client_id = 1;
+    r.call_id = 2;
+    ASSERT(rpc_envelope_encode_reply(&b, &r) == 0);
+    struct rpc_envelope_decoder d;
+    rpc_envelope_decoder_init(&d);
+    const Chorus__RpcEnvelope *e = NULL;
+    CHECK_EQ(rpc_envelope_decode(&d, b.data, b.len, &e), 0);
+    static const uint8_t field_15_varint[] = {0x78, 0x01}; /* appended at the top level */
+    buf_put(&b, field_15_varint, sizeof field_15_varint);
+    CHECK_EQ(rpc_envelope_decode(&d, b.data, b.len, &e), ERR_MALFORMED);
+    rpc_envelope_decoder_free(&d);
+    buf_free(&b);
+}
+
 TEST(silent_server_fails_the_call_at_its_deadline_after_bounded_attempts)
 {
     struct pair p;
