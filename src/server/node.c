@@ -342,8 +342,12 @@ static void deliver_messages(struct server *s)
 
 static void on_datagram(void *ctx, const struct sockaddr_in *from, const uint8_t *data, size_t len)
 {
-    (void)from; /* the frame names its sender; the link checks it (and the AEAD tag) */
+    /* For links the frame names its sender and the link checks it (and the AEAD tag);
+     * the address matters only to answer Admin calls. */
     struct server *s = ctx;
+    if (admin_rpc_on_datagram(&s->admin_rpc, from, data, len)) {
+        return; /* an Admin call from chorus-cli (admin_rpc.h) */
+    }
     uint32_t peer = 0;
     link_table_on_datagram(s->links, server_now_ns(), data, len, &peer);
     deliver_messages(s);
@@ -694,6 +698,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct server_config *
         rc = open_links(s);
     }
     if (rc == 0) {
+        rc = admin_rpc_init(&s->admin_rpc, s);
+    }
+    if (rc == 0) {
         rc = start_handles(s);
     }
     if (rc == 0) {
@@ -737,6 +744,7 @@ void server_destroy(struct server *s)
     free(s->pending);
     storage_close(&s->storage);
     link_table_destroy(s->links);
+    admin_rpc_free(&s->admin_rpc);
     if (s->raft != NULL) {
         raft_destroy(s->raft);
     }

@@ -32,6 +32,7 @@
 #include "link/link_table.h"
 #include "raft/raft.h"
 #include "resp/request.h"
+#include "server/admin_rpc.h"
 #include "server/config.h"
 #include "server/disk_worker.h"
 #include "server/storage.h"
@@ -118,6 +119,7 @@ struct server {
     bool vote_barrier_saved;   /* storage holds a vote barrier Raft has not lifted yet */
     struct link_table *links;
     struct net_udp udp;
+    struct admin_rpc admin_rpc; /* the Admin service on the cluster port */
     struct sockaddr_in peer_addr[SERVER_PEERS_COUNT_MAX];
     uv_timer_t tick_timer;
     uv_timer_t link_timer;

@@ -42,6 +42,15 @@ int frame_encode(struct buf *out, const struct frame_header *h, const void *payl
     return 0;
 }
 
+uint16_t frame_peek_kind(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    if (len < FRAME_HEADER_SIZE || le_load_u32(p) != FRAME_MAGIC) {
+        return 0;
+    }
+    return le_load_u16(p + 6);
+}
+
 long frame_decode(const void *data, size_t len, uint64_t expect_cluster_id,
                   struct frame_header *h, const uint8_t **payload)
 {

@@ -58,6 +58,11 @@ int frame_encode(struct buf *out, const struct frame_header *h, const void *payl
 void frame_encode_header(uint8_t out[FRAME_HEADER_SIZE], const struct frame_header *h,
                          const void *payload, size_t payload_len);
 
+/* The kind of the frame at the start of data, read without any other check (no
+ * checksum): enough to route a datagram to the decoder that will check everything.
+ * Returns 0 when data is shorter than a header or does not start with the magic. */
+uint16_t frame_peek_kind(const void *data, size_t len);
+
 /* Decodes one frame from the start of data. On success fills h, points *payload into
  * data (borrowed) and returns the frame's total size in bytes. On failure returns
  * ERR_TRUNCATED, ERR_MAGIC, ERR_VERSION, ERR_MALFORMED (flags), ERR_TOO_LARGE or

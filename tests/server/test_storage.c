@@ -174,6 +174,7 @@ TEST(storage_remembers_the_vote_barrier_of_a_damaged_log_until_lifted)
     CHECK_EQ(rec.vote_barrier_index, 6);
     CHECK_EQ(rec.term, 2);
     CHECK_EQ(rec.vote, 1);
+    storage_recovered_free(&rec);
     reopen(&s, dir, &rec); /* a clean but shorter log: the barrier must still be there */
     CHECK_EQ(rec.entries_count, 1);
     CHECK_EQ(rec.vote_barrier_index, 6);

@@ -102,3 +102,19 @@ TEST(frame_decodes_back_to_back_frames)
     CHECK(memcmp(payload, "second", 6) == 0);
     buf_free(&b);
 }
+
+TEST(frame_peek_reads_the_kind_and_nothing_else)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    struct frame_header h = sample_header();
+    h.kind = FRAME_KIND_RPC;
+    CHECK_EQ(frame_encode(&b, &h, "x", 1), 0);
+    CHECK_EQ(frame_peek_kind(b.data, b.len), FRAME_KIND_RPC);
+    b.data[FRAME_HEADER_SIZE] ^= 1; /* a bad checksum does not stop a peek */
+    CHECK_EQ(frame_peek_kind(b.data, b.len), FRAME_KIND_RPC);
+    CHECK_EQ(frame_peek_kind(b.data, FRAME_HEADER_SIZE - 1), 0);
+    b.data[0] ^= 1; /* no magic */
+    CHECK_EQ(frame_peek_kind(b.data, b.len), 0);
+    buf_free(&b);
+}
