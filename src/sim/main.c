@@ -21,6 +21,8 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_VOTE_BEFORE_PERSIST] = "vote-before-persist",
     [RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND] = "truncate-on-stale-append",
     [RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS] = "no-check-quorum-local-reads",
+    [RAFT_MUTANT_SNAPSHOT_ACK_BEFORE_DURABLE] = "snapshot-ack-before-durable",
+    [RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL] = "snapshot-keep-conflicting-tail",
 };
 
 static void usage(void)
@@ -30,7 +32,8 @@ static void usage(void)
             "                  [--faults none|net,crash,clock,disk,isolate,bitrot|all] [--faults-seconds S]\n"
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
-            "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n");
+            "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n"
+            "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n");
     exit(2);
 }
 
@@ -156,11 +159,15 @@ static void print_result(const struct sim_config *c, const struct sim_result *r,
 {
     printf("seed=%" PRIu64 " %s%s%s events=%" PRIu64 " virtual=%.1fs wall=%.3fs ops=%" PRIu64
            "/%" PRIu64 "/%" PRIu64 " commits=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
-           " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " trace=%016" PRIx64 "\n",
+           " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " snapshots=%" PRIu64
+           " installs=%" PRIu64 " crashes_mid_send=%" PRIu64 " crashes_mid_receive=%" PRIu64
+           " crashes_mid_install=%" PRIu64
+           " trace=%016" PRIx64 "\n",
            c->seed, r->ok ? "ok" : "FAIL ", r->ok ? "" : r->check, r->ok ? "" : "",
            r->events_count, (double)r->virtual_ns / 1e9, wall_s, r->ops_ok, r->ops_unknown,
            r->ops_failed, r->commits, r->leaders_elected, r->crashes, r->duplicates_answered, r->lincheck_unknown_keys,
-           r->trace_digest);
+           r->snapshots_taken, r->snapshots_installed, r->crashes_mid_snapshot_send,
+           r->crashes_mid_snapshot_receive, r->crashes_mid_snapshot_install, r->trace_digest);
     if (!r->ok) {
         printf("  %s: %s\n", r->check, r->detail);
     }
@@ -186,6 +193,8 @@ int main(int argc, char **argv)
         }
     }
     uint64_t failures = 0, runs = 0, virtual_ns = 0, commits = 0;
+    uint64_t snapshots = 0, installs = 0, crashes_mid_send = 0, crashes_mid_receive = 0;
+    uint64_t crashes_mid_install = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -195,6 +204,11 @@ int main(int argc, char **argv)
         runs++;
         virtual_ns += r.virtual_ns;
         commits += r.commits;
+        snapshots += r.snapshots_taken;
+        installs += r.snapshots_installed;
+        crashes_mid_send += r.crashes_mid_snapshot_send;
+        crashes_mid_receive += r.crashes_mid_snapshot_receive;
+        crashes_mid_install += r.crashes_mid_snapshot_install;
         if (!a.sweep) {
             print_result(&a.cfg, &r, wall_now() - t0);
         } else if (!ok) {
@@ -210,6 +224,10 @@ int main(int argc, char **argv)
                "%.1f virtual s per wall s, %.0f commits per wall s, %.1f s wall\n",
                a.seed_first, a.seed_last, runs, failures, (double)virtual_ns / 1e9 / wall,
                (double)commits / wall, wall);
+        printf("snapshots: %" PRIu64 " taken, %" PRIu64 " installed; crashes while sending one: "
+               "%" PRIu64 ", holding part of one: %" PRIu64 ", before an install was durable: "
+               "%" PRIu64 "\n",
+               snapshots, installs, crashes_mid_send, crashes_mid_receive, crashes_mid_install);
     }
     if (a.cfg.trace != NULL) {
         fclose(a.cfg.trace);

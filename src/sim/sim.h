@@ -63,6 +63,11 @@ struct sim_result {
     uint64_t crashes;
     uint64_t duplicates_answered; /* retried commands found again in the log, answered once */
     uint64_t lincheck_unknown_keys; /* keys the checker could not decide in its budget */
+    uint64_t snapshots_taken;     /* state machine serialised, log compacted behind it */
+    uint64_t snapshots_installed; /* InstallSnapshot completed on a follower */
+    uint64_t crashes_mid_snapshot_send;    /* a leader crashed while sending a snapshot */
+    uint64_t crashes_mid_snapshot_receive; /* a follower crashed holding part of a snapshot */
+    uint64_t crashes_mid_snapshot_install; /* a follower crashed before its install was durable */
 };
 
 /* Runs one simulation. Returns true when every check passed. */

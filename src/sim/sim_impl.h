@@ -75,6 +75,9 @@ struct sim_event {
  * none, all or a torn prefix of the unsynced bytes. */
 struct disk_op {
     bool is_hard_state;
+    /* Or the installation of a snapshot received from the leader (sim_snapshot.c): its
+     * bytes stay borrowed from Raft until raft_persisted_snapshot. */
+    const struct raft_snapshot_install *install;
     raft_term_t term;
     node_id_t vote;
     uint64_t done_at_ns;
@@ -121,6 +124,12 @@ struct sim_node {
     bool disk_faulty;          /* injected disk faults are armed until the heal */
     bool bit_flipped;          /* a latent bit flip awaits this node's recovery */
     raft_index_t barrier_durable; /* the vote barrier, persisted until Raft lifts it */
+    /* Snapshots (sim_snapshot.c): the bytes of the latest snapshot Raft borrows, a buffer
+     * to build the next one in, and an install waiting for the disk. */
+    struct buf snapshot;
+    struct buf snapshot_next;
+    bool install_pending;
+    raft_index_t synced_snapshot_index; /* checkers: durable state covers up to here */
     /* Pending disk writes, FIFO. */
     struct disk_op *disk_head;
     struct disk_op *disk_tail;
@@ -135,8 +144,9 @@ struct sim_node {
     uint64_t *chain;
     size_t chain_cap;
     raft_index_t chain_last;
-    uint8_t crash_trap;        /* crash right after the next granted vote (1) or append
-                                * acknowledgement (2) leaves; 0: none */
+    uint8_t crash_trap;        /* crash right after the next granted vote (1), append
+                                * acknowledgement (2) or snapshot chunk (3) leaves, or
+                                * a snapshot install is handed to the disk (4); 0: none */
     bool crash_now;
     /* Promises that left the node and must survive its crashes (Figure 2: persist
      * before responding): the last granted vote and the highest acknowledged entry. */
@@ -171,6 +181,11 @@ struct sim_client {
     uint64_t wake_token;     /* only the latest timer counts */
 };
 
+struct applied_command {
+    uint64_t client_id; /* 0: a no-op, a registration or a sessionless command */
+    uint64_t seq;
+};
+
 struct sim_heap {
     struct sim_event *items;
     size_t count;
@@ -199,6 +214,12 @@ struct sim_world {
     /* Raft tunables drawn from the seed, the same for every node of a run. */
     uint32_t entries_per_message_max;
     uint32_t inflight_messages_max;
+    /* Snapshot policy drawn from the seed: every node snapshots every so many applied
+     * entries, keeps some trailing entries in memory, and sends in small chunks. */
+    raft_index_t snapshot_every_entries;
+    raft_index_t snapshot_trailing_entries;
+    uint32_t snapshot_chunk_bytes_max;
+    uint32_t snapshot_chunks_inflight_max;
     /* Checkers. */
     struct hashmap leaders_by_term;   /* term -> node id */
     struct hashmap chain_by_index_term; /* (index, term) -> chained hash */
@@ -209,6 +230,8 @@ struct sim_world {
     size_t commit_term_cap;
     size_t applied_cap;
     raft_index_t applied_max;
+    struct applied_command *applied_cmd; /* index -> the session command applied there */
+    struct hashmap digest_by_snapshot; /* snapshot index -> state digest */
     struct lincheck_history *history;
     struct buf scratch;
 };
@@ -235,6 +258,8 @@ void node_send_reply(struct sim_world *w, struct sim_node *n, const struct sim_r
                      enum sim_reply_kind kind, const struct sm_reply *result);
 void net_send(struct sim_world *w, const struct raft_message *m);
 void net_free_message(struct raft_message *m);
+void node_disk_enqueue(struct sim_world *w, struct sim_node *n, struct disk_op *op);
+void node_fail_stop(struct sim_world *w, struct sim_node *n, const char *what, int rc);
 
 /* sim_client.c */
 void client_start(struct sim_world *w, struct sim_client *c);
@@ -242,6 +267,15 @@ void client_wake(struct sim_world *w, struct sim_client *c, uint64_t token);
 void client_reply(struct sim_world *w, struct sim_client *c, struct sim_reply *r);
 void client_finish_run(struct sim_world *w);
 bool clients_done(const struct sim_world *w);
+
+/* sim_snapshot.c */
+void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n);
+void sim_snapshot_queue_install(struct sim_world *w, struct sim_node *n,
+                                const struct raft_snapshot_install *install);
+void sim_snapshot_install_done(struct sim_world *w, struct sim_node *n, struct disk_op *op);
+bool sim_snapshot_recover(struct sim_world *w, struct sim_node *n, const struct log_recovery *report,
+                          struct raft_boot *boot);
+void sim_snapshot_load_state(struct sim_world *w, struct sim_node *n);
 
 /* sim_check.c */
 void check_init(struct sim_world *w);
@@ -255,5 +289,9 @@ void check_session_reply(struct sim_world *w, struct sim_node *n, raft_index_t i
 void check_acked_write(struct sim_world *w, uint64_t client_id, uint64_t seq);
 void check_promise_sent(struct sim_world *w, struct sim_node *n, const struct raft_message *m);
 void check_promises_kept(struct sim_world *w, struct sim_node *n);
+void check_snapshot_state(struct sim_world *w, struct sim_node *n, raft_index_t index,
+                          bool taken_here);
+void check_snapshot_installed(struct sim_world *w, struct sim_node *n, raft_index_t index,
+                              bool log_tail_kept);
 
 #endif
