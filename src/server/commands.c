@@ -87,6 +87,7 @@ void commands_info_text(struct server *s, struct buf *out)
                      (unsigned long long)raft_applied_index(s->raft),
                      (unsigned long long)raft_last_index(s->raft), st.keys_count);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+    server_snapshot_info(s, out);
 }
 
 static void info(struct server *s, struct kv_reply *r)
@@ -186,6 +187,8 @@ bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint
     } else if (is(name, len, "readonly") || is(name, len, "readwrite")) {
         ci->stale_reads = is(name, len, "readonly");
         kv_reply_status(r, "OK");
+    } else if (is(name, len, "chorus") && argc == 2 && is(argv[1], lens[1], "snapshot")) {
+        server_snapshot_command(s, r);
     } else if (is(name, len, "quit")) {
         kv_reply_status(r, "OK");
         ci->close_after = true;

@@ -45,6 +45,7 @@ struct server_config {
     uint32_t election_timeout_ms;
     uint32_t heartbeat_ms;
     uint32_t request_timeout_ms; /* a write or forwarded request pending this long times out */
+    uint64_t snapshot_entries;   /* snapshot and compact every this many applied entries */
 };
 
 /* Fills cfg with the defaults (ports 0, fsync always, election 300 ms, heartbeat 50 ms). */

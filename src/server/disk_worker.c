@@ -82,6 +82,25 @@ int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
     return 0;
 }
 
+int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_term_t term,
+                              const uint8_t *data, uint64_t size_bytes, bool install,
+                              bool log_tail_matches)
+{
+    struct disk_job *j = job_alloc(0);
+    if (j == NULL) {
+        return ERR_NOMEM;
+    }
+    j->is_snapshot = true;
+    j->snapshot_install = install;
+    j->log_tail_matches = log_tail_matches;
+    j->snapshot_index = index;
+    j->snapshot_term = term;
+    j->snapshot_data = data;
+    j->snapshot_size_bytes = size_bytes;
+    enqueue(w, j);
+    return 0;
+}
+
 /* Runs one batch (owned list) in order with one sync for all its entries. */
 static void run_batch(struct disk_worker *w, struct disk_job *batch)
 {
@@ -89,6 +108,10 @@ static void run_batch(struct disk_worker *w, struct disk_job *batch)
     for (struct disk_job *j = batch; j != NULL; j = j->next) {
         if (j->is_hard_state) {
             j->result = storage_save_hard_state(w->storage, j->term, j->vote);
+        } else if (j->is_snapshot) {
+            j->result = storage_save_snapshot(w->storage, j->snapshot_index, j->snapshot_term,
+                                              j->snapshot_data, j->snapshot_size_bytes,
+                                              j->snapshot_install, j->log_tail_matches);
         } else {
             j->result = storage_write(w->storage, j->from_index, j->entries, j->entries_count);
             wrote = true;
@@ -96,7 +119,7 @@ static void run_batch(struct disk_worker *w, struct disk_job *batch)
     }
     int sync_rc = wrote ? storage_sync(w->storage) : 0;
     for (struct disk_job *j = batch; j != NULL; j = j->next) {
-        if (!j->is_hard_state && j->result == 0) {
+        if (!j->is_hard_state && !j->is_snapshot && j->result == 0) {
             j->result = sync_rc;
         }
     }

@@ -1,7 +1,8 @@
 /* disk_worker: one thread that owns struct storage after start-up and performs the
  * node's durable writes off the loop thread, in the order they were queued.
  *
- * The loop queues jobs (a term/vote save, or entries to write from an index, copied).
+ * The loop queues jobs (a term/vote save, entries to write from an index, copied, or a
+ * snapshot to save and compact behind, whose bytes stay borrowed until completion).
  * The worker takes everything queued at once, runs the jobs in order and issues ONE
  * fdatasync for all the entries of the batch (group commit), then posts completions
  * back and wakes the loop with uv_async; the loop reports them to Raft with
@@ -28,6 +29,14 @@ struct disk_job {
     raft_index_t from_index;
     struct raft_entry *entries; /* owned copies */
     size_t entries_count;
+    /* A snapshot as of snapshot_index: taken here, or installed from the leader. */
+    bool is_snapshot;
+    bool snapshot_install;
+    bool log_tail_matches;
+    raft_index_t snapshot_index;
+    raft_term_t snapshot_term;
+    const uint8_t *snapshot_data; /* borrowed until the completion callback returns */
+    uint64_t snapshot_size_bytes;
     int result;                 /* set by the worker */
     struct disk_job *next;
 };
@@ -67,6 +76,10 @@ int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
                       const struct raft_entry *entries, size_t count);
 /* Finishes queued jobs, joins the thread and closes the async handle. */
+/* Queue a snapshot save (storage_save_snapshot); data stays borrowed until done. */
+int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_term_t term,
+                              const uint8_t *data, uint64_t size_bytes, bool install,
+                              bool log_tail_matches);
 void disk_worker_stop(struct disk_worker *w);
 void disk_worker_stats(struct disk_worker *w, struct disk_stats *out);
 

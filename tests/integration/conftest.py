@@ -39,12 +39,13 @@ class Node:
         self.admin_port = free_port(socket.SOCK_STREAM)
         self.dir = os.path.join(cluster.tmp, "n%d" % node_id)
         self.proc = None
+        self.extra_args = []  # more "--flag value" pairs for this node's command line
 
     def start(self):
         args = [SERVER, "--id", str(self.id), "--dir", self.dir, "--port", str(self.port),
                 "--cluster-port", str(self.cluster_port), "--admin-port", str(self.admin_port),
                 "--peers", self.cluster.peers, "--election-timeout-ms", "300",
-                "--heartbeat-ms", "50", "--request-timeout-ms", "3000"]
+                "--heartbeat-ms", "50", "--request-timeout-ms", "3000"] + self.extra_args
         log = open(os.path.join(self.cluster.tmp, "n%d.log" % self.id), "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log)
         log.close()
