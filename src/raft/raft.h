@@ -25,7 +25,11 @@
  * (§5.2), PreVote (thesis §9.6), CheckQuorum and leader stickiness (thesis §6.2, §9.6),
  * log replication with fast conflict backtracking (§5.3), per-follower probe/replicate
  * progress with a bound on messages in flight, commitment by counting only entries of
- * the current term (§5.4.2), and ReadIndex for linearizable reads (thesis §6.4).
+ * the current term (§5.4.2), ReadIndex for linearizable reads (thesis §6.4), and
+ * snapshots with log compaction and InstallSnapshot in bounded, resumable chunks (§7,
+ * snapshot.c): the driver reports a snapshot it took (raft_snapshot_taken), receives a
+ * complete one from the leader as update.snapshot_install, and reports it durable
+ * (raft_persisted_snapshot) before the follower acknowledges it.
  *
  * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
  * borrowed from the core and stay valid until raft_update_done() or the next event call,

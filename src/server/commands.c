@@ -1,8 +1,9 @@
 /* Commands the server answers itself, on any node, without the log: PING, ECHO, HELLO,
- * INFO, CLIENT, COMMAND, CONFIG GET, SELECT, QUIT, and READONLY/READWRITE (as in Redis
- * Cluster: a connection opts into reads from this node's own applied state, which may be
- * stale, instead of linearizable ReadIndex reads through the leader). Replies are built as kv_reply
- * values, so the connection writes them in its protocol like every other reply. */
+ * INFO, CLIENT, COMMAND, CONFIG GET, SELECT, QUIT, CHORUS SNAPSHOT (snapshots.c), and
+ * READONLY/READWRITE (as in Redis Cluster: a connection opts into reads from this node's
+ * own applied state, which may be stale, instead of linearizable ReadIndex reads through
+ * the leader). Replies are built as kv_reply values, so the connection writes them in
+ * its protocol like every other reply. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
