@@ -33,7 +33,8 @@ static void usage(void)
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
             "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n"
-            "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n");
+            "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n"
+            "  snapshot-discard-without-barrier\n");
     exit(2);
 }
 
@@ -77,6 +78,10 @@ static void parse_mutant(struct sim_config *c, const char *name)
 #ifdef CHORUS_MUTANTS
     if (strcmp(name, "apply-twice") == 0) {
         c->mutant_apply_twice = true;
+        return;
+    }
+    if (strcmp(name, "snapshot-discard-without-barrier") == 0) {
+        c->mutant_discard_without_barrier = true;
         return;
     }
     for (int i = 0; i < RAFT_MUTANT_COUNT_; i++) {
@@ -160,13 +165,14 @@ static void print_result(const struct sim_config *c, const struct sim_result *r,
     printf("seed=%" PRIu64 " %s%s%s events=%" PRIu64 " virtual=%.1fs wall=%.3fs ops=%" PRIu64
            "/%" PRIu64 "/%" PRIu64 " commits=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
            " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " snapshots=%" PRIu64
-           " installs=%" PRIu64 " crashes_mid_send=%" PRIu64 " crashes_mid_receive=%" PRIu64
+           " installs=%" PRIu64 " discarded=%" PRIu64 " crashes_mid_send=%" PRIu64 " crashes_mid_receive=%" PRIu64
            " crashes_mid_install=%" PRIu64
            " trace=%016" PRIx64 "\n",
            c->seed, r->ok ? "ok" : "FAIL ", r->ok ? "" : r->check, r->ok ? "" : "",
            r->events_count, (double)r->virtual_ns / 1e9, wall_s, r->ops_ok, r->ops_unknown,
            r->ops_failed, r->commits, r->leaders_elected, r->crashes, r->duplicates_answered, r->lincheck_unknown_keys,
-           r->snapshots_taken, r->snapshots_installed, r->crashes_mid_snapshot_send,
+           r->snapshots_taken, r->snapshots_installed, r->snapshots_discarded,
+           r->crashes_mid_snapshot_send,
            r->crashes_mid_snapshot_receive, r->crashes_mid_snapshot_install, r->trace_digest);
     if (!r->ok) {
         printf("  %s: %s\n", r->check, r->detail);
@@ -194,7 +200,7 @@ int main(int argc, char **argv)
     }
     uint64_t failures = 0, runs = 0, virtual_ns = 0, commits = 0;
     uint64_t snapshots = 0, installs = 0, crashes_mid_send = 0, crashes_mid_receive = 0;
-    uint64_t crashes_mid_install = 0;
+    uint64_t crashes_mid_install = 0, discarded = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -206,6 +212,7 @@ int main(int argc, char **argv)
         commits += r.commits;
         snapshots += r.snapshots_taken;
         installs += r.snapshots_installed;
+        discarded += r.snapshots_discarded;
         crashes_mid_send += r.crashes_mid_snapshot_send;
         crashes_mid_receive += r.crashes_mid_snapshot_receive;
         crashes_mid_install += r.crashes_mid_snapshot_install;
@@ -224,10 +231,12 @@ int main(int argc, char **argv)
                "%.1f virtual s per wall s, %.0f commits per wall s, %.1f s wall\n",
                a.seed_first, a.seed_last, runs, failures, (double)virtual_ns / 1e9 / wall,
                (double)commits / wall, wall);
-        printf("snapshots: %" PRIu64 " taken, %" PRIu64 " installed; crashes while sending one: "
+        printf("snapshots: %" PRIu64 " taken, %" PRIu64 " installed, %" PRIu64 " damaged on disk "
+               "and fetched again; crashes while sending one: "
                "%" PRIu64 ", holding part of one: %" PRIu64 ", before an install was durable: "
                "%" PRIu64 "\n",
-               snapshots, installs, crashes_mid_send, crashes_mid_receive, crashes_mid_install);
+               snapshots, installs, discarded, crashes_mid_send, crashes_mid_receive,
+               crashes_mid_install);
     }
     if (a.cfg.trace != NULL) {
         fclose(a.cfg.trace);

@@ -42,6 +42,8 @@ struct sim_config {
     uint32_t clock_drift_ppm_max;  /* |drift| bound of every node's clock */
     enum raft_mutant mutant;
     bool mutant_apply_twice;       /* known-wrong state machine: sessions ignored */
+    bool mutant_discard_without_barrier; /* known-wrong driver: a node that discarded a
+                                          * damaged snapshot votes at once */
     bool verbose;
     FILE *trace;                   /* JSON lines of every event, or NULL */
 };
@@ -65,6 +67,7 @@ struct sim_result {
     uint64_t lincheck_unknown_keys; /* keys the checker could not decide in its budget */
     uint64_t snapshots_taken;     /* state machine serialised, log compacted behind it */
     uint64_t snapshots_installed; /* InstallSnapshot completed on a follower */
+    uint64_t snapshots_discarded; /* damaged on disk, fetched again from the leader */
     uint64_t crashes_mid_snapshot_send;    /* a leader crashed while sending a snapshot */
     uint64_t crashes_mid_snapshot_receive; /* a follower crashed holding part of a snapshot */
     uint64_t crashes_mid_snapshot_install; /* a follower crashed before its install was durable */

@@ -18,6 +18,7 @@
 #define SIM_SETTLE_NS (2 * SIM_SEC)
 #define SIM_ARGV_MAX 8
 #define SIM_VALUE_MAX 48
+#define SIM_SEGMENT_SIZE_BYTES (16 * 1024) /* small, so compaction removes segments */
 
 enum sim_event_type {
     EV_NODE_TICK = 1,
@@ -276,6 +277,8 @@ void sim_snapshot_install_done(struct sim_world *w, struct sim_node *n, struct d
 bool sim_snapshot_recover(struct sim_world *w, struct sim_node *n, const struct log_recovery *report,
                           struct raft_boot *boot);
 void sim_snapshot_load_state(struct sim_world *w, struct sim_node *n);
+int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
+                                 struct log_recovery *report, raft_index_t *barrier_out);
 
 /* sim_check.c */
 void check_init(struct sim_world *w);

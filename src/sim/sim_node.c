@@ -409,7 +409,7 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
         n->disk = disk_sim_create(&w->prng, &disk_cfg);
         ASSERT(n->disk != NULL);
     }
-    struct log_config cfg = {.segment_size_bytes = 16 * 1024};
+    struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES};
     struct log_recovery report;
     int rc = log_open(&n->log, disk_sim_disk(n->disk), &cfg, &report);
     if (rc != 0 && n->disk_faulty) {
@@ -422,6 +422,9 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
         return false;
     }
     raft_index_t barrier = 0;
+    if (rc == 0 && report.snapshot_corrupt && n->bit_flipped) {
+        rc = sim_snapshot_discard_damaged(w, n, &report, &barrier);
+    }
     if (rc == 0 && report.corrupt && !report.meta_corrupt && n->bit_flipped) {
         /* Latent damage (our own bit flip): cut the log before it, as the server does, and
          * refuse to vote until a leader has repaired us past what we may have had. */
@@ -588,13 +591,15 @@ static int pick_segment(void *arg, const char *name)
 {
     struct segment_pick *p = arg;
     uint64_t first;
-    if (log_fmt_segment_name_parse(name, &first) && prng_below(&p->w->prng, ++p->seen) == 0) {
+    bool damageable = log_fmt_segment_name_parse(name, &first) || strcmp(name, LOG_SNAPSHOT_NAME) == 0;
+    if (damageable && prng_below(&p->w->prng, ++p->seen) == 0) {
         snprintf(p->name, sizeof p->name, "%s", name); /* reservoir sampling */
     }
     return 0;
 }
 
-/* Latent media error: one bit of one segment file flips while the node is down. */
+/* Latent media error: one bit of one segment file or of the snapshot flips while the
+ * node is down. */
 static void flip_segment_bit(struct sim_world *w, struct sim_node *n)
 {
     struct segment_pick pick = {.w = w};

@@ -11,13 +11,18 @@
  * saves it, replaces the log as Raft said (keep the tail after it, or drop the log),
  * loads the state machine and reports raft_persisted_snapshot.
  *
- * Recovery: a node restarts from its snapshot plus the log after it. The checkers compare
- * the state digest at every snapshot index (check_snapshot_state). */
+ * Recovery: a node restarts from its snapshot plus the log after it. A snapshot damaged
+ * on disk (a latent bit flip) takes the state the log after it builds on: the node keeps
+ * its term and vote, discards the snapshot and the log, and neither votes nor campaigns
+ * until a leader has repaired it past everything it had (a vote barrier), fetching the
+ * snapshot again. The checkers compare the state digest at every snapshot index
+ * (check_snapshot_state). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/assertions.h"
 #include "base/errors.h"
+#include "log/format.h"
 #include "sim/sim_impl.h"
 
 void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n)
@@ -100,6 +105,54 @@ void sim_snapshot_install_done(struct sim_world *w, struct sim_node *n, struct d
     sim_trace(w, "\"ev\":\"installed\",\"node\":%u,\"index\":%llu,\"tail_kept\":%s", n->id,
               (unsigned long long)index, kept ? "true" : "false");
     check_snapshot_installed(w, n, index, kept);
+}
+
+struct discard {
+    struct disk *disk;
+    int rc;
+};
+
+static int discard_file(void *arg, const char *name)
+{
+    struct discard *d = arg;
+    uint64_t first;
+    if (d->rc == 0 && (log_fmt_segment_name_parse(name, &first) ||
+                       strcmp(name, LOG_SNAPSHOT_NAME) == 0)) {
+        d->rc = d->disk->remove(d->disk->ctx, name);
+    }
+    return 0;
+}
+
+/* The snapshot failed its checks: keep only term and vote (the meta file), reopen an
+ * empty log, and bar votes up to everything the node may have held or acknowledged. */
+int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
+                                 struct log_recovery *report, raft_index_t *barrier_out)
+{
+    raft_index_t had = MAX(MAX(report->last_index, n->synced_snapshot_index), n->promised_match);
+    log_close(n->log);
+    n->log = NULL;
+    struct discard d = {.disk = disk_sim_disk(n->disk)};
+    int rc = d.disk->list(d.disk->ctx, discard_file, &d);
+    rc = rc != 0 ? rc : d.rc;
+    if (rc == 0) {
+        rc = d.disk->sync_dir(d.disk->ctx);
+    }
+    if (rc == 0) {
+        struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES};
+        rc = log_open(&n->log, d.disk, &cfg, report);
+    }
+    sim_trace(w, "\"ev\":\"snapshot_discarded\",\"node\":%u,\"barrier\":%llu,\"rc\":%d", n->id,
+              (unsigned long long)had, rc);
+    n->promised_match = 0; /* the disk lost it; the barrier keeps Raft safe */
+    n->synced_snapshot_index = 0;
+    w->result->snapshots_discarded++;
+    *barrier_out = had;
+#ifdef CHORUS_MUTANTS
+    if (w->cfg.mutant_discard_without_barrier) {
+        *barrier_out = 0;
+    }
+#endif
+    return rc;
 }
 
 /* Reads the snapshot log_open found into n->snapshot and describes it in boot, with the

@@ -170,6 +170,16 @@ TEST(mutant_snapshot_keeping_a_conflicting_log_tail_is_caught)
     expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
 }
 
+TEST(mutant_discarding_a_damaged_snapshot_without_a_vote_barrier_is_caught)
+{
+    /* A node whose snapshot rotted lost state it acknowledged; voting at once lets a
+     * log missing committed entries win. */
+    struct sim_config c = small_config(0);
+    c.ops_count = 200;
+    c.mutant_discard_without_barrier = true;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
 TEST(mutant_apply_retried_command_twice_is_caught)
 {
     struct sim_config c = small_config(0);
