@@ -376,6 +376,7 @@ void raft_persisted_snapshot(struct raft *r, uint64_t now_ns, raft_index_t index
     uint8_t *data = rx->data;
     rx->data = NULL;
     snapshot_set_source(r, index, term, data, rx->size_bytes, data);
+    restart_transfers(r); /* chunks queued while this node led point into the old bytes */
     node_id_t from = rx->from;
     bool same_term = rx->leader_term == r->term;
     receive_reset(rx);
