@@ -170,6 +170,7 @@ static void handle(struct admin_conn *a)
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(a->s, &body);
         latency_histogram(a->s, &body);
+        server_snapshot_metrics(a->s, &body);
         respond(a, 200, "text/plain; version=0.0.4", &body);
     } else if (strcmp(path, "/status") == 0) {
         status(a->s, &body);

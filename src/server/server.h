@@ -209,6 +209,7 @@ int server_snapshot_boot(struct server *s, const struct log_snapshot *snap, stru
 int server_snapshot_load_state(struct server *s);
 void server_snapshot_command(struct server *s, struct kv_reply *reply); /* CHORUS SNAPSHOT */
 void server_snapshot_info(const struct server *s, struct buf *out);     /* INFO's section */
+void server_snapshot_metrics(const struct server *s, struct buf *out);  /* for /metrics */
 
 /* admin.c */
 int admin_listen(struct server *s);

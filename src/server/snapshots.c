@@ -152,3 +152,18 @@ void server_snapshot_info(const struct server *s, struct buf *out)
                      (unsigned long long)s->snapshots_installed);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
 }
+
+void server_snapshot_metrics(const struct server *s, struct buf *out)
+{
+    char text[512];
+    int n = snprintf(text, sizeof text,
+                     "# TYPE chorus_snapshot_index gauge\nchorus_snapshot_index %llu\n"
+                     "# TYPE chorus_snapshots_taken_total counter\nchorus_snapshots_taken_total %llu\n"
+                     "# TYPE chorus_snapshots_installed_total counter\n"
+                     "chorus_snapshots_installed_total %llu\n"
+                     "# TYPE chorus_snapshots_sending gauge\nchorus_snapshots_sending %u\n",
+                     (unsigned long long)raft_snapshot_index(s->raft),
+                     (unsigned long long)s->snapshots_taken,
+                     (unsigned long long)s->snapshots_installed, raft_snapshots_sending(s->raft));
+    buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}

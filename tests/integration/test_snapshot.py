@@ -3,6 +3,7 @@ what the follower has catches up by InstallSnapshot after restart, serves the sa
 and later restarts from its own copy of the snapshot."""
 import signal
 import time
+import urllib.request
 
 import redis
 from conftest import Cluster, retry
@@ -64,6 +65,9 @@ def test_follower_behind_the_leaders_compaction_catches_up_by_snapshot(tmp_path)
         assert st["chorus_snapshot_index"] >= index
         assert st["chorus_snapshots_taken"] == 0  # it got the snapshot, it did not make one
         assert local_values(follower, ["before"]) == [b"0"]
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % follower.admin_port,
+                                    timeout=2) as r:
+            assert "chorus_snapshots_installed_total 1\n" in r.read().decode()
 
         # The installed snapshot is durable: a restart recovers from it plus the log tail.
         follower.kill(signal.SIGKILL)
