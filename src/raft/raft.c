@@ -1,8 +1,8 @@
 /* The Raft core's event loop: creation, timers, message dispatch, proposals,
  * durability reports, role changes and the update (effects) protocol. The algorithm's
  * handlers live in election.c (§5.2, thesis §9.6), replication.c (§5.3-5.4),
- * read_index.c (thesis §6.4), lease.c (thesis §6.4.1) and transfer.c (thesis §3.10).
- * Pure: see raft.h. */
+ * read_index.c (thesis §6.4), lease.c (thesis §6.4.1), transfer.c (thesis §3.10) and
+ * snapshot.c (§7). Pure: see raft.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +32,10 @@ void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t 
     o->bytes_per_message_max = 256 * 1024;
     o->inflight_messages_max = 8;
     o->applies_per_update_max = 256;
+    o->snapshot_chunk_bytes_max = 64 * 1024;
+    o->snapshot_chunks_inflight_max = 4;
+    o->snapshot_bytes_max = 1ull << 30;
+    o->snapshot_trailing_entries = 0;
     o->prng_seed = id;
 }
 
@@ -115,6 +119,14 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
     /* Everything recovered was durable; the base was committed when it was compacted. */
     r->persisted_index = raft_log_last_index(&r->log);
     r->vote_barrier_index = boot->vote_barrier_index;
+    if (boot->snapshot_index != 0) {
+        ASSERT(r->log.first_index == boot->snapshot_index + 1 && boot->snapshot_data != NULL &&
+               boot->snapshot_size_bytes > 0 && boot->snapshot_term == boot->base_term);
+        r->snapshot_index = boot->snapshot_index;
+        r->snapshot_term = boot->snapshot_term;
+        r->snapshot_data = boot->snapshot_data;
+        r->snapshot_size_bytes = boot->snapshot_size_bytes;
+    }
     r->commit_index = r->log.first_index - 1;
     r->applied_index = r->commit_index;
     r->role = RAFT_FOLLOWER;
@@ -132,6 +144,7 @@ void raft_destroy(struct raft *r)
         return;
     }
     raft_log_free(&r->log);
+    snapshot_free(r);
     free(r->scratch);
     free(r);
 }
@@ -240,8 +253,9 @@ void raft_tick(struct raft *r, uint64_t now_ns)
     if (r->role == RAFT_LEADER) {
         tick_leader(r);
     } else if (r->now_ns >= r->election_deadline_ns) {
-        if (r->vote_barrier_index != 0) {
-            raft_reset_election_timer(r); /* damaged: wait to be repaired by a leader */
+        if (r->vote_barrier_index != 0 || r->receive.installing) {
+            /* damaged: wait to be repaired by a leader; installing: wait for the disk */
+            raft_reset_election_timer(r);
         } else {
             election_start(r, r->opt.pre_vote ? CAMPAIGN_PRE_VOTE : CAMPAIGN_ELECTION);
         }
@@ -267,7 +281,8 @@ static bool receive_term_check(struct raft *r, const struct raft_message *m)
         if (m->type == RAFT_MSG_VOTE && !m->transfer && raft_leader_heard_recently(r)) {
             return false; /* a live leader is not disrupted by a vote request */
         }
-        bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_TIMEOUT_NOW;
+        bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_TIMEOUT_NOW ||
+                           m->type == RAFT_MSG_SNAPSHOT;
         node_id_t leader = from_leader ? m->from : 0;
         raft_become_follower(r, m->term, leader);
     }
@@ -289,6 +304,8 @@ void raft_receive(struct raft *r, uint64_t now_ns, const struct raft_message *m)
         case RAFT_MSG_APPEND: replication_on_append(r, m); break;
         case RAFT_MSG_APPEND_REPLY: replication_on_append_reply(r, m); break;
         case RAFT_MSG_TIMEOUT_NOW: transfer_on_timeout_now(r, m); break;
+        case RAFT_MSG_SNAPSHOT: snapshot_on_message(r, m); break;
+        case RAFT_MSG_SNAPSHOT_REPLY: snapshot_on_reply(r, m); break;
         default: LOGW(r->opt.logger, "unknown message type %u", m->type); break;
         }
     }
@@ -363,7 +380,8 @@ bool raft_has_update(const struct raft *r)
 {
     return r->outbox_released > 0 || r->persist_from_index != 0 ||
            r->commit_index > r->applied_index || r->term != r->reported_term ||
-           r->vote != r->reported_vote || r->reads_ready_count > 0 || r->reads_failed_count > 0;
+           r->vote != r->reported_vote || r->reads_ready_count > 0 || r->reads_failed_count > 0 ||
+           (r->receive.installing && !r->receive.install_reported);
 }
 
 /* Entries of queued messages are materialised here, from the log as it is now, so that
@@ -380,6 +398,10 @@ static void update_fill_messages(struct raft *r, struct raft_update *u)
     size_t used = 0;
     for (size_t i = 0; i < r->outbox_released; i++) {
         struct raft_message *m = &r->outbox[i];
+        if (m->type == RAFT_MSG_SNAPSHOT) {
+            snapshot_fill_message(r, m);
+            continue;
+        }
         if (m->entries_count == 0) {
             continue;
         }
@@ -419,6 +441,13 @@ void raft_get_update(struct raft *r, struct raft_update *u)
     }
     update_fill_messages(r, u);
     raft_index_t apply_to = MIN(r->commit_index, r->applied_index + r->opt.applies_per_update_max);
+    if (r->receive.installing) {
+        /* The snapshot replaces the state machine; nothing is applied meanwhile. */
+        apply_to = r->applied_index;
+        if (!r->receive.install_reported) {
+            u->snapshot_install = &r->install;
+        }
+    }
     if (apply_to > r->applied_index) {
         const struct raft_entry *first = raft_log_get(&r->log, r->applied_index + 1);
         RAFT_ASSERT(r, first != NULL);
@@ -432,6 +461,7 @@ void raft_get_update(struct raft *r, struct raft_update *u)
     u->reads_failed_count = r->reads_failed_count;
     r->update_apply_count = u->apply_entries_count;
     r->update_messages_count = u->messages_count;
+    r->update_install = u->snapshot_install != NULL;
     r->update_persist_last = u->persist_from_index == 0 ? 0
                              : u->persist_from_index + u->persist_entries_count - 1;
 }
@@ -453,6 +483,9 @@ void raft_update_done(struct raft *r)
     r->outbox_count -= sent;
     r->outbox_released -= sent;
     r->applied_index += r->update_apply_count;
+    if (r->update_install) {
+        r->receive.install_reported = true;
+    }
     r->reads_ready_count = 0;
     r->reads_failed_count = 0;
 }
@@ -478,6 +511,7 @@ raft_term_t raft_term_at(const struct raft *r, raft_index_t index)
 }
 
 raft_index_t raft_vote_barrier(const struct raft *r) { return r->vote_barrier_index; }
+raft_index_t raft_first_index(const struct raft *r) { return r->log.first_index; }
 
 bool raft_mutant_local_reads(const struct raft *r)
 {
@@ -494,6 +528,7 @@ void raft_check_invariants(const struct raft *r)
     RAFT_ASSERT(r, r->outbox_released <= r->outbox_count);
     RAFT_ASSERT(r, r->role != RAFT_LEADER || r->leader == r->opt.id);
     RAFT_ASSERT(r, r->role != RAFT_CANDIDATE || r->vote == r->opt.id);
+    snapshot_check_invariants(r);
     /* The committed prefix never changes (asserted where entries are replaced), so the
      * walk covers the tail above it, bounded to keep a simulator step cheap. */
     raft_index_t from = MAX(r->log.first_index, r->commit_index);

@@ -26,8 +26,12 @@
  * log replication with fast conflict backtracking (§5.3), per-follower probe/replicate
  * progress with a bound on messages in flight, commitment by counting only entries of
  * the current term (§5.4.2), ReadIndex for linearizable reads (thesis §6.4), lease reads
- * under a configured clock-drift bound (thesis §6.4.1) and leadership transfer with
- * TimeoutNow (thesis §3.10).
+ * under a configured clock-drift bound (thesis §6.4.1), leadership transfer with
+ * TimeoutNow (thesis §3.10), and snapshots with log compaction and InstallSnapshot in
+ * bounded, resumable chunks (§7, snapshot.c): the driver reports a snapshot it took
+ * (raft_snapshot_taken), receives a complete one from the leader as
+ * update.snapshot_install, and reports it durable (raft_persisted_snapshot) before the
+ * follower acknowledges it.
  *
  * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
  * borrowed from the core and stay valid until raft_update_done() or the next event call,
@@ -66,6 +70,8 @@ enum raft_message_type {
     RAFT_MSG_VOTE_REPLY = 2,
     RAFT_MSG_APPEND = 3,       /* AppendEntries; a heartbeat has no entries */
     RAFT_MSG_APPEND_REPLY = 4,
+    RAFT_MSG_SNAPSHOT = 5,       /* InstallSnapshot: one chunk of the leader's snapshot */
+    RAFT_MSG_SNAPSHOT_REPLY = 6, /* how many bytes the follower holds, or installed */
     RAFT_MSG_TIMEOUT_NOW = 7,  /* leadership transfer: the target campaigns at once;
                                 * numbered as in proto/chorus.proto */
 };
@@ -96,6 +102,18 @@ struct raft_message {
     raft_index_t match_index;    /* on success: the follower holds and has synced up to here */
     raft_term_t conflict_term;   /* on failure: the follower's term at prev_log_index (0: none) */
     raft_index_t conflict_index; /* and its first index of that term, or its last index + 1 */
+    /* SNAPSHOT, SNAPSHOT_REPLY (snapshot.c): the snapshot is named by (snapshot_index,
+     * snapshot_term); SNAPSHOT carries the bytes [offset, offset + data_len) of its
+     * snapshot_size_bytes, done on the last chunk. SNAPSHOT_REPLY: offset is how many
+     * leading bytes the follower holds (where the leader resumes); done means installed
+     * and durable, with success and match_index as for APPEND_REPLY. */
+    raft_index_t snapshot_index;
+    raft_term_t snapshot_term;
+    uint64_t snapshot_size_bytes;
+    uint64_t offset;
+    const uint8_t *data;         /* borrowed, see the ownership note above */
+    uint32_t data_len;
+    bool done;
 };
 
 /* Known-wrong variants of the core (STYLE.md rule 20). They exist only in builds with
@@ -110,6 +128,8 @@ enum raft_mutant {
     RAFT_MUTANT_LEASE_WITHOUT_DRIFT_ALLOWANCE, /* lease = the whole election timeout */
     RAFT_MUTANT_LEASE_KEPT_AFTER_TIMEOUT_NOW,  /* keep the lease while handing over */
     RAFT_MUTANT_PROPOSE_DURING_TRANSFER,       /* accept proposals while handing over */
+    RAFT_MUTANT_SNAPSHOT_ACK_BEFORE_DURABLE, /* acknowledge a received snapshot at once */
+    RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL, /* installing keeps a log tail that conflicts */
     RAFT_MUTANT_COUNT_
 };
 
@@ -132,6 +152,11 @@ struct raft_options {
     uint32_t bytes_per_message_max;
     uint32_t inflight_messages_max;    /* appends in flight per follower in replicate state */
     uint32_t applies_per_update_max;
+    uint32_t snapshot_chunk_bytes_max;     /* InstallSnapshot payload per message */
+    uint32_t snapshot_chunks_inflight_max; /* chunks in flight per follower */
+    uint64_t snapshot_bytes_max;           /* largest snapshot a follower accepts */
+    raft_index_t snapshot_trailing_entries; /* entries kept in memory behind a snapshot, so
+                                             * a follower just behind needs no snapshot */
     uint64_t prng_seed;                /* election timeouts are drawn from it */
     enum raft_read_mode read_mode;
     /* How far two clocks may drift apart over one minimum election timeout: the lease
@@ -159,6 +184,13 @@ struct raft_boot {
      * it had), or until it holds a current leader's whole log, which includes every
      * committed entry. 0: the log is whole. */
     raft_index_t vote_barrier_index;
+    /* The latest snapshot (index 0: none): the state machine as of snapshot_index, which
+     * the driver has loaded. first_index must be snapshot_index + 1. data is borrowed
+     * until the next raft_snapshot_taken() or raft_destroy(); the leader sends it. */
+    raft_index_t snapshot_index;
+    raft_term_t snapshot_term;
+    const uint8_t *snapshot_data;
+    uint64_t snapshot_size_bytes;
 };
 
 struct raft;
@@ -208,9 +240,36 @@ bool raft_lease_holds(const struct raft *r, uint64_t now_ns);
 void raft_persisted_entries(struct raft *r, uint64_t now_ns, raft_index_t index, raft_term_t term);
 void raft_persisted_hard_state(struct raft *r, uint64_t now_ns, raft_term_t term, node_id_t vote);
 
+/* Snapshots (snapshot.c, §7). The driver serialised its state machine as of applied
+ * index `index` (<= raft_applied_index) and saved it durably: the core drops in-memory
+ * entries up to index - snapshot_trailing_entries and sends this snapshot to followers
+ * that need entries it no longer has. data is borrowed until the next call or
+ * raft_destroy(). Must not be called between raft_get_update and raft_update_done.
+ * Returns ERR_INVALID for an index outside (current snapshot, applied index]. */
+int raft_snapshot_taken(struct raft *r, uint64_t now_ns, raft_index_t index,
+                        const uint8_t *data, uint64_t size_bytes);
+/* The driver made the update's snapshot_install durable (saved it, replaced its log as
+ * the install said, loaded its state machine): the follower installs it in memory and
+ * only now acknowledges it to the leader. Stale reports are ignored. */
+void raft_persisted_snapshot(struct raft *r, uint64_t now_ns, raft_index_t index, raft_term_t term);
+
 struct raft_read_ready {
     uint64_t request_id;
     raft_index_t read_index;
+};
+
+/* A complete snapshot received from the leader, to be installed by the driver: save it
+ * durably; if log_tail_matches, keep the log entries after index and drop those at or
+ * before it, otherwise drop the whole log (it conflicts or ends before index), so the
+ * next entry is index + 1; load the state machine from data; then call
+ * raft_persisted_snapshot(). data is borrowed until that call or raft_destroy(). While
+ * an install is pending the follower accepts no entries and does not campaign. */
+struct raft_snapshot_install {
+    raft_index_t index;
+    raft_term_t term;
+    const uint8_t *data;
+    uint64_t size_bytes;
+    bool log_tail_matches;
 };
 
 struct raft_update {
@@ -232,6 +291,8 @@ struct raft_update {
     size_t reads_ready_count;
     const uint64_t *reads_failed; /* request ids that lost leadership before confirming */
     size_t reads_failed_count;
+
+    const struct raft_snapshot_install *snapshot_install; /* NULL: none */
 };
 
 bool raft_has_update(const struct raft *r);
@@ -257,6 +318,13 @@ const char *raft_role_name(enum raft_role role);
 bool raft_mutant_local_reads(const struct raft *r);
 /* Nonzero while a damaged node waits to be repaired past this index (no votes). */
 raft_index_t raft_vote_barrier(const struct raft *r);
+/* The first index held in memory (entries before it are covered by the snapshot). */
+raft_index_t raft_first_index(const struct raft *r);
+raft_index_t raft_snapshot_index(const struct raft *r);
+/* Followers this leader is sending a snapshot to; whether this node is receiving or
+ * installing one. For the simulator's crash accounting and /metrics. */
+uint32_t raft_snapshots_sending(const struct raft *r);
+bool raft_snapshot_receiving(const struct raft *r);
 
 /* Asserts every internal invariant; the simulator calls it after every step. */
 void raft_check_invariants(const struct raft *r);

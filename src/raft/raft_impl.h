@@ -1,6 +1,6 @@
 /* Internal state of the Raft core, shared by its files (raft.c, election.c,
- * replication.c, read_index.c, lease.c, transfer.c, raft_log.c). Not part of the
- * module's contract. */
+ * replication.c, read_index.c, lease.c, transfer.c, snapshot.c, raft_log.c). Not part of
+ * the module's contract. */
 #ifndef CHORUS_RAFT_IMPL_H
 #define CHORUS_RAFT_IMPL_H
 
@@ -30,13 +30,25 @@ const struct raft_entry *raft_log_get(const struct raft_log *l, raft_index_t ind
 int raft_log_append_copy(struct raft_log *l, const struct raft_entry *e);
 /* Removes every entry at or after index. */
 void raft_log_truncate_from(struct raft_log *l, raft_index_t index);
+/* Removes every entry up to index (which becomes the base, with its term), keeping
+ * those after it; index may lie past the last entry (the log becomes empty). */
+void raft_log_compact_to(struct raft_log *l, raft_index_t index, raft_term_t term);
 /* Copies up to count entries from index into out (struct copies; data borrowed). */
 size_t raft_log_slice(const struct raft_log *l, raft_index_t index, size_t count_max,
                       size_t bytes_max, struct raft_entry *out);
 
 #define RAFT_INFLIGHT_MAX 64
 
-enum progress_state { PROGRESS_PROBE = 0, PROGRESS_REPLICATE };
+enum progress_state { PROGRESS_PROBE = 0, PROGRESS_REPLICATE, PROGRESS_SNAPSHOT };
+
+/* A snapshot transfer to one follower (PROGRESS_SNAPSHOT). */
+struct snapshot_send {
+    raft_index_t index;           /* the snapshot being sent */
+    uint64_t next_offset;         /* next byte to send */
+    uint64_t acked_offset;        /* bytes the follower said it holds */
+    uint64_t acked_at_last_heartbeat; /* no progress for a heartbeat: resume from acked */
+    bool probing;                 /* one chunk out; trust the next reply's offset */
+};
 
 /* The leader's view of one follower (thesis §10.2 flow control, etcd's Progress). */
 struct progress {
@@ -51,6 +63,22 @@ struct progress {
     bool probe_sent;              /* probe state: an append is outstanding */
     bool recently_active;         /* heard from within this CheckQuorum window */
     uint64_t heartbeat_acked_context; /* highest heartbeat round it answered */
+    struct snapshot_send snapshot;
+};
+
+/* The follower's side of InstallSnapshot: chunks of one snapshot from one leader in one
+ * term, gathered in order; then handed to the driver (installing) until it is durable. */
+struct snapshot_receive {
+    node_id_t from;
+    raft_term_t leader_term;
+    raft_index_t index;           /* 0: nothing being received */
+    raft_term_t term;
+    uint64_t size_bytes;
+    uint64_t have_bytes;          /* contiguous bytes received from offset 0 */
+    uint8_t *data;                /* owned */
+    bool installing;              /* handed to the driver, not yet durable */
+    bool install_reported;        /* the update carried it */
+    bool log_tail_matches;
 };
 
 struct pending_read {
@@ -140,6 +168,17 @@ struct raft {
     size_t update_reads_ready_count;
     size_t update_reads_failed_count;
     raft_index_t update_persist_last;
+    bool update_install;
+
+    /* Snapshots (snapshot.c). The current snapshot, which the leader sends: its bytes
+     * are borrowed from the driver, or owned when this node installed them. */
+    raft_index_t snapshot_index;
+    raft_term_t snapshot_term;
+    const uint8_t *snapshot_data;
+    uint64_t snapshot_size_bytes;
+    uint8_t *snapshot_data_owned;
+    struct snapshot_receive receive;
+    struct raft_snapshot_install install; /* what update.snapshot_install points to */
 };
 
 #define RAFT_ASSERT(r, cond)                                                         \
@@ -180,6 +219,17 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m);
 void replication_maybe_commit(struct raft *r);
 void replication_send_pending_ack(struct raft *r);
 void replication_maybe_lift_vote_barrier(struct raft *r);
+void progress_probe(struct progress *p, raft_index_t next);
+
+/* snapshot.c (§7) */
+void snapshot_send(struct raft *r, struct progress *p);
+void snapshot_on_heartbeat(struct raft *r, struct progress *p);
+void snapshot_on_message(struct raft *r, const struct raft_message *m);
+void snapshot_on_reply(struct raft *r, const struct raft_message *m);
+void snapshot_fill_message(const struct raft *r, struct raft_message *m);
+void snapshot_forget_covered(struct raft *r);
+void snapshot_free(struct raft *r);
+void snapshot_check_invariants(const struct raft *r);
 
 /* read_index.c (thesis §6.4) */
 void read_index_on_heartbeat_ack(struct raft *r);

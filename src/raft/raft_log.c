@@ -132,3 +132,19 @@ size_t raft_log_slice(const struct raft_log *l, raft_index_t index, size_t count
     }
     return n;
 }
+
+void raft_log_compact_to(struct raft_log *l, raft_index_t index, raft_term_t term)
+{
+    ASSERT(index + 1 >= l->first_index);
+    while (l->count > 0 && l->first_index <= index) {
+        entry_data_free(slot(l, 0));
+        l->head = (l->head + 1) % l->entries_cap;
+        l->count--;
+        l->first_index++;
+    }
+    if (l->count == 0) {
+        l->head = 0;
+        l->first_index = index + 1;
+    }
+    l->base_term = term;
+}

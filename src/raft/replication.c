@@ -3,7 +3,9 @@
  * it stores for that term"), per-follower probe/replicate flow control with a bound on
  * appends in flight (thesis §10.2), and commitment by counting replicas only for entries
  * of the leader's current term (§5.4.2). The leader counts itself only for entries its
- * driver has synced (thesis §10.2.1). */
+ * driver has synced (thesis §10.2.1). A follower that needs entries the leader compacted
+ * away gets the snapshot instead (snapshot.c); an append reaching below a follower's
+ * own snapshot matches there, since everything up to it is committed. */
 #include <string.h>
 
 #include "raft/raft_impl.h"
@@ -38,7 +40,7 @@ static void inflight_ack(struct progress *p, raft_index_t match)
     }
 }
 
-static void progress_probe(struct progress *p, raft_index_t next)
+void progress_probe(struct progress *p, raft_index_t next)
 {
     p->state = PROGRESS_PROBE;
     p->next_index = next;
@@ -53,9 +55,11 @@ static void send_heartbeat(struct raft *r, struct progress *p)
     if (m == NULL) {
         return;
     }
-    /* A heartbeat checks only what the follower is known to hold, so it never fails. */
-    m->prev_log_index = p->match_index;
-    m->prev_log_term = raft_log_term_at(&r->log, p->match_index);
+    /* A heartbeat checks only what the follower is known to hold, so it never fails;
+     * index 0 (term 0) when that is behind our snapshot and its term is gone. */
+    bool known = p->match_index + 1 >= r->log.first_index;
+    m->prev_log_index = known ? p->match_index : 0;
+    m->prev_log_term = known ? raft_log_term_at(&r->log, p->match_index) : 0;
     m->commit_index = r->commit_index;
     m->context = r->heartbeat_context;
     m->last_log_index = raft_log_last_index(&r->log);
@@ -65,6 +69,10 @@ void replication_send_append(struct raft *r, struct progress *p, bool heartbeat)
 {
     if (heartbeat) {
         send_heartbeat(r, p);
+        return;
+    }
+    if (p->state == PROGRESS_SNAPSHOT || p->next_index < r->log.first_index) {
+        snapshot_send(r, p); /* the entries it needs are compacted away */
         return;
     }
     uint32_t inflight_max = MIN(r->opt.inflight_messages_max, RAFT_INFLIGHT_MAX);
@@ -115,6 +123,9 @@ void replication_broadcast(struct raft *r, bool heartbeat)
             /* Nothing acknowledged for a whole heartbeat: appends were lost. */
             progress_probe(p, p->match_index + 1);
         }
+        if (heartbeat && p->state == PROGRESS_SNAPSHOT) {
+            snapshot_on_heartbeat(r, p);
+        }
         if (heartbeat) {
             p->match_at_last_heartbeat = p->match_index;
             if (p->state == PROGRESS_PROBE) {
@@ -143,7 +154,8 @@ static void reply_append(struct raft *r, const struct raft_message *m, bool succ
     reply->success = success;
     reply->match_index = match;
     reply->prev_log_index = m->prev_log_index;
-    reply->last_log_index = success ? m->prev_log_index + m->entries_count : 0;
+    reply->last_log_index =
+        success ? MAX(m->prev_log_index + m->entries_count, r->log.first_index - 1) : 0;
     reply->context = m->context;
     if (!success) {
         raft_index_t last = raft_log_last_index(&r->log);
@@ -167,6 +179,9 @@ static bool append_new_entries(struct raft *r, const struct raft_message *m)
 {
     for (uint32_t i = 0; i < m->entries_count; i++) {
         const struct raft_entry *e = &m->entries[i];
+        if (e->index < r->log.first_index) {
+            continue; /* covered by our snapshot: committed, so it matches */
+        }
         raft_term_t have = raft_log_term_at(&r->log, e->index);
         if (have == e->term && e->index <= raft_log_last_index(&r->log)) {
             continue;
@@ -195,16 +210,21 @@ void replication_on_append(struct raft *r, const struct raft_message *m)
     }
     r->leader_contact_ns = r->now_ns;
     raft_reset_election_timer(r);
+    if (r->receive.installing) {
+        return; /* the log is about to be replaced; the leader will resend */
+    }
     raft_index_t last = raft_log_last_index(&r->log);
+    bool below_base = m->prev_log_index + 1 < r->log.first_index;
     if (m->prev_log_index > last ||
-        raft_log_term_at(&r->log, m->prev_log_index) != m->prev_log_term) {
+        (!below_base && raft_log_term_at(&r->log, m->prev_log_index) != m->prev_log_term)) {
         reply_append(r, m, false, 0);
         return;
     }
     if (!append_new_entries(r, m)) {
         return;
     }
-    raft_index_t new_last = m->prev_log_index + m->entries_count;
+    /* Everything up to our base is committed, hence matches the leader's log. */
+    raft_index_t new_last = MAX(m->prev_log_index + m->entries_count, r->log.first_index - 1);
     if (raft_mutant(r, RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND) &&
         raft_log_last_index(&r->log) > new_last && new_last >= r->commit_index) {
         raft_log_truncate_from(&r->log, new_last + 1);
@@ -215,6 +235,7 @@ void replication_on_append(struct raft *r, const struct raft_message *m)
         r->commit_index = MAX(r->commit_index, MIN(m->commit_index, new_last));
     }
     r->verified_index = MAX(r->verified_index, new_last);
+    snapshot_forget_covered(r);
     if (r->vote_barrier_index != 0 && m->last_log_index != 0) {
         /* Holding this leader's whole log is enough: it has every committed entry. */
         r->vote_barrier_index = MIN(r->vote_barrier_index, m->last_log_index);
@@ -292,6 +313,15 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
     if (m->context > p->heartbeat_acked_context) {
         p->heartbeat_acked_context = m->context;
         read_index_on_heartbeat_ack(r);
+    }
+    if (p->state == PROGRESS_SNAPSHOT) {
+        /* Heartbeat replies during a transfer: only what is durable counts. */
+        if (m->success && m->match_index > p->match_index && m->match_index < p->next_index) {
+            p->match_index = m->match_index;
+            replication_maybe_commit(r);
+        }
+        replication_send_append(r, p, false);
+        return;
     }
     if (!m->success) {
         if (m->prev_log_index < p->match_index + 1 || m->prev_log_index >= p->next_index) {

@@ -173,6 +173,7 @@ static void handle(struct admin_conn *a)
         latency_histogram(a->s, &body);
         handoff_metrics(a->s, &body);
         admin_rpc_metrics(&a->s->admin_rpc, &a->s->udp, &body);
+        server_snapshot_metrics(a->s, &body);
         respond(a, 200, "text/plain; version=0.0.4", &body);
     } else if (strcmp(path, "/status") == 0) {
         status(a->s, &body);

@@ -1,8 +1,9 @@
 /* Commands the server answers itself, on any node, without the log: PING, ECHO, HELLO,
- * INFO, CLIENT, COMMAND, CONFIG GET, SELECT, QUIT, and READONLY/READWRITE (as in Redis
- * Cluster: a connection opts into reads from this node's own applied state, which may be
- * stale, instead of linearizable ReadIndex reads through the leader). Replies are built as kv_reply
- * values, so the connection writes them in its protocol like every other reply. */
+ * INFO, CLIENT, COMMAND, CONFIG GET, SELECT, QUIT, CHORUS SNAPSHOT (snapshots.c), and
+ * READONLY/READWRITE (as in Redis Cluster: a connection opts into reads from this node's
+ * own applied state, which may be stale, instead of linearizable ReadIndex reads through
+ * the leader). Replies are built as kv_reply values, so the connection writes them in
+ * its protocol like every other reply. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -88,6 +89,7 @@ void commands_info_text(struct server *s, struct buf *out)
                      (unsigned long long)raft_last_index(s->raft),
                      (unsigned long long)raft_vote_barrier(s->raft), st.keys_count);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+    server_snapshot_info(s, out);
 }
 
 /* True when INFO's arguments ask for the section titled `title` (as Redis: no argument,
@@ -227,6 +229,8 @@ bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint
         kv_reply_status(r, "OK");
     } else if (handoff_command(s, argc, argv, lens, r)) {
         /* CHORUS TRANSFER / LEADER (handoff.c) */
+    } else if (is(name, len, "chorus") && argc == 2 && is(argv[1], lens[1], "snapshot")) {
+        server_snapshot_command(s, r);
     } else if (is(name, len, "quit")) {
         kv_reply_status(r, "OK");
         ci->close_after = true;

@@ -30,6 +30,7 @@ void server_config_defaults(struct server_config *cfg)
     cfg->heartbeat_ms = 50;
     cfg->clock_drift_bound_ms = 30;
     cfg->request_timeout_ms = 5000;
+    cfg->snapshot_entries = 10000;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -206,6 +207,9 @@ int server_config_set(struct server_config *cfg, const char *key, const char *va
     } else if (strcmp(key, "request-timeout-ms") == 0) {
         rc = set_number(key, value, where, err, cap, 10, 600000, &v);
         cfg->request_timeout_ms = (uint32_t)v;
+    } else if (strcmp(key, "snapshot-entries") == 0) {
+        rc = set_number(key, value, where, err, cap, 1, UINT32_MAX, &v);
+        cfg->snapshot_entries = v;
     } else {
         return fail(err, cap, "%s: unknown setting '%s'", where, key);
     }

@@ -49,6 +49,7 @@ struct server_config {
     uint32_t request_timeout_ms; /* a write or forwarded request pending this long times out */
     bool lease_reads;             /* read-mode lease: reads served from the leader's lease */
     uint32_t clock_drift_bound_ms; /* the lease lasts election-timeout-ms minus this */
+    uint64_t snapshot_entries;   /* snapshot and compact every this many applied entries */
 };
 
 /* Fills cfg with the defaults (ports 0, fsync always, election 300 ms, heartbeat 50 ms). */

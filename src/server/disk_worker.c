@@ -93,6 +93,25 @@ int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
     return 0;
 }
 
+int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_term_t term,
+                              const uint8_t *data, uint64_t size_bytes, bool install,
+                              bool log_tail_matches)
+{
+    struct disk_job *j = job_alloc(0);
+    if (j == NULL) {
+        return ERR_NOMEM;
+    }
+    j->kind = DISK_JOB_SNAPSHOT;
+    j->snapshot_install = install;
+    j->log_tail_matches = log_tail_matches;
+    j->snapshot_index = index;
+    j->snapshot_term = term;
+    j->snapshot_data = data;
+    j->snapshot_size_bytes = size_bytes;
+    enqueue(w, j);
+    return 0;
+}
+
 /* Runs one batch (owned list) in order with one sync for all its entries. */
 static void run_batch(struct disk_worker *w, struct disk_job *batch)
 {
@@ -104,6 +123,11 @@ static void run_batch(struct disk_worker *w, struct disk_job *batch)
             break;
         case DISK_JOB_LIFT_VOTE_BARRIER:
             j->result = storage_lift_vote_barrier(w->storage);
+            break;
+        case DISK_JOB_SNAPSHOT:
+            j->result = storage_save_snapshot(w->storage, j->snapshot_index, j->snapshot_term,
+                                              j->snapshot_data, j->snapshot_size_bytes,
+                                              j->snapshot_install, j->log_tail_matches);
             break;
         case DISK_JOB_ENTRIES:
             j->result = storage_write(w->storage, j->from_index, j->entries, j->entries_count);

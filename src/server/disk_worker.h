@@ -1,8 +1,9 @@
 /* disk_worker: one thread that owns struct storage after start-up and performs the
  * node's durable writes off the loop thread, in the order they were queued.
  *
- * The loop queues jobs (a term/vote save, entries to write from an index (copied), or the
- * lift of a vote barrier).
+ * The loop queues jobs (a term/vote save, entries to write from an index (copied), the
+ * lift of a vote barrier, or a snapshot to save and compact behind, whose bytes stay
+ * borrowed until completion).
  * The worker takes everything queued at once, runs the jobs in order and issues ONE
  * fdatasync for all the entries of the batch (group commit), then posts completions
  * back and wakes the loop with uv_async; the loop reports them to Raft with
@@ -25,7 +26,8 @@
 enum disk_job_kind {
     DISK_JOB_ENTRIES = 0,      /* write entries from from_index (synced with the batch) */
     DISK_JOB_HARD_STATE,       /* save (term, vote) */
-    DISK_JOB_LIFT_VOTE_BARRIER /* save "repaired": see storage_lift_vote_barrier */
+    DISK_JOB_LIFT_VOTE_BARRIER, /* save "repaired": see storage_lift_vote_barrier */
+    DISK_JOB_SNAPSHOT          /* save a snapshot and compact the log behind it */
 };
 
 struct disk_job {
@@ -35,6 +37,14 @@ struct disk_job {
     raft_index_t from_index;
     struct raft_entry *entries; /* owned copies */
     size_t entries_count;
+    /* DISK_JOB_SNAPSHOT: a snapshot as of snapshot_index, taken here or installed from
+     * the leader. */
+    bool snapshot_install;
+    bool log_tail_matches;
+    raft_index_t snapshot_index;
+    raft_term_t snapshot_term;
+    const uint8_t *snapshot_data; /* borrowed until the completion callback returns */
+    uint64_t snapshot_size_bytes;
     int result;                 /* set by the worker */
     struct disk_job *next;
 };
@@ -75,6 +85,10 @@ int disk_worker_lift_vote_barrier(struct disk_worker *w);
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
                       const struct raft_entry *entries, size_t count);
 /* Finishes queued jobs, joins the thread and closes the async handle. */
+/* Queue a snapshot save (storage_save_snapshot); data stays borrowed until done. */
+int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_term_t term,
+                              const uint8_t *data, uint64_t size_bytes, bool install,
+                              bool log_tail_matches);
 void disk_worker_stop(struct disk_worker *w);
 void disk_worker_stats(struct disk_worker *w, struct disk_stats *out);
 

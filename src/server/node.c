@@ -463,6 +463,8 @@ static void on_disk_done(void *ctx, const struct disk_job *job)
     uint64_t now = server_now_ns();
     if (job->kind == DISK_JOB_HARD_STATE) {
         raft_persisted_hard_state(s->raft, now, job->term, job->vote);
+    } else if (job->kind == DISK_JOB_SNAPSHOT) {
+        server_snapshot_done(s, job, now);
     } else if (job->kind == DISK_JOB_ENTRIES && job->entries_count > 0) {
         const struct raft_entry *last = &job->entries[job->entries_count - 1];
         raft_persisted_entries(s->raft, now, last->index, last->term);
@@ -490,8 +492,15 @@ void server_process(struct server *s)
         for (size_t i = 0; i < u.apply_entries_count; i++) {
             apply_entry(s, &u.apply_entries[i]);
         }
+        if (u.snapshot_install != NULL) {
+            server_snapshot_install(s, u.snapshot_install);
+        }
         settle_reads(s, &u);
         raft_update_done(s->raft);
+    }
+    raft_index_t snapshot_index;
+    if (server_snapshot_take(s, false, &snapshot_index) == 0) {
+        LOG_AT(&s->logger, LOG_DEBUG, "snapshot at %llu", (unsigned long long)snapshot_index);
     }
     serve_ready_reads(s);
     if (s->vote_barrier_saved && raft_vote_barrier(s->raft) == 0) {
@@ -634,6 +643,11 @@ static int boot_raft(struct server *s)
     struct raft_boot boot = {.term = rec.term, .vote = rec.vote, .first_index = 1,
                              .entries = rec.entries, .entries_count = rec.entries_count,
                              .vote_barrier_index = rec.vote_barrier_index};
+    rc = server_snapshot_boot(s, &rec.snapshot, &boot);
+    if (rc != 0) {
+        storage_recovered_free(&rec);
+        return rc;
+    }
     s->vote_barrier_saved = rec.vote_barrier_index != 0;
     if (s->vote_barrier_saved) {
         LOG_AT(&s->logger, LOG_WARN,
@@ -641,13 +655,17 @@ static int boot_raft(struct server *s)
                "a leader has repaired it past index %llu",
                (unsigned long long)rec.vote_barrier_index);
     }
-    LOG_AT(&s->logger, LOG_INFO, "recovered term %llu vote %u and %zu entries (%llu torn bytes dropped)",
-           (unsigned long long)rec.term, rec.vote, rec.entries_count,
+    LOG_AT(&s->logger, LOG_INFO, "recovered term %llu vote %u, snapshot %llu and %zu entries "
+           "(%llu torn bytes dropped)", (unsigned long long)rec.term, rec.vote,
+           (unsigned long long)boot.snapshot_index, rec.entries_count,
            (unsigned long long)s->storage.truncated_tail_bytes);
     s->raft = raft_create(&opt, &boot, server_now_ns());
     storage_recovered_free(&rec);
     s->kv = kv_create(NULL);
-    return s->raft != NULL && s->kv != NULL ? 0 : ERR_NOMEM;
+    if (s->raft == NULL || s->kv == NULL) {
+        return ERR_NOMEM;
+    }
+    return server_snapshot_load_state(s);
 }
 
 static int start_handles(struct server *s)
@@ -689,6 +707,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct server_config *
     buf_init(&s->scratch, 0);
     buf_init(&s->msg, 0);
     buf_init(&s->datagram, 0);
+    buf_init(&s->snapshot, 0);
+    buf_init(&s->snapshot_saving, 0);
     kv_reply_init(&s->reply);
     int rc = boot_raft(s);
     if (rc == 0) {
@@ -754,5 +774,7 @@ void server_destroy(struct server *s)
     buf_free(&s->scratch);
     buf_free(&s->msg);
     buf_free(&s->datagram);
+    buf_free(&s->snapshot);
+    buf_free(&s->snapshot_saving);
     kv_reply_free(&s->reply);
 }

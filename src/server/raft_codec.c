@@ -29,6 +29,13 @@ int raft_codec_encode(const struct raft_message *m, struct buf *out)
     pm.match_index = m->match_index;
     pm.conflict_term = m->conflict_term;
     pm.conflict_index = m->conflict_index;
+    pm.snapshot_index = m->snapshot_index;
+    pm.snapshot_term = m->snapshot_term;
+    pm.snapshot_size = m->snapshot_size_bytes;
+    pm.offset = m->offset;
+    pm.chunk.len = m->data_len;
+    pm.chunk.data = (uint8_t *)m->data;
+    pm.done = m->done;
     Chorus__Entry *entries = NULL;
     Chorus__Entry **ptrs = NULL;
     int rc = ERR_NOMEM;
@@ -77,6 +84,20 @@ static int check_entries(const Chorus__RaftMessage *pm)
     return 0;
 }
 
+static int check_chunk(const Chorus__RaftMessage *pm)
+{
+    if (pm->chunk.len > RAFT_CODEC_CHUNK_BYTES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    bool is_chunk = pm->type == CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_SNAPSHOT;
+    if ((pm->chunk.len > 0 && !is_chunk) ||
+        (is_chunk && (pm->offset > pm->snapshot_size ||
+                      pm->chunk.len > pm->snapshot_size - pm->offset))) {
+        return ERR_MALFORMED;
+    }
+    return 0;
+}
+
 static void fill_message(const Chorus__RaftMessage *pm, struct raft_message *m)
 {
     memset(m, 0, sizeof *m);
@@ -97,6 +118,13 @@ static void fill_message(const Chorus__RaftMessage *pm, struct raft_message *m)
     m->match_index = pm->match_index;
     m->conflict_term = pm->conflict_term;
     m->conflict_index = pm->conflict_index;
+    m->snapshot_index = pm->snapshot_index;
+    m->snapshot_term = pm->snapshot_term;
+    m->snapshot_size_bytes = pm->snapshot_size;
+    m->offset = pm->offset;
+    m->data_len = (uint32_t)pm->chunk.len;
+    m->data = pm->chunk.len != 0 ? pm->chunk.data : NULL;
+    m->done = pm->done;
 }
 
 int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded *out)
@@ -107,14 +135,15 @@ int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded
         return ERR_MALFORMED;
     }
     int rc = ERR_MALFORMED;
-    bool known_type = (pm->type >= CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_VOTE &&
-                       pm->type <= CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_APPEND_REPLY) ||
-                      pm->type == CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_TIMEOUT_NOW;
-    if (!known_type || pm->from == 0 ||
+    if (pm->type < CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_VOTE ||
+        pm->type > CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_TIMEOUT_NOW || pm->from == 0 ||
         pm->to == 0 || (pm->n_entries > 0 && pm->type != CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_APPEND)) {
         goto free_unpacked;
     }
     rc = check_entries(pm);
+    if (rc == 0) {
+        rc = check_chunk(pm);
+    }
     if (rc != 0) {
         goto free_unpacked;
     }

@@ -3,7 +3,9 @@
  * Byte format: exactly one protobuf-encoded chorus.RaftMessage (the link layer around it
  * supplies length, integrity and ordering). Decoding checks what the core trusts: a
  * known message type, non-zero from/to, at most RAFT_CODEC_ENTRIES_MAX entries, entry
- * types the core knows, and consecutive entry indexes after prev_log_index. Depends on
+ * types the core knows, and consecutive entry indexes after prev_log_index; a snapshot
+ * chunk only on RAFT_MSG_SNAPSHOT, at most RAFT_CODEC_CHUNK_BYTES_MAX bytes and within
+ * the snapshot's size. Depends on
  * base, wire (generated code) and raft's public header. */
 #ifndef CHORUS_SERVER_RAFT_CODEC_H
 #define CHORUS_SERVER_RAFT_CODEC_H
@@ -15,6 +17,7 @@
 #include "raft/raft.h"
 
 #define RAFT_CODEC_ENTRIES_MAX 4096
+#define RAFT_CODEC_CHUNK_BYTES_MAX (1u << 20) /* InstallSnapshot payload per message */
 
 /* A decoded message. Its entries and their data belong to it until raft_codec_free. */
 struct raft_codec_decoded {

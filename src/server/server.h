@@ -143,6 +143,14 @@ struct server {
     struct kv_reply reply;     /* apply and read results */
     struct server_metrics metrics;
     uint64_t started_ns;
+    /* Snapshots (snapshots.c): the bytes Raft borrows to send, the next one being saved
+     * (borrowed by the disk worker until done), and what is in flight. */
+    struct buf snapshot;
+    struct buf snapshot_saving;
+    bool snapshot_in_flight;
+    bool install_in_flight;
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
 };
 
 /* Clocks: monotonic for Raft and links, wall clock (ms) for kv's expiry times. */
@@ -205,6 +213,20 @@ struct conn_info {
 bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint8_t *const *argv,
                     const size_t *lens, struct kv_reply *reply);
 void commands_info_text(struct server *s, struct buf *out);
+
+/* snapshots.c. take: a snapshot now if force or snapshot-entries were applied since the
+ * last (0 with its index, ERR_BUSY while one is saved or installed, ERR_NOT_FOUND when
+ * there is nothing new); install: queue the update's snapshot_install; done: a snapshot
+ * job completed. boot fills raft_boot from the recovered snapshot (copied into
+ * s->snapshot); load_state loads the keyspace from it once kv exists. */
+int server_snapshot_take(struct server *s, bool force, raft_index_t *index_out);
+void server_snapshot_install(struct server *s, const struct raft_snapshot_install *in);
+void server_snapshot_done(struct server *s, const struct disk_job *job, uint64_t now);
+int server_snapshot_boot(struct server *s, const struct log_snapshot *snap, struct raft_boot *boot);
+int server_snapshot_load_state(struct server *s);
+void server_snapshot_command(struct server *s, struct kv_reply *reply); /* CHORUS SNAPSHOT */
+void server_snapshot_info(const struct server *s, struct buf *out);     /* INFO's section */
+void server_snapshot_metrics(const struct server *s, struct buf *out);  /* for /metrics */
 
 /* admin.c */
 int admin_listen(struct server *s);

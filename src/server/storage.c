@@ -1,8 +1,9 @@
 /* storage: the server's durable Raft state through src/log (the segmented WAL) on
  * src/io/disk_posix.c. This file only adapts: it wraps the POSIX disk so that fsync can
  * be switched off (`fsync never`) and timed for /metrics, turns Raft's "replace from
- * index i" into log_truncate_suffix + log_append, and reads the recovered log back into
- * entries for raft_boot. Formats and recovery rules are the log's (docs/log.md). */
+ * index i" into log_truncate_suffix + log_append, saves snapshots and compacts behind
+ * them, and reads the recovered snapshot and log back for raft_boot. Formats and
+ * recovery rules are the log's (docs/log.md). */
 #include "server/storage.h"
 
 #include <stdlib.h>
@@ -111,14 +112,16 @@ static void wrap_disk(struct storage *s)
 
 static int read_entries(struct storage *s, struct storage_recovered *rec)
 {
+    uint64_t after = rec->snapshot.meta.index + 1;
     uint64_t first = log_first_index(s->log), last = log_last_index(s->log);
+    if (first > after) {
+        return ERR_CORRUPT; /* entries between the snapshot and the log are missing */
+    }
+    first = after; /* what the snapshot covers is not read back */
     if (last < first) {
         return 0;
     }
-    if (first != 1) {
-        return ERR_CORRUPT; /* no snapshots yet: a log that does not start at 1 is foreign */
-    }
-    rec->entries = calloc(last, sizeof *rec->entries);
+    rec->entries = calloc(last - first + 1, sizeof *rec->entries);
     if (rec->entries == NULL) {
         return ERR_NOMEM;
     }
@@ -180,6 +183,15 @@ int storage_open(struct storage *s, const char *dir, bool fsync, struct storage_
     }
     rec->term = log_term(s->log);
     rec->vote = (node_id_t)log_vote(s->log);
+    if (s->report.snapshot_corrupt) {
+        return ERR_CORRUPT; /* the state it held is gone; see docs/server.md */
+    }
+    if (s->report.snapshot_present) {
+        rc = log_snapshot_load(s->log, &rec->snapshot);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     return read_entries(s, rec);
 }
 
@@ -189,6 +201,7 @@ void storage_recovered_free(struct storage_recovered *rec)
         free(rec->entries[i].data);
     }
     free(rec->entries);
+    log_snapshot_free(&rec->snapshot);
     memset(rec, 0, sizeof *rec);
 }
 
@@ -283,6 +296,23 @@ int storage_sync(struct storage *s)
         return s->failed;
     }
     return fail(s, log_sync(s->log, NULL));
+}
+
+int storage_save_snapshot(struct storage *s, raft_index_t index, raft_term_t term,
+                          const uint8_t *data, uint64_t size_bytes, bool install,
+                          bool log_tail_matches)
+{
+    if (s->failed != 0) {
+        return s->failed;
+    }
+    int rc = log_snapshot_save(s->log, index, term, NULL, 0, data, size_bytes);
+    if (rc == 0 && install && !log_tail_matches) {
+        rc = log_truncate_suffix(s->log, log_first_index(s->log));
+    }
+    if (rc == 0) {
+        rc = log_compact(s->log, index);
+    }
+    return fail(s, rc);
 }
 
 int storage_append(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,

@@ -5,7 +5,8 @@
  * index (the leader sends the rest again); a damaged term/vote file refuses to start.
  * A failed write or fsync is sticky (STYLE.md rule 12): every later call fails and the
  * server stops acknowledging. Used by one thread at a time (the disk worker after
- * start-up). There are no snapshots yet: the log starts at index 1. */
+ * start-up). Snapshots: the log keeps the latest one and the entries after it; a
+ * damaged snapshot file refuses to start (see docs/server.md). */
 #ifndef CHORUS_SERVER_STORAGE_H
 #define CHORUS_SERVER_STORAGE_H
 
@@ -44,6 +45,7 @@ struct storage_recovered {
     /* Nonzero when the log was cut back over corruption (now or at an earlier start that
      * a leader has not yet repaired): Raft's raft_boot.vote_barrier_index. */
     raft_index_t vote_barrier_index;
+    struct log_snapshot snapshot; /* meta.index 0: none; entries start after it */
     struct raft_entry *entries;
     size_t entries_count;
 };
@@ -62,6 +64,12 @@ int storage_write(struct storage *s, raft_index_t from_index, const struct raft_
                   size_t count);
 /* One fdatasync for everything written since the last one (group commit). */
 int storage_sync(struct storage *s);
+/* Saves a snapshot of the state machine as of index (data borrowed) durably and compacts
+ * the log behind it. install (a snapshot from the leader): unless log_tail_matches, the
+ * whole log is dropped first, so the next entry is index + 1 (docs/log.md). */
+int storage_save_snapshot(struct storage *s, raft_index_t index, raft_term_t term,
+                          const uint8_t *data, uint64_t size_bytes, bool install,
+                          bool log_tail_matches);
 /* storage_write then storage_sync. */
 int storage_append(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
                    size_t count);

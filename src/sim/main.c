@@ -27,6 +27,8 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_LEASE_WITHOUT_DRIFT_ALLOWANCE] = "lease-without-drift-allowance",
     [RAFT_MUTANT_LEASE_KEPT_AFTER_TIMEOUT_NOW] = "lease-kept-after-timeout-now",
     [RAFT_MUTANT_PROPOSE_DURING_TRANSFER] = "propose-during-transfer",
+    [RAFT_MUTANT_SNAPSHOT_ACK_BEFORE_DURABLE] = "snapshot-ack-before-durable",
+    [RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL] = "snapshot-keep-conflicting-tail",
 };
 
 #ifdef CHORUS_MUTANTS
@@ -49,7 +51,9 @@ static void usage(void)
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
             "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n"
             "  lease-without-drift-allowance lease-kept-after-timeout-now propose-during-transfer\n"
-            "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n");
+            "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n"
+            "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n"
+            "  snapshot-discard-without-barrier\n");
     exit(2);
 }
 
@@ -110,6 +114,10 @@ static void parse_mutant(struct sim_config *c, const char *name)
 #ifdef CHORUS_MUTANTS
     if (strcmp(name, "apply-twice") == 0) {
         c->mutant_apply_twice = true;
+        return;
+    }
+    if (strcmp(name, "snapshot-discard-without-barrier") == 0) {
+        c->mutant_discard_without_barrier = true;
         return;
     }
     for (int i = 0; i < RAFT_MUTANT_COUNT_; i++) {
@@ -206,11 +214,17 @@ static void print_result(const struct sim_config *c, const struct sim_result *r,
     printf("seed=%" PRIu64 " %s%s%s events=%" PRIu64 " virtual=%.1fs wall=%.3fs ops=%" PRIu64
            "/%" PRIu64 "/%" PRIu64 " commits=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
            " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " reads=%s/%" PRIu64 " transfers=%" PRIu64
-           "/%" PRIu64 " trace=%016" PRIx64 "\n",
+           "/%" PRIu64 " snapshots=%" PRIu64
+           " installs=%" PRIu64 " discarded=%" PRIu64 " crashes_mid_send=%" PRIu64 " crashes_mid_receive=%" PRIu64
+           " crashes_mid_install=%" PRIu64
+           " trace=%016" PRIx64 "\n",
            c->seed, r->ok ? "ok" : "FAIL ", r->ok ? "" : r->check, r->ok ? "" : "",
            r->events_count, (double)r->virtual_ns / 1e9, wall_s, r->ops_ok, r->ops_unknown,
            r->ops_failed, r->commits, r->leaders_elected, r->crashes, r->duplicates_answered, r->lincheck_unknown_keys,
-           r->lease_reads ? "lease" : "index", r->lease_reads_served, r->transfers_succeeded, r->transfers, r->trace_digest);
+           r->lease_reads ? "lease" : "index", r->lease_reads_served, r->transfers_succeeded, r->transfers,
+           r->snapshots_taken, r->snapshots_installed, r->snapshots_discarded,
+           r->crashes_mid_snapshot_send,
+           r->crashes_mid_snapshot_receive, r->crashes_mid_snapshot_install, r->trace_digest);
     if (!r->ok) {
         printf("  %s: %s\n", r->check, r->detail);
     }
@@ -237,6 +251,8 @@ int main(int argc, char **argv)
     }
     uint64_t failures = 0, runs = 0, virtual_ns = 0, commits = 0;
     uint64_t lease_runs = 0, lease_reads = 0, transfers = 0, transfers_succeeded = 0;
+    uint64_t snapshots = 0, installs = 0, crashes_mid_send = 0, crashes_mid_receive = 0;
+    uint64_t crashes_mid_install = 0, discarded = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -250,6 +266,12 @@ int main(int argc, char **argv)
         lease_reads += r.lease_reads_served;
         transfers += r.transfers;
         transfers_succeeded += r.transfers_succeeded;
+        snapshots += r.snapshots_taken;
+        installs += r.snapshots_installed;
+        discarded += r.snapshots_discarded;
+        crashes_mid_send += r.crashes_mid_snapshot_send;
+        crashes_mid_receive += r.crashes_mid_snapshot_receive;
+        crashes_mid_install += r.crashes_mid_snapshot_install;
         if (!a.sweep) {
             print_result(&a.cfg, &r, wall_now() - t0);
         } else if (!ok) {
@@ -268,6 +290,12 @@ int main(int argc, char **argv)
                " begun, %" PRIu64 " succeeded\n",
                a.seed_first, a.seed_last, runs, failures, (double)virtual_ns / 1e9 / wall,
                (double)commits / wall, wall, lease_runs, lease_reads, transfers, transfers_succeeded);
+        printf("snapshots: %" PRIu64 " taken, %" PRIu64 " installed, %" PRIu64 " damaged on disk "
+               "and fetched again; crashes while sending one: "
+               "%" PRIu64 ", holding part of one: %" PRIu64 ", before an install was durable: "
+               "%" PRIu64 "\n",
+               snapshots, installs, discarded, crashes_mid_send, crashes_mid_receive,
+               crashes_mid_install);
     }
     if (a.cfg.trace != NULL) {
         fclose(a.cfg.trace);

@@ -200,7 +200,7 @@ static void fault_crash(struct sim_world *w)
     }
     uint64_t roll = prng_below(&w->prng, 10);
     if (roll < 3) {
-        n->crash_trap = (uint8_t)prng_range(&w->prng, 1, 2);
+        n->crash_trap = (uint8_t)prng_range(&w->prng, 1, 4);
         sim_trace(w, "\"ev\":\"trap\",\"node\":%u", n->id);
     } else if (roll < 8) {
         node_crash(w, n);
@@ -394,6 +394,14 @@ static void world_init(struct sim_world *w, const struct sim_config *cfg, struct
                                                 ? prng_range(&w->prng, 1, 3)
                                                 : prng_range(&w->prng, 4, 64));
     w->inflight_messages_max = (uint32_t)prng_range(&w->prng, 1, 16);
+    /* Frequent snapshots and small chunks, so that followers often fall behind the
+     * leader's compaction and transfers take many chunks that faults can cut. */
+    w->snapshot_every_entries = prng_range(&w->prng, 5, 40);
+    w->snapshot_trailing_entries = prng_chance(&w->prng, 500000)
+                                       ? 0
+                                       : prng_below(&w->prng, w->snapshot_every_entries);
+    w->snapshot_chunk_bytes_max = (uint32_t)prng_range(&w->prng, 64, 2048);
+    w->snapshot_chunks_inflight_max = (uint32_t)prng_range(&w->prng, 1, 4);
     buf_init(&w->scratch, 0);
     check_init(w);
     uint32_t drift_max = (cfg->faults & SIM_FAULT_CLOCK) ? cfg->clock_drift_ppm_max : 0;

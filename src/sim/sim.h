@@ -53,6 +53,8 @@ struct sim_config {
     enum raft_mutant mutant;
     bool mutant_apply_twice;       /* known-wrong state machine: sessions ignored */
     enum log_mutant log_mutant;    /* known-wrong write-ahead log */
+    bool mutant_discard_without_barrier; /* known-wrong driver: a node that discarded a
+                                          * damaged snapshot votes at once */
     bool verbose;
     FILE *trace;                   /* JSON lines of every event, or NULL */
 };
@@ -78,6 +80,12 @@ struct sim_result {
     uint64_t lease_reads_served; /* reads answered from a lease, without a round */
     uint64_t transfers;      /* leadership transfers the workload asked for and were begun */
     uint64_t transfers_succeeded; /* ... whose target became the next leader */
+    uint64_t snapshots_taken;     /* state machine serialised, log compacted behind it */
+    uint64_t snapshots_installed; /* InstallSnapshot completed on a follower */
+    uint64_t snapshots_discarded; /* damaged on disk, fetched again from the leader */
+    uint64_t crashes_mid_snapshot_send;    /* a leader crashed while sending a snapshot */
+    uint64_t crashes_mid_snapshot_receive; /* a follower crashed holding part of a snapshot */
+    uint64_t crashes_mid_snapshot_install; /* a follower crashed before its install was durable */
 };
 
 /* Runs one simulation. Returns true when every check passed. */

@@ -14,6 +14,10 @@
  *    crash (Figure 2: update stable storage before responding to RPCs);
  *  - exactly once: a command applied again (a retried (client id, seq)) answers with the
  *    first application's reply, so its effect happened once;
+ *  - snapshots: every state machine taken or installed as of index i has the same digest
+ *    (a node that installs a snapshot skips applying entries up to it, so its state is
+ *    compared there instead), and a node's log after its snapshot chains on from the
+ *    committed entry at the snapshot index;
  * and at the end: durability (every acknowledged write is in the final committed log),
  * replica convergence (equal applied index, equal state digest) and linearizability of
  * every key's history. Progress is judged by sim_run. */
@@ -71,6 +75,7 @@ void check_init(struct sim_world *w)
     hashmap_init(&w->chain_by_index_term, pair_eq);
     hashmap_init(&w->reply_by_session, pair_eq);
     hashmap_init(&w->acked_writes, pair_eq);
+    hashmap_init(&w->digest_by_snapshot, pair_eq);
 }
 
 void check_free(struct sim_world *w)
@@ -79,7 +84,9 @@ void check_free(struct sim_world *w)
     pairs_free(&w->chain_by_index_term);
     pairs_free(&w->reply_by_session);
     pairs_free(&w->acked_writes);
+    pairs_free(&w->digest_by_snapshot);
     free(w->applied_chain);
+    free(w->applied_cmd);
     free(w->commit_term);
     if (w->history != NULL) {
         lincheck_history_free(w->history);
@@ -106,8 +113,15 @@ void check_log_changed(struct sim_world *w, struct sim_node *n, raft_index_t fro
         n->promised_match = from_index - 1;
         n->promised_match_term = from_index > 1 ? raft_term_at(n->raft, from_index - 1) : 0;
     }
-    raft_index_t start = MIN(from_index, n->chain_last + 1);
-    for (raft_index_t i = MAX(start, 1); i <= last; i++) {
+    raft_index_t start = MAX(MIN(from_index, n->chain_last + 1), 1);
+    raft_index_t first = raft_first_index(n->raft);
+    if (start < first) {
+        /* Before its first entry the node holds a snapshot of the committed prefix. */
+        start = first;
+        ASSERT(first - 1 <= w->applied_max);
+        n->chain[first - 1] = first > 1 ? w->applied_chain[first - 1] : 0;
+    }
+    for (raft_index_t i = start; i <= last; i++) {
         const struct raft_entry *e = raft_entry_at(n->raft, i);
         n->chain[i] = pair_hash(n->chain[i - 1], entry_hash(e));
         struct pair_item *seen = pair_find(&w->chain_by_index_term, i, e->term);
@@ -139,7 +153,8 @@ static void check_new_leader(struct sim_world *w, struct sim_node *n)
         transfer_on_new_leader(w, n);
         check_no_lease_overlap(w, n);
     }
-    for (raft_index_t i = 1; i <= w->applied_max; i++) {
+    /* Up to its first entry the leader holds a snapshot, compared by digest. */
+    for (raft_index_t i = raft_first_index(n->raft); i <= w->applied_max; i++) {
         bool earlier = i < w->commit_term_cap && w->commit_term[i] != 0 && w->commit_term[i] < term;
         if (earlier && (i > n->chain_last || n->chain[i] != w->applied_chain[i])) {
             sim_fail(w, "leader_completeness", "node %u leads term %llu without committed "
@@ -173,9 +188,10 @@ static struct log_tip durable_tip(const struct sim_node *n)
 static bool node_holds(const struct sim_node *n, raft_index_t i, raft_term_t term, bool durable)
 {
     if (durable) {
-        return n->synced_count >= i && n->synced_terms[i - 1] == term;
+        return i <= n->synced_snapshot_index ||
+               (n->synced_count >= i && n->synced_terms[i - 1] == term);
     }
-    return raft_term_at(n->raft, i) == term;
+    return i < raft_first_index(n->raft) || raft_term_at(n->raft, i) == term;
 }
 
 static bool node_barred(const struct sim_node *n)
@@ -241,7 +257,7 @@ static void record_commit_terms(struct sim_world *w, raft_index_t from, raft_ind
 
 void check_after_step(struct sim_world *w, struct sim_node *n)
 {
-    if (n->raft == NULL) {
+    if (n->raft == NULL || w->failed) {
         return;
     }
     raft_check_invariants(n->raft);
@@ -262,12 +278,18 @@ void check_after_step(struct sim_world *w, struct sim_node *n)
 void check_applied(struct sim_world *w, struct sim_node *n, const struct raft_entry *e)
 {
     raft_index_t i = e->index;
+    if (w->failed) {
+        return;
+    }
     ASSERT(i <= n->chain_last);
     if (i >= w->applied_cap) {
         size_t cap = MAX(i + 1, w->applied_cap * 2);
         w->applied_chain = realloc(w->applied_chain, cap * sizeof *w->applied_chain);
         ASSERT(w->applied_chain != NULL);
         memset(w->applied_chain + w->applied_cap, 0, (cap - w->applied_cap) * sizeof *w->applied_chain);
+        w->applied_cmd = realloc(w->applied_cmd, cap * sizeof *w->applied_cmd);
+        ASSERT(w->applied_cmd != NULL);
+        memset(w->applied_cmd + w->applied_cap, 0, (cap - w->applied_cap) * sizeof *w->applied_cmd);
         w->applied_cap = cap;
     }
     if (i <= w->applied_max && w->applied_chain[i] != n->chain[i]) {
@@ -285,6 +307,9 @@ void check_applied(struct sim_world *w, struct sim_node *n, const struct raft_en
 void check_session_reply(struct sim_world *w, struct sim_node *n, raft_index_t index,
                          uint64_t client_id, uint64_t seq, const struct sm_reply *reply)
 {
+    (void)n;
+    ASSERT(index < w->applied_cap);
+    w->applied_cmd[index] = (struct applied_command){client_id, seq};
     if (client_id == 0) {
         return;
     }
@@ -329,13 +354,22 @@ static void check_durability(struct sim_world *w)
     struct arena a;
     arena_init(&a, 4096, 1 << 20);
     for (raft_index_t i = 1; i <= raft_commit_index(leader->raft); i++) {
+        struct applied_command cmd = {0};
         const struct raft_entry *e = raft_entry_at(leader->raft, i);
-        arena_reset(&a);
-        Chorus__Command *c = e->type == RAFT_ENTRY_NORMAL
-                                 ? chorus__command__unpack(&a.allocator, e->data_len, e->data)
-                                 : NULL;
-        if (c != NULL && c->client_id != 0 && pair_find(&present, c->client_id, c->seq) == NULL) {
-            pair_put(&present, c->client_id, c->seq);
+        if (e == NULL) {
+            /* Compacted into the leader's snapshot: the command applied there, which
+             * state machine safety proved the same on every node. */
+            ASSERT(i <= w->applied_max);
+            cmd = w->applied_cmd[i];
+        } else if (e->type == RAFT_ENTRY_NORMAL) {
+            arena_reset(&a);
+            Chorus__Command *c = chorus__command__unpack(&a.allocator, e->data_len, e->data);
+            if (c != NULL) {
+                cmd = (struct applied_command){c->client_id, c->seq};
+            }
+        }
+        if (cmd.client_id != 0 && pair_find(&present, cmd.client_id, cmd.seq) == NULL) {
+            pair_put(&present, cmd.client_id, cmd.seq);
         }
     }
     arena_free(&a);
@@ -416,10 +450,13 @@ void check_promise_sent(struct sim_world *w, struct sim_node *n, const struct ra
     if (m->type == RAFT_MSG_VOTE_REPLY && m->granted && !m->pre_vote) {
         n->promised_vote_term = m->term;
         n->promised_vote = m->to;
-    } else if (m->type == RAFT_MSG_APPEND_REPLY && m->success &&
-               m->match_index > n->promised_match) {
+    } else if ((m->type == RAFT_MSG_APPEND_REPLY ||
+                (m->type == RAFT_MSG_SNAPSHOT_REPLY && m->done)) &&
+               m->success && m->match_index > n->promised_match) {
         n->promised_match = m->match_index;
-        n->promised_match_term = raft_term_at(n->raft, m->match_index);
+        n->promised_match_term = m->type == RAFT_MSG_SNAPSHOT_REPLY
+                                     ? m->snapshot_term
+                                     : raft_term_at(n->raft, m->match_index);
     }
 }
 
@@ -435,9 +472,54 @@ void check_promises_kept(struct sim_world *w, struct sim_node *n)
         return;
     }
     raft_index_t p = n->promised_match;
-    if (p > 0 && (n->synced_count < p || n->synced_terms[p - 1] != n->promised_match_term)) {
+    bool in_snapshot = p <= n->synced_snapshot_index;
+    if (p > 0 && !in_snapshot &&
+        (n->synced_count < p || n->synced_terms[p - 1] != n->promised_match_term)) {
         sim_fail(w, "ack_durability", "node %u acknowledged entry %llu (term %llu) but recovered "
                  "without it", n->id, (unsigned long long)p,
                  (unsigned long long)n->promised_match_term);
+    }
+}
+
+/* Every node's state machine as of snapshot index `index` must be the same: recorded by
+ * the first node that took a snapshot there, compared for every later one, and for every
+ * state loaded from a snapshot (an install or a restart). */
+void check_snapshot_state(struct sim_world *w, struct sim_node *n, raft_index_t index,
+                          bool taken_here)
+{
+    uint64_t digest = sm_digest(n->sm);
+    struct pair_item *seen = pair_find(&w->digest_by_snapshot, index, 0);
+    if (seen == NULL && taken_here) {
+        pair_put(&w->digest_by_snapshot, index, 0)->v1 = digest;
+    } else if (seen == NULL) {
+        sim_fail(w, "snapshot", "node %u loaded a snapshot at %llu that no node took", n->id,
+                 (unsigned long long)index);
+    } else if (seen->v1 != digest) {
+        sim_fail(w, "state_machine_safety", "node %u's state as of snapshot %llu differs from "
+                 "another node's", n->id, (unsigned long long)index);
+    }
+}
+
+/* A follower installed the snapshot at index: its state is checked as above, and its log
+ * must now chain on from the committed entry there. Its chain is recomputed from just
+ * after the snapshot, so a kept tail that does not extend the committed prefix breaks
+ * log matching. Acknowledgements of a kept tail still stand; a dropped one was never
+ * committed. */
+void check_snapshot_installed(struct sim_world *w, struct sim_node *n, raft_index_t index,
+                              bool log_tail_kept)
+{
+    check_snapshot_state(w, n, index, false);
+    if (w->failed) {
+        return;
+    }
+    raft_index_t promised = n->promised_match;
+    raft_term_t promised_term = n->promised_match_term;
+    n->chain_last = MIN(n->chain_last, index - 1); /* chain[index] := the committed one */
+    check_log_changed(w, n, index);
+    n->promised_match = promised;
+    n->promised_match_term = promised_term;
+    if (!log_tail_kept && promised > index) {
+        n->promised_match = index;
+        n->promised_match_term = raft_term_at(n->raft, index);
     }
 }

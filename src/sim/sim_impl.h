@@ -19,6 +19,7 @@
 #define SIM_ARGV_MAX 8
 #define SIM_VALUE_MAX 48
 #define SIM_ELECTION_TIMEOUT_NS (150 * SIM_MS)
+#define SIM_SEGMENT_SIZE_BYTES (16 * 1024) /* small, so compaction removes segments */
 
 enum sim_event_type {
     EV_NODE_TICK = 1,
@@ -76,6 +77,9 @@ struct sim_event {
  * none, all or a torn prefix of the unsynced bytes. */
 struct disk_op {
     bool is_hard_state;
+    /* Or the installation of a snapshot received from the leader (sim_snapshot.c): its
+     * bytes stay borrowed from Raft until raft_persisted_snapshot. */
+    const struct raft_snapshot_install *install;
     raft_term_t term;
     node_id_t vote;
     uint64_t done_at_ns;
@@ -124,6 +128,12 @@ struct sim_node {
     bool bit_flipped;          /* a latent bit flip awaits this node's recovery */
     raft_index_t barrier_durable; /* mirror of the vote barrier saved in the node's log
                                    * (read by checkers while the node is down) */
+    /* Snapshots (sim_snapshot.c): the bytes of the latest snapshot Raft borrows, a buffer
+     * to build the next one in, and an install waiting for the disk. */
+    struct buf snapshot;
+    struct buf snapshot_next;
+    bool install_pending;
+    raft_index_t synced_snapshot_index; /* checkers: durable state covers up to here */
     /* Pending disk writes, FIFO. */
     struct disk_op *disk_head;
     struct disk_op *disk_tail;
@@ -138,8 +148,9 @@ struct sim_node {
     uint64_t *chain;
     size_t chain_cap;
     raft_index_t chain_last;
-    uint8_t crash_trap;        /* crash right after the next granted vote (1) or append
-                                * acknowledgement (2) leaves; 0: none */
+    uint8_t crash_trap;        /* crash right after the next granted vote (1), append
+                                * acknowledgement (2) or snapshot chunk (3) leaves, or
+                                * a snapshot install is handed to the disk (4); 0: none */
     bool crash_now;
     /* Promises that left the node and must survive its crashes (Figure 2: persist
      * before responding): the last granted vote and the highest acknowledged entry. */
@@ -172,6 +183,11 @@ struct sim_client {
     uint64_t timeout_at_ns;
     uint32_t ops_done;
     uint64_t wake_token;     /* only the latest timer counts */
+};
+
+struct applied_command {
+    uint64_t client_id; /* 0: a no-op, a registration or a sessionless command */
+    uint64_t seq;
 };
 
 struct sim_heap {
@@ -207,6 +223,12 @@ struct sim_world {
     /* The leadership transfer under way (sim_transfer.c): its target, 0 when none. */
     node_id_t transfer_target;
     raft_term_t transfer_term;
+    /* Snapshot policy drawn from the seed: every node snapshots every so many applied
+     * entries, keeps some trailing entries in memory, and sends in small chunks. */
+    raft_index_t snapshot_every_entries;
+    raft_index_t snapshot_trailing_entries;
+    uint32_t snapshot_chunk_bytes_max;
+    uint32_t snapshot_chunks_inflight_max;
     /* Checkers. */
     struct hashmap leaders_by_term;   /* term -> node id */
     struct hashmap chain_by_index_term; /* (index, term) -> chained hash */
@@ -217,6 +239,8 @@ struct sim_world {
     size_t commit_term_cap;
     size_t applied_cap;
     raft_index_t applied_max;
+    struct applied_command *applied_cmd; /* index -> the session command applied there */
+    struct hashmap digest_by_snapshot; /* snapshot index -> state digest */
     struct lincheck_history *history;
     struct buf scratch;
 };
@@ -243,6 +267,8 @@ void node_send_reply(struct sim_world *w, struct sim_node *n, const struct sim_r
                      enum sim_reply_kind kind, const struct sm_reply *result);
 void net_send(struct sim_world *w, const struct raft_message *m);
 void net_free_message(struct raft_message *m);
+void node_disk_enqueue(struct sim_world *w, struct sim_node *n, struct disk_op *op);
+void node_fail_stop(struct sim_world *w, struct sim_node *n, const char *what, int rc);
 
 /* sim_transfer.c */
 void transfer_start_random(struct sim_world *w);
@@ -256,6 +282,17 @@ void client_reply(struct sim_world *w, struct sim_client *c, struct sim_reply *r
 void client_finish_run(struct sim_world *w);
 bool clients_done(const struct sim_world *w);
 
+/* sim_snapshot.c */
+void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n);
+void sim_snapshot_queue_install(struct sim_world *w, struct sim_node *n,
+                                const struct raft_snapshot_install *install);
+void sim_snapshot_install_done(struct sim_world *w, struct sim_node *n, struct disk_op *op);
+bool sim_snapshot_recover(struct sim_world *w, struct sim_node *n, const struct log_recovery *report,
+                          struct raft_boot *boot);
+void sim_snapshot_load_state(struct sim_world *w, struct sim_node *n);
+int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
+                                 struct log_recovery *report, raft_index_t *barrier_out);
+
 /* sim_check.c */
 void check_init(struct sim_world *w);
 void check_free(struct sim_world *w);
@@ -268,5 +305,9 @@ void check_session_reply(struct sim_world *w, struct sim_node *n, raft_index_t i
 void check_acked_write(struct sim_world *w, uint64_t client_id, uint64_t seq);
 void check_promise_sent(struct sim_world *w, struct sim_node *n, const struct raft_message *m);
 void check_promises_kept(struct sim_world *w, struct sim_node *n);
+void check_snapshot_state(struct sim_world *w, struct sim_node *n, raft_index_t index,
+                          bool taken_here);
+void check_snapshot_installed(struct sim_world *w, struct sim_node *n, raft_index_t index,
+                              bool log_tail_kept);
 
 #endif

@@ -6,7 +6,8 @@
  * for everything appended since the last: group commit) and term/vote saves complete in
  * order at disk-completion events. A crash loses pending operations, and the disk keeps
  * none, all or a torn prefix of unsynced bytes; the restarted node recovers through
- * log_open. The state machine is volatile and rebuilt from the log after a restart. */
+ * log_open. The state machine is volatile and rebuilt from the snapshot and the log
+ * after a restart; snapshots are taken, installed and recovered in sim_snapshot.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@
 
 static struct raft_message *message_copy(const struct raft_message *m)
 {
-    size_t bytes = sizeof *m + m->entries_count * sizeof(struct raft_entry);
+    size_t bytes = sizeof *m + m->entries_count * sizeof(struct raft_entry) + m->data_len;
     for (uint32_t i = 0; i < m->entries_count; i++) {
         bytes += m->entries[i].data_len;
     }
@@ -38,6 +39,10 @@ static struct raft_message *message_copy(const struct raft_message *m)
         }
     }
     c->entries = m->entries_count != 0 ? entries : NULL;
+    if (m->data_len != 0) {
+        memcpy(data, m->data, m->data_len); /* a snapshot chunk */
+        c->data = data;
+    }
     return c;
 }
 
@@ -81,16 +86,19 @@ static void synced_set(struct sim_node *n, raft_index_t index, raft_term_t term)
     n->synced_terms[index - 1] = term;
 }
 
-/* Refreshes the checkers' view of what the log holds durably, up to durable_index. */
+/* Refreshes the checkers' view of what the log holds durably, up to durable_index.
+ * Entries compacted behind the snapshot read as term 0; synced_snapshot_index covers
+ * them. */
 static void synced_refresh(struct sim_node *n, raft_index_t durable_index)
 {
+    durable_index = MAX(durable_index, n->synced_snapshot_index);
     for (raft_index_t i = 1; i <= durable_index; i++) {
         synced_set(n, i, log_term_at(n->log, i));
     }
     n->synced_count = durable_index;
 }
 
-static void disk_enqueue(struct sim_world *w, struct sim_node *n, struct disk_op *op)
+void node_disk_enqueue(struct sim_world *w, struct sim_node *n, struct disk_op *op)
 {
     uint64_t latency = prng_range(&w->prng, 20, 400) * 1000; /* 20-400 us */
     if ((w->cfg.faults & SIM_FAULT_CRASH) && !w->healed && prng_chance(&w->prng, 20000)) {
@@ -116,12 +124,12 @@ static void disk_enqueue_new(struct sim_world *w, struct sim_node *n, bool hard_
     op->is_hard_state = hard_state;
     op->term = term;
     op->vote = vote;
-    disk_enqueue(w, n, op);
+    node_disk_enqueue(w, n, op);
 }
 
 /* A failed disk write is sticky (STYLE.md rule 12): the node stops, as the server does,
  * and comes back through recovery. */
-static void fail_stop(struct sim_world *w, struct sim_node *n, const char *what, int rc)
+void node_fail_stop(struct sim_world *w, struct sim_node *n, const char *what, int rc)
 {
     sim_trace(w, "\"ev\":\"disk_failure\",\"node\":%u,\"op\":\"%s\",\"error\":\"%s\"", n->id,
               what, err_name(rc));
@@ -135,7 +143,7 @@ static void persist_entries(struct sim_world *w, struct sim_node *n, const struc
     if (u->persist_from_index <= log_last_index(n->log)) {
         int rc = log_truncate_suffix(n->log, u->persist_from_index);
         if (rc != 0) {
-            fail_stop(w, n, "truncate", rc);
+            node_fail_stop(w, n, "truncate", rc);
             return;
         }
         n->synced_count = MIN(n->synced_count, u->persist_from_index - 1);
@@ -145,7 +153,7 @@ static void persist_entries(struct sim_world *w, struct sim_node *n, const struc
         struct log_record rec = {e->term, e->index, e->type, e->data, e->data_len};
         int rc = log_append(n->log, &rec, 1);
         if (rc != 0) {
-            fail_stop(w, n, "append", rc);
+            node_fail_stop(w, n, "append", rc);
             return;
         }
     }
@@ -164,10 +172,12 @@ void node_disk_done(struct sim_world *w, struct sim_node *n)
         n->disk_tail = NULL;
     }
     uint64_t now = sim_node_now(w, n);
-    if (op->is_hard_state) {
+    if (op->install != NULL) {
+        sim_snapshot_install_done(w, n, op);
+    } else if (op->is_hard_state) {
         int rc = log_set_term_vote(n->log, op->term, op->vote);
         if (rc != 0) {
-            fail_stop(w, n, "set_term_vote", rc);
+            node_fail_stop(w, n, "set_term_vote", rc);
         } else {
             raft_persisted_hard_state(n->raft, now, op->term, op->vote);
         }
@@ -176,7 +186,7 @@ void node_disk_done(struct sim_world *w, struct sim_node *n)
         uint64_t durable = 0;
         int rc = log_sync(n->log, &durable);
         if (rc != 0) {
-            fail_stop(w, n, "sync", rc);
+            node_fail_stop(w, n, "sync", rc);
         } else if (durable > 0) {
             synced_refresh(n, durable);
             raft_persisted_entries(n->raft, now, durable, log_term_at(n->log, durable));
@@ -358,19 +368,26 @@ void sim_node_process(struct sim_world *w, struct sim_node *n)
             persist_entries(w, n, &u);
             check_log_changed(w, n, u.persist_from_index);
         }
+        if (u.snapshot_install != NULL) {
+            sim_snapshot_queue_install(w, n, u.snapshot_install);
+            n->crash_now |= n->crash_trap == 4;
+        }
         for (size_t i = 0; i < u.messages_count; i++) {
             const struct raft_message *m = &u.messages[i];
             net_send(w, m);
             check_promise_sent(w, n, m);
             bool vote = m->type == RAFT_MSG_VOTE_REPLY && m->granted && !m->pre_vote;
             bool ack = m->type == RAFT_MSG_APPEND_REPLY && m->success;
-            n->crash_now |= (n->crash_trap == 1 && vote) || (n->crash_trap == 2 && ack);
+            bool chunk = m->type == RAFT_MSG_SNAPSHOT;
+            n->crash_now |= (n->crash_trap == 1 && vote) || (n->crash_trap == 2 && ack) ||
+                            (n->crash_trap == 3 && chunk);
         }
         for (size_t i = 0; i < u.apply_entries_count; i++) {
             apply_entry(w, n, &u.apply_entries[i]);
         }
         reads_settle(w, n, &u);
         raft_update_done(n->raft);
+        sim_snapshot_maybe_take(w, n);
     }
     serve_ready_reads(w, n);
     if (n->barrier_durable != 0 && raft_vote_barrier(n->raft) == 0 && !n->crash_now) {
@@ -378,7 +395,7 @@ void sim_node_process(struct sim_world *w, struct sim_node *n)
          * one more repair after a restart). */
         int rc = log_set_vote_barrier(n->log, 0);
         if (rc != 0) {
-            fail_stop(w, n, "lift_vote_barrier", rc);
+            node_fail_stop(w, n, "lift_vote_barrier", rc);
         } else {
             sim_trace(w, "\"ev\":\"barrier_lifted\",\"node\":%u", n->id);
             n->barrier_durable = 0;
@@ -403,11 +420,13 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
                          struct raft_entry **entries_out)
 {
     if (n->disk == NULL) {
+        buf_init(&n->snapshot, 0);
+        buf_init(&n->snapshot_next, 0);
         struct disk_sim_config disk_cfg = {0};
         n->disk = disk_sim_create(&w->prng, &disk_cfg);
         ASSERT(n->disk != NULL);
     }
-    struct log_config cfg = {.segment_size_bytes = 16 * 1024, .mutant = w->cfg.log_mutant};
+    struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES, .mutant = w->cfg.log_mutant};
     struct log_recovery report;
     n->log = NULL;
     int rc = log_open(&n->log, disk_sim_disk(n->disk), &cfg, &report);
@@ -424,6 +443,24 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
      * is still missing what it may have acknowledged (seed 331 of the bitrot menu), so it
      * lives in the log's metadata, saved before the cut, exactly as the server does. */
     raft_index_t barrier = rc == 0 ? report.vote_barrier : 0;
+    if (rc == 0 && report.snapshot_corrupt && n->bit_flipped) {
+        raft_index_t had = 0;
+        rc = sim_snapshot_discard_damaged(w, n, &report, &had);
+        barrier = MAX(barrier, had);
+        if (rc == 0 && barrier != 0) {
+            rc = log_set_vote_barrier(n->log, barrier);
+        }
+        if (rc != 0 && n->disk_faulty) {
+            /* An injected fault hit the discard: still damaged; try again later. */
+            if (n->log != NULL) {
+                log_close(n->log);
+                n->log = NULL;
+            }
+            struct sim_event ev = {.generation = n->generation};
+            sim_schedule(w, w->now_ns + 200 * SIM_MS, EV_RESTART, n->slot, &ev);
+            return false;
+        }
+    }
     if (rc == 0 && report.corrupt && !report.meta_corrupt && n->bit_flipped) {
         /* Latent damage (our own bit flip): cut the log before it, as the server does, and
          * refuse to vote until a leader has repaired us past what we may have had. */
@@ -463,7 +500,15 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
         n->log = NULL;
         return false;
     }
-    uint64_t first = log_first_index(n->log), last = log_last_index(n->log);
+    *boot = (struct raft_boot){0};
+    if (!sim_snapshot_recover(w, n, &report, boot)) {
+        log_close(n->log);
+        n->log = NULL;
+        return false;
+    }
+    /* Entries at or before the snapshot are in it; Raft starts right after. */
+    uint64_t first = MAX(log_first_index(n->log), boot->snapshot_index + 1);
+    uint64_t last = log_last_index(n->log);
     size_t count = last >= first ? (size_t)(last - first + 1) : 0;
     struct raft_entry *entries = calloc(count + 1, sizeof *entries);
     ASSERT(entries != NULL);
@@ -483,15 +528,13 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
     n->recovered_term = log_term(n->log);
     n->recovered_vote = (node_id_t)log_vote(n->log);
     synced_refresh(n, last);
-    *boot = (struct raft_boot){
-        .term = n->recovered_term,
-        .vote = n->recovered_vote,
-        .first_index = first,
-        .base_term = first > 1 ? log_term_at(n->log, first - 1) : 0,
-        .entries = entries,
-        .entries_count = count,
-        .vote_barrier_index = barrier,
-    };
+    boot->term = n->recovered_term;
+    boot->vote = n->recovered_vote;
+    boot->first_index = first;
+    boot->base_term = first > 1 ? log_term_at(n->log, first - 1) : 0;
+    boot->entries = entries;
+    boot->entries_count = count;
+    boot->vote_barrier_index = barrier;
     *entries_out = entries;
     return true;
 }
@@ -509,6 +552,9 @@ void node_start(struct sim_world *w, struct sim_node *n)
     opt.prng_seed = prng_next(&w->prng);
     opt.entries_per_message_max = w->entries_per_message_max;
     opt.inflight_messages_max = w->inflight_messages_max;
+    opt.snapshot_chunk_bytes_max = w->snapshot_chunk_bytes_max;
+    opt.snapshot_chunks_inflight_max = w->snapshot_chunks_inflight_max;
+    opt.snapshot_trailing_entries = w->snapshot_trailing_entries;
     opt.mutant = w->cfg.mutant;
     opt.read_mode = w->read_mode;
     opt.clock_drift_bound_ns = w->clock_drift_bound_ns;
@@ -530,6 +576,7 @@ void node_start(struct sim_world *w, struct sim_node *n)
     free(entries);
     n->sm = sm_create(w->cfg.mutant_apply_twice);
     ASSERT(n->sm != NULL);
+    sim_snapshot_load_state(w, n);
     n->up = true;
     n->paused = false;
     n->crash_trap = 0;
@@ -555,6 +602,7 @@ static void node_drop_volatile(struct sim_node *n)
     n->disk_tail = NULL;
     n->disk_busy_until_ns = 0;
     n->sync_queued = false;
+    n->install_pending = false;
     if (n->log != NULL) {
         log_close(n->log);
         n->log = NULL;
@@ -589,13 +637,15 @@ static int pick_segment(void *arg, const char *name)
 {
     struct segment_pick *p = arg;
     uint64_t first;
-    if (log_fmt_segment_name_parse(name, &first) && prng_below(&p->w->prng, ++p->seen) == 0) {
+    bool damageable = log_fmt_segment_name_parse(name, &first) || strcmp(name, LOG_SNAPSHOT_NAME) == 0;
+    if (damageable && prng_below(&p->w->prng, ++p->seen) == 0) {
         snprintf(p->name, sizeof p->name, "%s", name); /* reservoir sampling */
     }
     return 0;
 }
 
-/* Latent media error: one bit of one segment file flips while the node is down. */
+/* Latent media error: one bit of one segment file or of the snapshot flips while the
+ * node is down. */
 static void flip_segment_bit(struct sim_world *w, struct sim_node *n)
 {
     struct segment_pick pick = {.w = w};
@@ -629,6 +679,9 @@ void node_crash(struct sim_world *w, struct sim_node *n)
 {
     sim_trace(w, "\"ev\":\"crash\",\"node\":%u,\"pending_disk\":%s", n->id,
               n->disk_head != NULL ? "true" : "false");
+    w->result->crashes_mid_snapshot_send += raft_snapshots_sending(n->raft) > 0;
+    w->result->crashes_mid_snapshot_receive += raft_snapshot_receiving(n->raft) && !n->install_pending;
+    w->result->crashes_mid_snapshot_install += n->install_pending;
     node_drop_volatile(n);
     disk_sim_crash(n->disk, DISK_SIM_CRASH_RANDOM); /* unsynced bytes: none, all or torn */
     if ((w->cfg.faults & SIM_FAULT_BITROT) && !w->healed && prng_chance(&w->prng, 150000) &&
@@ -647,6 +700,8 @@ void node_free(struct sim_node *n)
         node_drop_volatile(n);
     }
     disk_sim_destroy(n->disk);
+    buf_free(&n->snapshot);
+    buf_free(&n->snapshot_next);
     free(n->synced_terms);
     free(n->chain);
     free(n->held);

@@ -104,6 +104,13 @@ void sm_read(struct sm *s, uint64_t now_ms, int argc, const uint8_t *const *argv
 
 uint64_t sm_digest(const struct sm *s) { return kv_digest(s->kv); }
 
+int sm_snapshot_write(const struct sm *s, struct buf *out) { return kv_snapshot_write(s->kv, out); }
+
+int sm_snapshot_load(struct sm *s, const uint8_t *data, size_t len)
+{
+    return kv_snapshot_load(s->kv, data, len);
+}
+
 void sim_kv_check_invariants(const struct sm *s) { kv_check_invariants(s->kv); }
 
 static void as_kv_reply(const struct sm_reply *r, struct kv_reply *kr)

@@ -39,6 +39,10 @@ void sm_apply(struct sm *s, uint64_t index, const uint8_t *data, size_t len,
 void sm_read(struct sm *s, uint64_t now_ms, int argc, const uint8_t *const *argv,
              const size_t *argv_len, struct sm_reply *out);
 uint64_t sm_digest(const struct sm *s);
+/* The whole state (kv_snapshot_write), appended to out. Returns 0 or ERR_NOMEM. */
+int sm_snapshot_write(const struct sm *s, struct buf *out);
+/* Replaces the state with a snapshot (kv_snapshot_load); on failure s is unchanged. */
+int sm_snapshot_load(struct sm *s, const uint8_t *data, size_t len);
 void sim_kv_check_invariants(const struct sm *s);
 /* Short human-readable form of a reply, for traces and failure reports. */
 void sm_reply_format(const struct sm_reply *r, char *out, size_t cap);

@@ -39,7 +39,7 @@ class Node:
         self.admin_port = free_port(socket.SOCK_STREAM)
         self.dir = os.path.join(cluster.tmp, "n%d" % node_id)
         self.proc = None
-        self.extra_args = list(cluster.extra_args)
+        self.extra_args = list(cluster.extra_args)  # more "--flag value" pairs for this node
 
     def start(self):
         args = [SERVER, "--id", str(self.id), "--dir", self.dir, "--port", str(self.port),

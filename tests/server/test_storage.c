@@ -1,6 +1,7 @@
 /* The server's storage over src/log: what was appended comes back after reopening, a torn
- * tail is cut, replacing from an index truncates, term/vote survive, and a damaged log
- * keeps its vote barrier across restarts until Raft lifts it. */
+ * tail is cut, replacing from an index truncates, term/vote survive, snapshots are saved
+ * and recovered, and a damaged log keeps its vote barrier across restarts until Raft
+ * lifts it. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/errors.h"
 #include "harness.h"
 #include "server/storage.h"
 
@@ -149,6 +151,53 @@ TEST(storage_refuses_a_corrupt_metadata_file)
     snprintf(path, sizeof path, "%s/meta", dir);
     damage(path, 9);
     CHECK(storage_open(&s, dir, false, &rec) != 0);
+    finish(&s, &rec, dir);
+}
+
+TEST(storage_recovers_a_snapshot_and_only_the_entries_after_it)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    append_n(&s, 1, 8, 1);
+    const uint8_t state[] = "the keyspace as of 5";
+    CHECK_EQ(storage_save_snapshot(&s, 5, 1, state, sizeof state, false, false), 0);
+    reopen(&s, dir, &rec);
+    CHECK_EQ(rec.snapshot.meta.index, 5);
+    CHECK_EQ(rec.snapshot.meta.term, 1);
+    CHECK_EQ(rec.snapshot.data_len, sizeof state);
+    CHECK(memcmp(rec.snapshot.data, state, sizeof state) == 0);
+    CHECK_EQ(rec.entries_count, 3); /* 6..8; what the snapshot covers is not read back */
+    CHECK_EQ(rec.entries[0].index, 6);
+    storage_recovered_free(&rec);
+    append_n(&s, 9, 1, 2);
+    reopen(&s, dir, &rec);
+    CHECK_EQ(rec.entries_count, 4);
+    finish(&s, &rec, dir);
+}
+
+TEST(storage_installing_a_conflicting_snapshot_drops_the_whole_log)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    struct storage s;
+    struct storage_recovered rec;
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    append_n(&s, 1, 4, 1);
+    const uint8_t state[] = "the leader's keyspace as of 10";
+    CHECK_EQ(storage_save_snapshot(&s, 10, 3, state, sizeof state, true, false), 0);
+    append_n(&s, 11, 2, 3); /* the leader's entries continue right after it */
+    reopen(&s, dir, &rec);
+    CHECK_EQ(rec.snapshot.meta.index, 10);
+    CHECK_EQ(rec.entries_count, 2);
+    CHECK_EQ(rec.entries[0].index, 11);
+    storage_recovered_free(&rec);
+    storage_close(&s);
+    snprintf(path, sizeof path, "%s/snapshot", dir);
+    damage(path, 60); /* a damaged snapshot refuses to start: its state is gone */
+    CHECK_EQ(storage_open(&s, dir, false, &rec), ERR_CORRUPT);
     finish(&s, &rec, dir);
 }
 
