@@ -33,7 +33,8 @@
     X(ERR_NOT_INTEGER, "value is not an integer or out of range")           \
     X(ERR_OVERFLOW, "increment or decrement would overflow")                \
     X(ERR_EVICTED, "reply evicted from the cache")                          \
-    X(ERR_SHUTDOWN, "shutting down")
+    X(ERR_SHUTDOWN, "shutting down")                                        \
+    X(ERR_NOT_CAUGHT_UP, "member lags too far behind the leader")
 
 enum chorus_error {
     ERR_OK = 0,

@@ -3,8 +3,8 @@
  *   chorus-sim --seed N [options]        one run; exit 0 when every check passed
  *   chorus-sim --seeds A-B [options]     a sweep: one line per failing seed with the
  *                                        command that replays it, then a summary
- * Options: --nodes 1..7, --clients N, --ops N, --faults none|net|crash|clock|isolate|all (comma
- * separated), --faults-seconds S, --trace FILE (JSON lines), --verbose, --mutant NAME
+ * Options: --nodes 1..7, --clients N, --ops N, --faults
+ * none|net|crash|clock|disk|isolate|bitrot|membership|all (comma separated), --faults-seconds S, --trace FILE (JSON lines), --verbose, --mutant NAME
  * (test builds only). The last line of a single run contains trace=<digest>. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +21,8 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_VOTE_BEFORE_PERSIST] = "vote-before-persist",
     [RAFT_MUTANT_TRUNCATE_ON_STALE_APPEND] = "truncate-on-stale-append",
     [RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS] = "no-check-quorum-local-reads",
+    [RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT] = "membership-skip-joint",
+    [RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS] = "membership-count-learners",
 };
 
 #ifdef CHORUS_MUTANTS
@@ -36,10 +38,11 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: chorus-sim (--seed N | --seeds A-B) [--nodes 1..7] [--clients N] [--ops N]\n"
-            "                  [--faults none|net,crash,clock,disk,isolate,bitrot|all] [--faults-seconds S]\n"
+            "                  [--faults none|net,crash,clock,disk,isolate,bitrot,membership|all] [--faults-seconds S]\n"
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
             "mutants (test builds): commit-old-term vote-without-log-check vote-before-persist\n"
             "  truncate-on-stale-append no-check-quorum-local-reads apply-twice\n"
+            "  membership-skip-joint membership-count-learners\n"
             "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n");
     exit(2);
 }
@@ -71,6 +74,8 @@ static uint32_t parse_faults(const char *s)
             f |= SIM_FAULT_ISOLATE;
         } else if (strcmp(tok, "disk") == 0) {
             f |= SIM_FAULT_DISK;
+        } else if (strcmp(tok, "membership") == 0) {
+            f |= SIM_FAULT_MEMBERSHIP;
         } else {
             fprintf(stderr, "chorus-sim: unknown fault '%s'\n", tok);
             exit(2);
@@ -172,10 +177,12 @@ static void print_result(const struct sim_config *c, const struct sim_result *r,
 {
     printf("seed=%" PRIu64 " %s%s%s events=%" PRIu64 " virtual=%.1fs wall=%.3fs ops=%" PRIu64
            "/%" PRIu64 "/%" PRIu64 " commits=%" PRIu64 " leaders=%" PRIu64 " crashes=%" PRIu64
-           " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " trace=%016" PRIx64 "\n",
+           " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " membership=%" PRIu64 "/%" PRIu64
+           "/%" PRIu64 " trace=%016" PRIx64 "\n",
            c->seed, r->ok ? "ok" : "FAIL ", r->ok ? "" : r->check, r->ok ? "" : "",
            r->events_count, (double)r->virtual_ns / 1e9, wall_s, r->ops_ok, r->ops_unknown,
            r->ops_failed, r->commits, r->leaders_elected, r->crashes, r->duplicates_answered, r->lincheck_unknown_keys,
+           r->membership_attempted, r->membership_accepted, r->membership_completed,
            r->trace_digest);
     if (!r->ok) {
         printf("  %s: %s\n", r->check, r->detail);
@@ -202,6 +209,8 @@ int main(int argc, char **argv)
         }
     }
     uint64_t failures = 0, runs = 0, virtual_ns = 0, commits = 0;
+    uint64_t changes_attempted = 0, changes_accepted = 0, changes_completed = 0;
+    uint64_t leader_removals = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -211,6 +220,10 @@ int main(int argc, char **argv)
         runs++;
         virtual_ns += r.virtual_ns;
         commits += r.commits;
+        changes_attempted += r.membership_attempted;
+        changes_accepted += r.membership_accepted;
+        changes_completed += r.membership_completed;
+        leader_removals += r.membership_leader_removals;
         if (!a.sweep) {
             print_result(&a.cfg, &r, wall_now() - t0);
         } else if (!ok) {
@@ -226,6 +239,11 @@ int main(int argc, char **argv)
                "%.1f virtual s per wall s, %.0f commits per wall s, %.1f s wall\n",
                a.seed_first, a.seed_last, runs, failures, (double)virtual_ns / 1e9 / wall,
                (double)commits / wall, wall);
+        if (changes_attempted > 0) {
+            printf("membership changes: %" PRIu64 " attempted, %" PRIu64 " accepted (%" PRIu64
+                   " removing the leader), %" PRIu64 " configurations committed\n",
+                   changes_attempted, changes_accepted, leader_removals, changes_completed);
+        }
     }
     if (a.cfg.trace != NULL) {
         fclose(a.cfg.trace);

@@ -333,6 +333,7 @@ static void dispatch(struct sim_world *w, struct sim_event *ev)
     struct sim_node *n = NULL;
     switch (ev->type) {
     case EV_FAULT: on_fault(w); return;
+    case EV_MEMBERSHIP: membership_step(w); return;
     case EV_CLIENT_WAKE: client_wake(w, &w->clients[ev->node], ev->u.value); return;
     case EV_CLIENT_REPLY: client_reply(w, &w->clients[ev->node], ev->u.reply); return;
     case EV_RESTART:
@@ -379,6 +380,7 @@ static void world_init(struct sim_world *w, const struct sim_config *cfg, struct
     w->inflight_messages_max = (uint32_t)prng_range(&w->prng, 1, 16);
     buf_init(&w->scratch, 0);
     check_init(w);
+    membership_init(w);
     uint32_t drift_max = (cfg->faults & SIM_FAULT_CLOCK) ? cfg->clock_drift_ppm_max : 0;
     for (uint32_t i = 0; i < cfg->nodes_count; i++) {
         struct sim_node *n = &w->nodes[i];
@@ -393,6 +395,9 @@ static void world_init(struct sim_world *w, const struct sim_config *cfg, struct
     for (uint32_t i = 0; i < cfg->clients_count; i++) {
         w->clients[i].index = i;
         client_start(w, &w->clients[i]);
+    }
+    if (w->membership) {
+        sim_schedule(w, prng_range(&w->prng, 200, 1000) * SIM_MS, EV_MEMBERSHIP, 0, NULL);
     }
     if (cfg->faults != 0) {
         sim_schedule(w, prng_range(&w->prng, 100, 1000) * SIM_MS, EV_FAULT, 0, NULL);

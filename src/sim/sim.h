@@ -28,8 +28,10 @@ enum sim_faults {
     /* Latent bit flips in log segments of a crashed node (damage kept to a minority),
      * repaired by cutting the log and a durable vote barrier. */
     SIM_FAULT_BITROT = 1u << 5,
+    /* Membership changes while faults run (sim_membership.c; needs four or more nodes). */
+    SIM_FAULT_MEMBERSHIP = 1u << 6,
     SIM_FAULT_ALL = SIM_FAULT_NET | SIM_FAULT_CRASH | SIM_FAULT_CLOCK | SIM_FAULT_DISK |
-                    SIM_FAULT_ISOLATE | SIM_FAULT_BITROT,
+                    SIM_FAULT_ISOLATE | SIM_FAULT_BITROT | SIM_FAULT_MEMBERSHIP,
 };
 
 struct sim_config {
@@ -65,6 +67,10 @@ struct sim_result {
     uint64_t crashes;
     uint64_t duplicates_answered; /* retried commands found again in the log, answered once */
     uint64_t lincheck_unknown_keys; /* keys the checker could not decide in its budget */
+    uint64_t membership_attempted; /* raft_change_membership calls */
+    uint64_t membership_accepted;  /* of which the leader appended a config entry */
+    uint64_t membership_completed; /* non-joint configurations committed (applied) */
+    uint64_t membership_leader_removals; /* accepted changes that remove the leader */
 };
 
 /* Runs one simulation. Returns true when every check passed. */

@@ -46,6 +46,29 @@ TEST(fault_free_cluster_completes_every_operation)
     }
 }
 
+/* Under --faults all with spare nodes, the workload adds learners, promotes them, removes
+ * voters (leaders too) and re-adds nodes, and every check keeps holding. */
+TEST(membership_changes_under_faults_keep_every_check)
+{
+    uint64_t accepted = 0, completed = 0, leader_removals = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        struct sim_config c = small_config(seed);
+        struct sim_result r;
+        bool ok = sim_run(&c, &r);
+        if (!ok) {
+            fprintf(stderr, "    seed %llu: %s: %s\n", (unsigned long long)seed, r.check, r.detail);
+        }
+        CHECK(ok);
+        CHECK(r.membership_attempted > 0);
+        accepted += r.membership_accepted;
+        completed += r.membership_completed;
+        leader_removals += r.membership_leader_removals;
+    }
+    CHECK(completed > 20);
+    CHECK(completed <= accepted);
+    CHECK(leader_removals > 0);
+}
+
 #ifdef CHORUS_MUTANTS
 /* Sweeps seeds until the variant is caught; the check must be one of `expected`. */
 static void expect_caught(struct sim_config base, uint64_t seeds_max, const char *const *expected,
@@ -114,6 +137,21 @@ TEST(mutant_leader_without_check_quorum_reading_locally_is_caught)
     c.mutant = RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS;
     static const char *const expected[] = {"linearizability"};
     expect_caught(c, 200, expected, ARRAY_COUNT(expected));
+}
+
+/* Two voters changed in one step: a majority of C_old and one of C_new need not overlap. */
+TEST(mutant_membership_without_joint_phase_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.mutant = RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
+TEST(mutant_membership_counting_learners_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.mutant = RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
 }
 
 TEST(mutant_apply_retried_command_twice_is_caught)
