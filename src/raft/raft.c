@@ -484,6 +484,7 @@ void raft_check_invariants(const struct raft *r)
     if (r->role == RAFT_LEADER) {
         for (size_t i = 0; i < r->members_count; i++) {
             const struct progress *p = &r->progress[i];
+            RAFT_ASSERT(r, p->id == r->members[i]);
             RAFT_ASSERT(r, p->match_index < p->next_index || p->id == r->opt.id);
             RAFT_ASSERT(r, p->next_index <= last + 1);
         }

@@ -25,7 +25,8 @@
  * (§5.2), PreVote (thesis §9.6), CheckQuorum and leader stickiness (thesis §6.2, §9.6),
  * log replication with fast conflict backtracking (§5.3), per-follower probe/replicate
  * progress with a bound on messages in flight, commitment by counting only entries of
- * the current term (§5.4.2), and ReadIndex for linearizable reads (thesis §6.4).
+ * the current term (§5.4.2), ReadIndex for linearizable reads (thesis §6.4), and
+ * membership changes by joint consensus with learners (thesis §4.3, config.c).
  *
  * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
  * borrowed from the core and stay valid until raft_update_done() or the next event call,
@@ -129,7 +130,9 @@ struct raft_options {
 void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t *voters,
                           uint32_t voters_count);
 
-/* What the driver recovered from durable storage at start. Entries are copied. */
+/* What the driver recovered from durable storage at start. Entries are copied. The
+ * configuration is the latest config entry among them, else the voters of raft_options;
+ * a node outside it (a spare, or a removed member) follows but never campaigns. */
 struct raft_boot {
     raft_term_t term;
     node_id_t vote;
