@@ -8,7 +8,8 @@
  * voters goes through the joint configuration C_old,new, in which elections and
  * commitment need a majority of C_old and a majority of C_new; once C_old,new commits,
  * the leader appends C_new. Only one change is in flight at a time. Learners receive the
- * log but never vote, never campaign and never count toward a quorum; a learner is
+ * log but never count toward a quorum, and campaign only through PreVote (see
+ * config_can_campaign); a learner is
  * promoted only once it has caught up, so that it does not stall commitment.
  *
  * Every quorum decision of the core (votes, PreVote, CheckQuorum, ReadIndex rounds,
@@ -351,7 +352,18 @@ void config_on_commit(struct raft *r)
     }
 }
 
-bool config_can_campaign(const struct raft *r) { return raft_config_is_voter(&r->config, r->opt.id); }
+/* Voters campaign; with PreVote, so does a node outside the voters of its own
+ * configuration (a learner, a spare, a removed node). Its log may be the most up-to-date
+ * one left: a leader may have replicated its last entries only to it and then lost them
+ * (a damaged log) or died, and the voters of an uncommitted joint configuration may need
+ * the vote it refuses to anyone with an older log; if it could not win itself, no one
+ * could. It counts only the voters' votes, and as leader it hands leadership over as soon
+ * as its configuration commits (config_on_commit). PreVote keeps it harmless otherwise:
+ * its pre-vote succeeds only when a quorum of voters has no leader and no newer log. */
+bool config_can_campaign(const struct raft *r)
+{
+    return raft_config_is_voter(&r->config, r->opt.id) || r->opt.pre_vote;
+}
 
 bool config_counts(const struct raft *r, node_id_t id)
 {
@@ -389,7 +401,8 @@ raft_index_t config_committed_index(const struct raft *r,
     return raft_config_committed_index(quorum_config(r, &scratch), match_of, ctx);
 }
 
-/* Applies one change to next; ERR_INVALID when it does not fit. */
+/* Applies one change to next: ERR_INVALID when it does not fit the configuration,
+ * ERR_NOT_CAUGHT_UP for a learner that lags too far to be promoted. */
 static int change_apply(struct raft *r, const struct raft_change *ch, struct raft_config *next)
 {
     switch (ch->type) {

@@ -19,7 +19,7 @@ void config_on_truncate(struct raft *r, raft_index_t index);
 /* The leader's commit index advanced (or time passed): a committed C_old,new is followed
  * by C_new, and a leader that is not a voter of a committed C_new hands over. */
 void config_on_commit(struct raft *r);
-/* A voter of the configuration in effect; only voters campaign. */
+/* Whether the node may start an election: a voter, or any node with PreVote. */
 bool config_can_campaign(const struct raft *r);
 /* Whether id's vote or acknowledgement counts toward a quorum (a voter of either set). */
 bool config_counts(const struct raft *r, node_id_t id);

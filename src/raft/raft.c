@@ -223,7 +223,7 @@ void raft_tick(struct raft *r, uint64_t now_ns)
         tick_leader(r);
     } else if (r->now_ns >= r->election_deadline_ns) {
         if (r->vote_barrier_index != 0 || !config_can_campaign(r)) {
-            /* Damaged (wait to be repaired by a leader), or not a voter. */
+            /* Damaged (wait to be repaired by a leader), or a non-voter without PreVote. */
             raft_reset_election_timer(r);
         } else {
             election_start(r, r->opt.pre_vote);

@@ -131,8 +131,7 @@ void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t 
                           uint32_t voters_count);
 
 /* What the driver recovered from durable storage at start. Entries are copied. The
- * configuration is the latest config entry among them, else the voters of raft_options;
- * a node outside it (a spare, or a removed member) follows but never campaigns. */
+ * configuration is the latest config entry among them, else the voters of raft_options. */
 struct raft_boot {
     raft_term_t term;
     node_id_t vote;
@@ -232,7 +231,9 @@ void raft_check_invariants(const struct raft *r);
  * the latest configuration in its log, whether committed or not (it takes effect when
  * appended); without one, the voters of raft_options. Every quorum decision of the core
  * goes through raft_config_has_quorum / raft_config_committed_index, which demand
- * majorities of both sets while joint. */
+ * majorities of both sets while joint. A node outside the voters of its configuration
+ * campaigns only through PreVote, and only when its log is what the voters need (see
+ * config.c); as leader it hands leadership over once its configuration commits. */
 struct raft_config {
     node_id_t voters[RAFT_NODES_COUNT_MAX];     /* C_new, or the only set when not joint */
     uint32_t voters_count;

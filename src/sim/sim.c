@@ -461,6 +461,18 @@ bool sim_run(const struct sim_config *cfg, struct sim_result *out)
                     (unsigned long long)raft_applied_index(n->raft),
                     (unsigned long long)raft_persisted_index(n->raft),
                     (unsigned long long)raft_last_index(n->raft));
+            const struct raft_config *c = raft_configuration(n->raft);
+            fprintf(stderr, "  config at %llu:", (unsigned long long)raft_configuration_index(n->raft));
+            for (uint32_t k = 0; k < c->voters_count; k++) {
+                fprintf(stderr, " v%u", c->voters[k]);
+            }
+            for (uint32_t k = 0; k < c->voters_old_count; k++) {
+                fprintf(stderr, " old%u", c->voters_old[k]);
+            }
+            for (uint32_t k = 0; k < c->learners_count; k++) {
+                fprintf(stderr, " l%u", c->learners[k]);
+            }
+            fprintf(stderr, "; vote barrier %llu\n", (unsigned long long)raft_vote_barrier(n->raft));
         }
     }
     if (!w->failed) {

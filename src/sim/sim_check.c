@@ -207,7 +207,8 @@ static bool could_grant(const void *ctx, node_id_t id)
 }
 
 /* A node campaigns with the configuration in the log it presents, and needs a quorum of
- * it (of both sets while joint); a node that is no voter there never campaigns. */
+ * it (of both sets while joint); its own vote counts only if it is a voter there. Every
+ * node is judged: a learner or a removed node may campaign too (through PreVote). */
 static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
 {
     raft_index_t i = raft_commit_index(leader->raft);
@@ -230,7 +231,7 @@ static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
             configs[1] = *raft_configuration(nx->raft);
         }
         for (int v = 0; v < (up ? 2 : 1); v++) {
-            if (!lacks[v] || !raft_config_is_voter(&configs[v], nx->id)) {
+            if (!lacks[v]) {
                 continue;
             }
             struct electorate e = {w, nx->id, tips[v], 0};

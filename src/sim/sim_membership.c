@@ -79,6 +79,11 @@ static node_id_t pick(struct sim_world *w, const node_id_t *ids, uint32_t count)
     return ids[prng_below(&w->prng, count)];
 }
 
+static struct raft_change change(enum raft_change_type type, node_id_t id)
+{
+    return (struct raft_change){.type = (uint8_t)type, .id = id};
+}
+
 /* Fills changes with one feasible change drawn at random; returns how many (0: none). */
 static size_t plan_change(struct sim_world *w, const struct raft_config *c,
                           struct raft_change *changes)
@@ -98,45 +103,42 @@ static size_t plan_change(struct sim_world *w, const struct raft_config *c,
             if (spares_count == 0) {
                 break;
             }
-            changes[0] = (struct raft_change){RAFT_CHANGE_ADD_LEARNER, pick(w, spares, spares_count)};
+            changes[0] = change(RAFT_CHANGE_ADD_LEARNER, pick(w, spares, spares_count));
             return 1;
         case 1:
             if (c->learners_count == 0) {
                 break;
             }
-            changes[0] = (struct raft_change){RAFT_CHANGE_PROMOTE,
-                                              pick(w, c->learners, c->learners_count)};
+            changes[0] = change(RAFT_CHANGE_PROMOTE, pick(w, c->learners, c->learners_count));
             return 1;
         case 2:
             if (!can_remove_voter) {
                 break;
             }
-            changes[0] = (struct raft_change){RAFT_CHANGE_REMOVE, pick(w, c->voters, c->voters_count)};
+            changes[0] = change(RAFT_CHANGE_REMOVE, pick(w, c->voters, c->voters_count));
             return 1;
         case 3: /* replace a voter by a learner: two voters change at once */
             if (c->learners_count == 0) {
                 break;
             }
-            changes[0] = (struct raft_change){RAFT_CHANGE_PROMOTE,
-                                              pick(w, c->learners, c->learners_count)};
-            changes[1] = (struct raft_change){RAFT_CHANGE_REMOVE, pick(w, c->voters, c->voters_count)};
+            changes[0] = change(RAFT_CHANGE_PROMOTE, pick(w, c->learners, c->learners_count));
+            changes[1] = change(RAFT_CHANGE_REMOVE, pick(w, c->voters, c->voters_count));
             return 2;
         case 4:
             if (c->learners_count == 0) {
                 break;
             }
-            changes[0] = (struct raft_change){RAFT_CHANGE_REMOVE,
-                                              pick(w, c->learners, c->learners_count)};
+            changes[0] = change(RAFT_CHANGE_REMOVE, pick(w, c->learners, c->learners_count));
             return 1;
         default: /* two voters at once: promote two learners, or remove two voters */
             if (c->learners_count >= 2) {
-                changes[0] = (struct raft_change){RAFT_CHANGE_PROMOTE, c->learners[0]};
-                changes[1] = (struct raft_change){RAFT_CHANGE_PROMOTE, c->learners[1]};
+                changes[0] = change(RAFT_CHANGE_PROMOTE, c->learners[0]);
+                changes[1] = change(RAFT_CHANGE_PROMOTE, c->learners[1]);
                 return 2;
             }
             if (c->voters_count >= MEMBERSHIP_VOTERS_MIN + 2) {
-                changes[0] = (struct raft_change){RAFT_CHANGE_REMOVE, c->voters[0]};
-                changes[1] = (struct raft_change){RAFT_CHANGE_REMOVE, c->voters[1]};
+                changes[0] = change(RAFT_CHANGE_REMOVE, c->voters[0]);
+                changes[1] = change(RAFT_CHANGE_REMOVE, c->voters[1]);
                 return 2;
             }
             break;
