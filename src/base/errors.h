@@ -34,7 +34,8 @@
     X(ERR_OVERFLOW, "increment or decrement would overflow")                \
     X(ERR_EVICTED, "reply evicted from the cache")                          \
     X(ERR_SHUTDOWN, "shutting down")                                        \
-    X(ERR_TRANSFERRING, "leadership transfer in progress")
+    X(ERR_TRANSFERRING, "leadership transfer in progress")                  \
+    X(ERR_NOT_CAUGHT_UP, "member lags too far behind the leader")
 
 enum chorus_error {
     ERR_OK = 0,

@@ -10,18 +10,18 @@ static void count_self_vote(struct raft *r)
 {
     memset(r->votes_granted, 0, sizeof r->votes_granted);
     memset(r->votes_answered, 0, sizeof r->votes_answered);
-    size_t self = raft_voter_slot(r, r->opt.id);
-    r->votes_granted[self] = true;
-    r->votes_answered[self] = true;
+    size_t self = raft_member_slot(r, r->opt.id);
+    if (self != SIZE_MAX) {
+        r->votes_granted[self] = true;
+        r->votes_answered[self] = true;
+    }
 }
 
-static uint32_t votes_granted_count(const struct raft *r)
+static bool vote_granted(const void *ctx, node_id_t id)
 {
-    uint32_t n = 0;
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
-        n += r->votes_granted[i];
-    }
-    return n;
+    const struct raft *r = ctx;
+    size_t slot = raft_member_slot(r, id);
+    return slot != SIZE_MAX && r->votes_granted[slot];
 }
 
 /* Starts a PreVote round or a real election: a candidate increments its term and votes
@@ -41,7 +41,7 @@ void election_start(struct raft *r, enum campaign kind)
     count_self_vote(r);
     LOGD(r->opt.logger, "%s for term %llu", pre_vote ? "pre-vote" : "election",
          (unsigned long long)(r->term + (pre_vote ? 1 : 0)));
-    if (votes_granted_count(r) >= raft_quorum(r)) {
+    if (config_has_quorum(r, vote_granted, r)) {
         if (pre_vote) {
             election_start(r, CAMPAIGN_ELECTION);
         } else {
@@ -49,9 +49,9 @@ void election_start(struct raft *r, enum campaign kind)
         }
         return;
     }
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
-        node_id_t peer = r->opt.voters[i];
-        if (peer == r->opt.id) {
+    for (size_t i = 0; i < r->members_count; i++) {
+        node_id_t peer = r->members[i];
+        if (peer == r->opt.id || !config_counts(r, peer)) {
             continue;
         }
         struct raft_message *m = raft_outbox_push(r, RAFT_MSG_VOTE, peer);
@@ -125,10 +125,13 @@ void election_on_vote_reply(struct raft *r, const struct raft_message *m)
     if (m->term != expect) {
         return;
     }
-    size_t slot = raft_voter_slot(r, m->from);
+    size_t slot = raft_member_slot(r, m->from);
+    if (slot == SIZE_MAX) {
+        return; /* not a member of our configuration */
+    }
     r->votes_answered[slot] = true;
     r->votes_granted[slot] = m->granted;
-    if (votes_granted_count(r) < raft_quorum(r)) {
+    if (!config_has_quorum(r, vote_granted, r)) {
         return;
     }
     if (pre) {
@@ -145,10 +148,10 @@ void election_become_leader(struct raft *r)
     r->leader = r->opt.id;
     LOGI(r->opt.logger, "leader for term %llu", (unsigned long long)r->term);
     raft_index_t last = raft_log_last_index(&r->log);
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
+    for (size_t i = 0; i < r->members_count; i++) {
         struct progress *p = &r->progress[i];
         memset(p, 0, sizeof *p);
-        p->id = r->opt.voters[i];
+        p->id = r->members[i];
         p->next_index = last + 1;
         p->state = PROGRESS_PROBE;
         p->recently_active = true;

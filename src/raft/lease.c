@@ -24,21 +24,21 @@ void lease_round_started(struct raft *r)
     r->round_sent_ns[slot] = r->now_ns;
 }
 
-/* The newest round a quorum (the leader counts itself for every round) acknowledged. */
+static raft_index_t acked_round_of(const void *ctx, node_id_t id)
+{
+    struct raft *r = (struct raft *)ctx;
+    if (id == r->opt.id) {
+        return r->heartbeat_context; /* the leader counts itself for every round */
+    }
+    const struct progress *p = raft_progress_of(r, id);
+    return p != NULL ? p->heartbeat_acked_context : 0;
+}
+
+/* The newest round a quorum of the configuration in effect (both majorities while joint)
+ * acknowledged: the same order statistic as a commit index. */
 static uint64_t quorum_acked_round(const struct raft *r)
 {
-    uint64_t acked[RAFT_NODES_COUNT_MAX];
-    size_t n = 0;
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
-        const struct progress *p = &r->progress[i];
-        uint64_t c = p->id == r->opt.id ? r->heartbeat_context : p->heartbeat_acked_context;
-        size_t j = n++;
-        for (; j > 0 && acked[j - 1] < c; j--) { /* insertion sort, descending */
-            acked[j] = acked[j - 1];
-        }
-        acked[j] = c;
-    }
-    return acked[raft_quorum(r) - 1];
+    return config_committed_index(r, acked_round_of, r);
 }
 
 static uint64_t lease_duration_ns(const struct raft *r)

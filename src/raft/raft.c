@@ -37,6 +37,7 @@ void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t 
     o->snapshot_bytes_max = 1ull << 30;
     o->snapshot_trailing_entries = 0;
     o->prng_seed = id;
+    o->promote_lag_entries_max = 64;
 }
 
 bool raft_mutant(const struct raft *r, enum raft_mutant m)
@@ -50,21 +51,9 @@ bool raft_mutant(const struct raft *r, enum raft_mutant m)
 #endif
 }
 
-uint32_t raft_quorum(const struct raft *r) { return r->opt.voters_count / 2 + 1; }
-
-size_t raft_voter_slot(const struct raft *r, node_id_t id)
-{
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
-        if (r->opt.voters[i] == id) {
-            return i;
-        }
-    }
-    return SIZE_MAX;
-}
-
 struct progress *raft_progress_of(struct raft *r, node_id_t id)
 {
-    size_t i = raft_voter_slot(r, id);
+    size_t i = raft_member_slot(r, id);
     return i == SIZE_MAX ? NULL : &r->progress[i];
 }
 
@@ -94,7 +83,6 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
         return NULL;
     }
     r->opt = *opt;
-    ASSERT(raft_voter_slot(r, opt->id) != SIZE_MAX);
     ASSERT(opt->read_mode != RAFT_READ_LEASE ||
            opt->clock_drift_bound_ns < opt->election_timeout_ns_min);
     prng_seed(&r->prng, opt->prng_seed);
@@ -127,6 +115,7 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
         r->snapshot_data = boot->snapshot_data;
         r->snapshot_size_bytes = boot->snapshot_size_bytes;
     }
+    config_boot(r);
     r->commit_index = r->log.first_index - 1;
     r->applied_index = r->commit_index;
     r->role = RAFT_FOLLOWER;
@@ -216,22 +205,24 @@ void raft_become_follower(struct raft *r, raft_term_t term, node_id_t leader)
     raft_reset_election_timer(r);
 }
 
+static bool recently_active(const void *ctx, node_id_t id)
+{
+    struct raft *r = (struct raft *)ctx;
+    return id == r->opt.id || raft_progress_of(r, id)->recently_active;
+}
+
 static void tick_leader(struct raft *r)
 {
     r->leader_contact_ns = r->now_ns; /* a live leader refuses to be disrupted */
     if (r->opt.check_quorum && !raft_mutant(r, RAFT_MUTANT_NO_CHECK_QUORUM_LOCAL_READS) &&
         r->now_ns >= r->check_quorum_deadline_ns) {
         /* CheckQuorum (thesis §6.2): step down without contact with a quorum. */
-        uint32_t active = 1;
-        for (size_t i = 0; i < r->opt.voters_count; i++) {
-            struct progress *p = &r->progress[i];
-            if (p->id != r->opt.id && p->recently_active) {
-                active++;
-            }
-            p->recently_active = false;
+        bool active = config_has_quorum(r, recently_active, r);
+        for (size_t i = 0; i < r->members_count; i++) {
+            r->progress[i].recently_active = false;
         }
         r->check_quorum_deadline_ns = r->now_ns + r->opt.election_timeout_ns_min;
-        if (active < raft_quorum(r)) {
+        if (!active) {
             LOGI(r->opt.logger, "lost contact with a quorum; stepping down");
             raft_become_follower(r, r->term, 0);
             return;
@@ -243,6 +234,7 @@ static void tick_leader(struct raft *r)
         read_index_new_round(r); /* each round renews the lease from its send time */
         replication_broadcast(r, true);
     }
+    config_on_commit(r); /* retries a C_new that could not be appended */
 }
 
 void raft_tick(struct raft *r, uint64_t now_ns)
@@ -253,8 +245,9 @@ void raft_tick(struct raft *r, uint64_t now_ns)
     if (r->role == RAFT_LEADER) {
         tick_leader(r);
     } else if (r->now_ns >= r->election_deadline_ns) {
-        if (r->vote_barrier_index != 0 || r->receive.installing) {
-            /* damaged: wait to be repaired by a leader; installing: wait for the disk */
+        if (r->vote_barrier_index != 0 || r->receive.installing || !config_can_campaign(r)) {
+            /* Damaged (wait to be repaired by a leader), installing (wait for the disk), or
+             * a non-voter without PreVote. */
             raft_reset_election_timer(r);
         } else {
             election_start(r, r->opt.pre_vote ? CAMPAIGN_PRE_VOTE : CAMPAIGN_ELECTION);
@@ -294,7 +287,8 @@ void raft_receive(struct raft *r, uint64_t now_ns, const struct raft_message *m)
     if (now_ns > r->now_ns) {
         r->now_ns = now_ns;
     }
-    if (m->to != r->opt.id || raft_voter_slot(r, m->from) == SIZE_MAX) {
+    /* Messages from non-members are heard: a node joins before it learns the config. */
+    if (m->to != r->opt.id || m->from == 0 || m->from == r->opt.id) {
         return;
     }
     if (receive_term_check(r, m)) {
@@ -542,9 +536,11 @@ void raft_check_invariants(const struct raft *r)
         RAFT_ASSERT(r, e->term >= prev && e->term <= r->term);
         prev = e->term;
     }
+    RAFT_ASSERT(r, r->config.voters_count >= 1 && r->config_index <= last);
     if (r->role == RAFT_LEADER) {
-        for (size_t i = 0; i < r->opt.voters_count; i++) {
+        for (size_t i = 0; i < r->members_count; i++) {
             const struct progress *p = &r->progress[i];
+            RAFT_ASSERT(r, p->id == r->members[i]);
             RAFT_ASSERT(r, p->match_index < p->next_index || p->id == r->opt.id);
             RAFT_ASSERT(r, p->next_index <= last + 1);
         }

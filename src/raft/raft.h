@@ -27,11 +27,13 @@
  * progress with a bound on messages in flight, commitment by counting only entries of
  * the current term (§5.4.2), ReadIndex for linearizable reads (thesis §6.4), lease reads
  * under a configured clock-drift bound (thesis §6.4.1), leadership transfer with
- * TimeoutNow (thesis §3.10), and snapshots with log compaction and InstallSnapshot in
- * bounded, resumable chunks (§7, snapshot.c): the driver reports a snapshot it took
+ * TimeoutNow (thesis §3.10), membership changes by joint consensus with learners (thesis
+ * §4.3, config.c), and snapshots with log compaction and InstallSnapshot in bounded,
+ * resumable chunks (§7, snapshot.c): the driver reports a snapshot it took
  * (raft_snapshot_taken), receives a complete one from the leader as
  * update.snapshot_install, and reports it durable (raft_persisted_snapshot) before the
- * follower acknowledges it.
+ * follower acknowledges it. Not yet: the configuration does not travel with a snapshot
+ * (config_from_log falls back to the initial voters once a config entry is compacted away).
  *
  * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
  * borrowed from the core and stay valid until raft_update_done() or the next event call,
@@ -130,6 +132,8 @@ enum raft_mutant {
     RAFT_MUTANT_PROPOSE_DURING_TRANSFER,       /* accept proposals while handing over */
     RAFT_MUTANT_SNAPSHOT_ACK_BEFORE_DURABLE, /* acknowledge a received snapshot at once */
     RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL, /* installing keeps a log tail that conflicts */
+    RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT,    /* switch voters C_old -> C_new in one step */
+    RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS, /* learners' votes and acks count in quorums */
     RAFT_MUTANT_COUNT_
 };
 
@@ -165,12 +169,16 @@ struct raft_options {
     uint64_t clock_drift_bound_ns;
     struct logger *logger;             /* borrowed; may be NULL */
     enum raft_mutant mutant;           /* RAFT_MUTANT_NONE unless testing */
+    /* A learner is promoted to voter only once its match index is within this many
+     * entries of the leader's last index (a lagging voter would stall commitment). */
+    uint32_t promote_lag_entries_max;
 };
 
 void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t *voters,
                           uint32_t voters_count);
 
-/* What the driver recovered from durable storage at start. Entries are copied. */
+/* What the driver recovered from durable storage at start. Entries are copied. The
+ * configuration is the latest config entry among them, else the voters of raft_options. */
 struct raft_boot {
     raft_term_t term;
     node_id_t vote;
@@ -328,5 +336,70 @@ bool raft_snapshot_receiving(const struct raft *r);
 
 /* Asserts every internal invariant; the simulator calls it after every step. */
 void raft_check_invariants(const struct raft *r);
+
+/* Membership (thesis §4.3, config.c). A configuration is the set of voters, and while a
+ * change is in its joint phase C_old,new also the old set of voters, plus the learners,
+ * which receive the log but never vote and never count toward any quorum. Each node uses
+ * the latest configuration in its log, whether committed or not (it takes effect when
+ * appended); without one, the voters of raft_options. Every quorum decision of the core
+ * goes through raft_config_has_quorum / raft_config_committed_index, which demand
+ * majorities of both sets while joint. A node outside the voters of its configuration
+ * campaigns only through PreVote, and only when its log is what the voters need (see
+ * config.c); as leader it hands leadership over once its configuration commits. */
+struct raft_config {
+    node_id_t voters[RAFT_NODES_COUNT_MAX];     /* C_new, or the only set when not joint */
+    uint32_t voters_count;
+    node_id_t voters_old[RAFT_NODES_COUNT_MAX]; /* C_old while joint */
+    uint32_t voters_old_count;                  /* 0: not joint */
+    node_id_t learners[RAFT_NODES_COUNT_MAX];
+    uint32_t learners_count;
+};
+
+/* A config entry's payload: version byte, three count bytes (voters, old voters,
+ * learners), then each id as 4 bytes little-endian, in that order. */
+#define RAFT_CONFIG_ENCODED_SIZE_MAX (4 + 3 * RAFT_NODES_COUNT_MAX * 4)
+
+bool raft_config_is_joint(const struct raft_config *c);
+/* A voter of C_new or, while joint, of C_old. */
+bool raft_config_is_voter(const struct raft_config *c, node_id_t id);
+bool raft_config_is_learner(const struct raft_config *c, node_id_t id);
+/* True when `granted` holds for a majority of the voters (of both sets while joint). */
+bool raft_config_has_quorum(const struct raft_config *c,
+                            bool (*granted)(const void *ctx, node_id_t id), const void *ctx);
+/* The highest index stored by a majority (of both sets while joint), given each voter's
+ * match index. */
+raft_index_t raft_config_committed_index(const struct raft_config *c,
+                                         raft_index_t (*match_of)(const void *ctx, node_id_t id),
+                                         const void *ctx);
+/* Writes c into out (RAFT_CONFIG_ENCODED_SIZE_MAX bytes suffice); returns the length. */
+size_t raft_config_encode(const struct raft_config *c, uint8_t *out);
+/* Returns 0, or ERR_MALFORMED / ERR_VERSION for a payload that is not a valid config:
+ * bad lengths, no voters, an id of 0, or an id twice in one set or in two roles. */
+int raft_config_decode(const uint8_t *data, size_t len, struct raft_config *c);
+
+enum raft_change_type {
+    RAFT_CHANGE_ADD_LEARNER = 1, /* a node that is not a member becomes a learner */
+    RAFT_CHANGE_PROMOTE,         /* a caught-up learner becomes a voter */
+    RAFT_CHANGE_REMOVE,          /* a voter or learner leaves the cluster */
+};
+
+struct raft_change {
+    uint8_t type; /* enum raft_change_type */
+    node_id_t id;
+};
+
+/* Proposes a membership change (leader only). Changes that touch the voters go through
+ * the joint configuration C_old,new; once it commits the leader proposes C_new by itself.
+ * Learner-only changes take one step. Returns 0 and the config entry's index, or
+ * ERR_NOT_LEADER; ERR_BUSY while another change is in flight or before the leader has
+ * committed an entry of its term; ERR_NOT_CAUGHT_UP when a learner to promote lags by
+ * more than promote_lag_entries_max; ERR_INVALID for a change that does not fit the
+ * current configuration (unknown or duplicate id, no voter left, too many members). */
+int raft_change_membership(struct raft *r, uint64_t now_ns, const struct raft_change *changes,
+                           size_t changes_count, raft_index_t *index_out);
+/* The configuration in effect (borrowed until the next event call), and the index of the
+ * entry that set it (0: the voters of raft_options). */
+const struct raft_config *raft_configuration(const struct raft *r);
+raft_index_t raft_configuration_index(const struct raft *r);
 
 #endif

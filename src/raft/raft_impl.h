@@ -1,10 +1,11 @@
 /* Internal state of the Raft core, shared by its files (raft.c, election.c,
- * replication.c, read_index.c, lease.c, transfer.c, snapshot.c, raft_log.c). Not part of
- * the module's contract. */
+ * replication.c, read_index.c, lease.c, transfer.c, snapshot.c, raft_log.c, config.c). Not
+ * part of the module's contract. */
 #ifndef CHORUS_RAFT_IMPL_H
 #define CHORUS_RAFT_IMPL_H
 
 #include "base/assertions.h"
+#include "raft/config.h"
 #include "raft/raft.h"
 
 /* The in-memory log: entries first_index..last_index, each with owned data. The entry
@@ -130,6 +131,14 @@ struct raft {
     node_id_t pending_ack_to;
     raft_term_t pending_ack_term;
 
+    /* Membership (config.c): the configuration in effect, the index of the config entry
+     * that set it (0: raft_options), and its members (voters of both sets, then
+     * learners), whose slots index progress[], votes_granted[] and votes_answered[]. */
+    struct raft_config config;
+    raft_index_t config_index;
+    node_id_t members[RAFT_NODES_COUNT_MAX];
+    uint32_t members_count;
+
     /* Leader. */
     struct progress progress[RAFT_NODES_COUNT_MAX];
     raft_index_t first_index_of_term; /* the leader's no-op; reads wait for its commit */
@@ -186,7 +195,6 @@ struct raft {
                (unsigned long long)(r)->term, raft_role_name((r)->role))
 
 /* raft.c */
-uint32_t raft_quorum(const struct raft *r);
 struct raft_message *raft_outbox_push(struct raft *r, uint8_t type, node_id_t to);
 void raft_become_follower(struct raft *r, raft_term_t term, node_id_t leader);
 void raft_reset_election_timer(struct raft *r);
@@ -194,7 +202,6 @@ void raft_set_term(struct raft *r, raft_term_t term);
 void raft_release_messages(struct raft *r);
 void raft_mark_persist_from(struct raft *r, raft_index_t index);
 struct progress *raft_progress_of(struct raft *r, node_id_t id);
-size_t raft_voter_slot(const struct raft *r, node_id_t id);
 bool raft_mutant(const struct raft *r, enum raft_mutant m);
 
 bool raft_leader_heard_recently(const struct raft *r);

@@ -49,16 +49,21 @@ int raft_read_index(struct raft *r, uint64_t now_ns, uint64_t request_id)
     return 0;
 }
 
-static bool confirmed_by_quorum(const struct raft *r, uint64_t context)
+struct round_ack {
+    struct raft *r;
+    uint64_t context;
+};
+
+static bool acked_round(const void *ctx, node_id_t id)
 {
-    uint32_t acks = 0;
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
-        const struct progress *p = &r->progress[i];
-        if (p->id == r->opt.id || p->heartbeat_acked_context >= context) {
-            acks++;
-        }
-    }
-    return acks >= raft_quorum(r);
+    const struct round_ack *a = ctx;
+    return id == a->r->opt.id || raft_progress_of(a->r, id)->heartbeat_acked_context >= a->context;
+}
+
+static bool confirmed_by_quorum(struct raft *r, uint64_t context)
+{
+    struct round_ack a = {r, context};
+    return config_has_quorum(r, acked_round, &a);
 }
 
 /* Releases, in order, every read whose heartbeat round a quorum acknowledged, once the

@@ -104,7 +104,7 @@ void replication_send_append(struct raft *r, struct progress *p, bool heartbeat)
 
 void replication_send_heartbeats(struct raft *r)
 {
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
+    for (size_t i = 0; i < r->members_count; i++) {
         if (r->progress[i].id != r->opt.id) {
             send_heartbeat(r, &r->progress[i]);
         }
@@ -113,7 +113,7 @@ void replication_send_heartbeats(struct raft *r)
 
 void replication_broadcast(struct raft *r, bool heartbeat)
 {
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
+    for (size_t i = 0; i < r->members_count; i++) {
         struct progress *p = &r->progress[i];
         if (p->id == r->opt.id) {
             continue;
@@ -190,11 +190,13 @@ static bool append_new_entries(struct raft *r, const struct raft_message *m)
             RAFT_ASSERT(r, e->index > r->commit_index); /* committed entries never change */
             raft_log_truncate_from(&r->log, e->index);
             r->persisted_index = MIN(r->persisted_index, e->index - 1);
+            config_on_truncate(r, e->index);
         }
         if (raft_log_append_copy(&r->log, e) != 0) {
             return false;
         }
         raft_mark_persist_from(r, e->index);
+        config_on_append(r, e);
     }
     return true;
 }
@@ -229,6 +231,7 @@ void replication_on_append(struct raft *r, const struct raft_message *m)
         raft_log_last_index(&r->log) > new_last && new_last >= r->commit_index) {
         raft_log_truncate_from(&r->log, new_last + 1);
         r->persisted_index = MIN(r->persisted_index, new_last);
+        config_on_truncate(r, new_last + 1);
         raft_mark_persist_from(r, new_last + 1);
     }
     if (m->commit_index > r->commit_index) {
@@ -309,6 +312,9 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
         return;
     }
     struct progress *p = raft_progress_of(r, m->from);
+    if (p == NULL) {
+        return; /* not a member of our configuration */
+    }
     p->recently_active = true;
     if (m->context > p->heartbeat_acked_context) {
         p->heartbeat_acked_context = m->context;
@@ -335,6 +341,12 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
         p->match_index = m->match_index;
         inflight_ack(p, m->match_index);
         replication_maybe_commit(r);
+        /* A commit may move the configuration on (C_new after C_old,new), which moves
+         * progress slots, or make a removed leader step down. */
+        p = raft_progress_of(r, m->from);
+        if (r->role != RAFT_LEADER || p == NULL) {
+            return;
+        }
         transfer_maybe_send_timeout_now(r);
     }
     /* Success means the follower's log matches ours up to last_log_index, synced or
@@ -365,25 +377,17 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
     }
 }
 
+static raft_index_t match_of(const void *ctx, node_id_t id)
+{
+    struct raft *r = (struct raft *)ctx;
+    return id == r->opt.id ? r->persisted_index : raft_progress_of(r, id)->match_index;
+}
+
 /* §5.4.2: commit the highest index stored on a quorum whose entry is of this term. The
  * leader's own copy counts only once synced. */
 void replication_maybe_commit(struct raft *r)
 {
-    raft_index_t matches[RAFT_NODES_COUNT_MAX];
-    size_t n = 0;
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
-        const struct progress *p = &r->progress[i];
-        matches[n++] = p->id == r->opt.id ? r->persisted_index : p->match_index;
-    }
-    /* Sort descending (n <= 9) and take the quorum-th largest. */
-    for (size_t i = 1; i < n; i++) {
-        for (size_t j = i; j > 0 && matches[j] > matches[j - 1]; j--) {
-            raft_index_t t = matches[j];
-            matches[j] = matches[j - 1];
-            matches[j - 1] = t;
-        }
-    }
-    raft_index_t candidate = matches[raft_quorum(r) - 1];
+    raft_index_t candidate = config_committed_index(r, match_of, r);
     if (candidate <= r->commit_index) {
         return;
     }
@@ -393,4 +397,5 @@ void replication_maybe_commit(struct raft *r)
     }
     r->commit_index = candidate;
     read_index_on_heartbeat_ack(r); /* reads waiting for the term's first commit */
+    config_on_commit(r);
 }

@@ -160,7 +160,7 @@ static void restart_transfers(struct raft *r)
     if (r->role != RAFT_LEADER) {
         return;
     }
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
+    for (size_t i = 0; i < r->members_count; i++) {
         struct progress *p = &r->progress[i];
         if (p->id != r->opt.id && p->state == PROGRESS_SNAPSHOT) {
             snapshot_send(r, p);
@@ -405,7 +405,7 @@ void snapshot_free(struct raft *r)
 uint32_t raft_snapshots_sending(const struct raft *r)
 {
     uint32_t n = 0;
-    for (size_t i = 0; r->role == RAFT_LEADER && i < r->opt.voters_count; i++) {
+    for (size_t i = 0; r->role == RAFT_LEADER && i < r->members_count; i++) {
         n += r->progress[i].state == PROGRESS_SNAPSHOT;
     }
     return n;
@@ -423,7 +423,7 @@ void snapshot_check_invariants(const struct raft *r)
     RAFT_ASSERT(r, (r->snapshot_index == 0) == (r->snapshot_data == NULL));
     RAFT_ASSERT(r, rx->have_bytes <= rx->size_bytes);
     RAFT_ASSERT(r, !rx->installing || rx->have_bytes == rx->size_bytes);
-    for (size_t i = 0; r->role == RAFT_LEADER && i < r->opt.voters_count; i++) {
+    for (size_t i = 0; r->role == RAFT_LEADER && i < r->members_count; i++) {
         const struct progress *p = &r->progress[i];
         if (p->state == PROGRESS_SNAPSHOT && p->snapshot.index == r->snapshot_index) {
             RAFT_ASSERT(r, p->snapshot.acked_offset <= r->snapshot_size_bytes);

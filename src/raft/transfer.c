@@ -33,8 +33,8 @@ int raft_transfer_leadership(struct raft *r, uint64_t now_ns, node_id_t target)
     if (target == r->opt.id) {
         return ERR_INVALID;
     }
-    if (raft_voter_slot(r, target) == SIZE_MAX) {
-        return ERR_NOT_FOUND;
+    if (!config_counts(r, target)) {
+        return ERR_NOT_FOUND; /* not a voter of the configuration in effect */
     }
     if (r->transfer_target != 0) {
         return r->transfer_target == target ? 0 : ERR_BUSY;
@@ -60,9 +60,10 @@ node_id_t raft_most_up_to_date_follower(const struct raft *r)
     }
     node_id_t best = 0;
     raft_index_t best_match = 0;
-    for (size_t i = 0; i < r->opt.voters_count; i++) {
+    for (size_t i = 0; i < r->members_count; i++) {
         const struct progress *p = &r->progress[i];
-        if (p->id != r->opt.id && (best == 0 || p->match_index > best_match)) {
+        if (p->id != r->opt.id && config_counts(r, p->id) &&
+            (best == 0 || p->match_index > best_match)) {
             best = p->id;
             best_match = p->match_index;
         }
@@ -78,6 +79,12 @@ void transfer_maybe_send_timeout_now(struct raft *r)
         return;
     }
     const struct progress *p = raft_progress_of(r, r->transfer_target);
+    if (p == NULL || !config_counts(r, r->transfer_target)) {
+        /* A membership change removed the target (or made it a learner): abandon. */
+        LOGI(r->opt.logger, "transfer to %u abandoned: no longer a voter", r->transfer_target);
+        r->transfer_target = 0;
+        return;
+    }
     if (p->match_index < raft_log_last_index(&r->log)) {
         return;
     }

@@ -4,9 +4,9 @@
  *   chorus-sim --seeds A-B [options]     a sweep: one line per failing seed with the
  *                                        command that replays it, then a summary
  * Options: --nodes 1..7, --clients N, --ops N, --faults
- * none|net|crash|clock|disk|isolate|bitrot|transfer|all (comma separated), --faults-seconds
- * S, --reads mixed|index|lease, --drift-ppm N (the clock fault's bound, up to 200000),
- * --client-timeout-ms N, --trace FILE (JSON
+ * none|net|crash|clock|disk|isolate|bitrot|transfer|membership|all (comma separated; all
+ * leaves out membership), --faults-seconds S, --reads mixed|index|lease, --drift-ppm N
+ * (the clock fault's bound, up to 200000), --client-timeout-ms N, --trace FILE (JSON
  * lines), --verbose, --mutant NAME (test builds only). The last line of a single run
  * contains trace=<digest>. */
 #include <inttypes.h>
@@ -29,6 +29,8 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_PROPOSE_DURING_TRANSFER] = "propose-during-transfer",
     [RAFT_MUTANT_SNAPSHOT_ACK_BEFORE_DURABLE] = "snapshot-ack-before-durable",
     [RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL] = "snapshot-keep-conflicting-tail",
+    [RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT] = "membership-skip-joint",
+    [RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS] = "membership-count-learners",
 };
 
 #ifdef CHORUS_MUTANTS
@@ -44,7 +46,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: chorus-sim (--seed N | --seeds A-B) [--nodes 1..7] [--clients N] [--ops N]\n"
-            "                  [--faults none|net,crash,clock,disk,isolate,bitrot,transfer|all]\n"
+            "                  [--faults none|net,crash,clock,disk,isolate,bitrot,transfer,membership|all]\n"
             "                  [--faults-seconds S] [--reads mixed|index|lease] [--drift-ppm N]\n"
             "                  [--client-timeout-ms N]\n"
             "                  [--trace FILE] [--verbose] [--mutant NAME]\n"
@@ -53,7 +55,7 @@ static void usage(void)
             "  lease-without-drift-allowance lease-kept-after-timeout-now propose-during-transfer\n"
             "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n"
             "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n"
-            "  snapshot-discard-without-barrier\n");
+            "  snapshot-discard-without-barrier membership-skip-joint membership-count-learners\n");
     exit(2);
 }
 
@@ -86,6 +88,8 @@ static uint32_t parse_faults(const char *s)
             f |= SIM_FAULT_DISK;
         } else if (strcmp(tok, "transfer") == 0) {
             f |= SIM_FAULT_TRANSFER;
+        } else if (strcmp(tok, "membership") == 0) {
+            f |= SIM_FAULT_MEMBERSHIP;
         } else {
             fprintf(stderr, "chorus-sim: unknown fault '%s'\n", tok);
             exit(2);
@@ -216,7 +220,7 @@ static void print_result(const struct sim_config *c, const struct sim_result *r,
            " duplicates=%" PRIu64 " lincheck_unknown=%" PRIu64 " reads=%s/%" PRIu64 " transfers=%" PRIu64
            "/%" PRIu64 " snapshots=%" PRIu64
            " installs=%" PRIu64 " discarded=%" PRIu64 " crashes_mid_send=%" PRIu64 " crashes_mid_receive=%" PRIu64
-           " crashes_mid_install=%" PRIu64
+           " crashes_mid_install=%" PRIu64 " membership=%" PRIu64 "/%" PRIu64 "/%" PRIu64
            " trace=%016" PRIx64 "\n",
            c->seed, r->ok ? "ok" : "FAIL ", r->ok ? "" : r->check, r->ok ? "" : "",
            r->events_count, (double)r->virtual_ns / 1e9, wall_s, r->ops_ok, r->ops_unknown,
@@ -224,7 +228,8 @@ static void print_result(const struct sim_config *c, const struct sim_result *r,
            r->lease_reads ? "lease" : "index", r->lease_reads_served, r->transfers_succeeded, r->transfers,
            r->snapshots_taken, r->snapshots_installed, r->snapshots_discarded,
            r->crashes_mid_snapshot_send,
-           r->crashes_mid_snapshot_receive, r->crashes_mid_snapshot_install, r->trace_digest);
+           r->crashes_mid_snapshot_receive, r->crashes_mid_snapshot_install,
+           r->membership_attempted, r->membership_accepted, r->membership_completed, r->trace_digest);
     if (!r->ok) {
         printf("  %s: %s\n", r->check, r->detail);
     }
@@ -253,6 +258,8 @@ int main(int argc, char **argv)
     uint64_t lease_runs = 0, lease_reads = 0, transfers = 0, transfers_succeeded = 0;
     uint64_t snapshots = 0, installs = 0, crashes_mid_send = 0, crashes_mid_receive = 0;
     uint64_t crashes_mid_install = 0, discarded = 0;
+    uint64_t changes_attempted = 0, changes_accepted = 0, changes_completed = 0;
+    uint64_t leader_removals = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -272,6 +279,10 @@ int main(int argc, char **argv)
         crashes_mid_send += r.crashes_mid_snapshot_send;
         crashes_mid_receive += r.crashes_mid_snapshot_receive;
         crashes_mid_install += r.crashes_mid_snapshot_install;
+        changes_attempted += r.membership_attempted;
+        changes_accepted += r.membership_accepted;
+        changes_completed += r.membership_completed;
+        leader_removals += r.membership_leader_removals;
         if (!a.sweep) {
             print_result(&a.cfg, &r, wall_now() - t0);
         } else if (!ok) {
@@ -296,6 +307,11 @@ int main(int argc, char **argv)
                "%" PRIu64 "\n",
                snapshots, installs, discarded, crashes_mid_send, crashes_mid_receive,
                crashes_mid_install);
+        if (changes_attempted > 0) {
+            printf("membership changes: %" PRIu64 " attempted, %" PRIu64 " accepted (%" PRIu64
+                   " removing the leader), %" PRIu64 " configurations committed\n",
+                   changes_attempted, changes_accepted, leader_removals, changes_completed);
+        }
     }
     if (a.cfg.trace != NULL) {
         fclose(a.cfg.trace);

@@ -337,6 +337,7 @@ static void dispatch(struct sim_world *w, struct sim_event *ev)
     struct sim_node *n = NULL;
     switch (ev->type) {
     case EV_FAULT: on_fault(w); return;
+    case EV_MEMBERSHIP: membership_step(w); return;
     case EV_CLIENT_WAKE: client_wake(w, &w->clients[ev->node], ev->u.value); return;
     case EV_CLIENT_REPLY: client_reply(w, &w->clients[ev->node], ev->u.reply); return;
     case EV_RESTART:
@@ -404,6 +405,7 @@ static void world_init(struct sim_world *w, const struct sim_config *cfg, struct
     w->snapshot_chunks_inflight_max = (uint32_t)prng_range(&w->prng, 1, 4);
     buf_init(&w->scratch, 0);
     check_init(w);
+    membership_init(w);
     uint32_t drift_max = (cfg->faults & SIM_FAULT_CLOCK) ? cfg->clock_drift_ppm_max : 0;
     choose_read_mode(w, drift_max);
     for (uint32_t i = 0; i < cfg->nodes_count; i++) {
@@ -419,6 +421,9 @@ static void world_init(struct sim_world *w, const struct sim_config *cfg, struct
     for (uint32_t i = 0; i < cfg->clients_count; i++) {
         w->clients[i].index = i;
         client_start(w, &w->clients[i]);
+    }
+    if (w->membership) {
+        sim_schedule(w, prng_range(&w->prng, 200, 1000) * SIM_MS, EV_MEMBERSHIP, 0, NULL);
     }
     if (cfg->faults != 0) {
         sim_schedule(w, prng_range(&w->prng, 100, 1000) * SIM_MS, EV_FAULT, 0, NULL);
@@ -482,6 +487,18 @@ bool sim_run(const struct sim_config *cfg, struct sim_result *out)
                     (unsigned long long)raft_applied_index(n->raft),
                     (unsigned long long)raft_persisted_index(n->raft),
                     (unsigned long long)raft_last_index(n->raft));
+            const struct raft_config *c = raft_configuration(n->raft);
+            fprintf(stderr, "  config at %llu:", (unsigned long long)raft_configuration_index(n->raft));
+            for (uint32_t k = 0; k < c->voters_count; k++) {
+                fprintf(stderr, " v%u", c->voters[k]);
+            }
+            for (uint32_t k = 0; k < c->voters_old_count; k++) {
+                fprintf(stderr, " old%u", c->voters_old[k]);
+            }
+            for (uint32_t k = 0; k < c->learners_count; k++) {
+                fprintf(stderr, " l%u", c->learners[k]);
+            }
+            fprintf(stderr, "; vote barrier %llu\n", (unsigned long long)raft_vote_barrier(n->raft));
         }
     }
     if (!w->failed) {

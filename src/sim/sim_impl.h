@@ -31,6 +31,7 @@ enum sim_event_type {
     EV_FAULT,          /* the fault schedule acts */
     EV_RESTART,        /* a crashed node comes back */
     EV_RESUME,         /* a paused node resumes */
+    EV_MEMBERSHIP,     /* the membership workload asks the leader for a change */
 };
 
 /* A client request or reply in flight. */
@@ -158,6 +159,7 @@ struct sim_node {
     node_id_t promised_vote;
     raft_index_t promised_match;
     raft_term_t promised_match_term;
+    struct raft_config durable_config; /* of the synced log; kept across a crash */
     raft_index_t last_commit_checked;
     enum raft_role last_role;
     raft_term_t last_term;
@@ -229,6 +231,10 @@ struct sim_world {
     raft_index_t snapshot_trailing_entries;
     uint32_t snapshot_chunk_bytes_max;
     uint32_t snapshot_chunks_inflight_max;
+    /* Membership (sim_membership.c). */
+    bool membership;                  /* the workload runs: spares exist, changes happen */
+    struct raft_config initial_config;
+    raft_index_t membership_applied_index; /* highest config entry applied */
     /* Checkers. */
     struct hashmap leaders_by_term;   /* term -> node id */
     struct hashmap chain_by_index_term; /* (index, term) -> chained hash */
@@ -292,6 +298,15 @@ bool sim_snapshot_recover(struct sim_world *w, struct sim_node *n, const struct 
 void sim_snapshot_load_state(struct sim_world *w, struct sim_node *n);
 int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
                                  struct log_recovery *report, raft_index_t *barrier_out);
+/* sim_membership.c */
+void membership_init(struct sim_world *w);
+void membership_step(struct sim_world *w);
+uint32_t membership_voters_min(const struct sim_world *w);
+/* The configuration in r's log at index: the latest config entry at or before it. */
+void membership_config_at(const struct sim_world *w, const struct raft *r, raft_index_t index,
+                          struct raft_config *out);
+void membership_on_crash(struct sim_world *w, struct sim_node *n);
+void membership_on_apply(struct sim_world *w, const struct raft_entry *e);
 
 /* sim_check.c */
 void check_init(struct sim_world *w);

@@ -297,6 +297,7 @@ void node_client_request(struct sim_world *w, struct sim_node *n, struct sim_req
 static void apply_entry(struct sim_world *w, struct sim_node *n, const struct raft_entry *e)
 {
     check_applied(w, n, e);
+    membership_on_apply(w, e);
     struct sm_reply result;
     struct sm_applied info = {0};
     if (e->type == RAFT_ENTRY_NORMAL) {
@@ -541,12 +542,8 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
 
 void node_start(struct sim_world *w, struct sim_node *n)
 {
-    node_id_t voters[SIM_NODES_MAX];
-    for (uint32_t i = 0; i < w->cfg.nodes_count; i++) {
-        voters[i] = i + 1;
-    }
     struct raft_options opt;
-    raft_options_default(&opt, n->id, voters, w->cfg.nodes_count);
+    raft_options_default(&opt, n->id, w->initial_config.voters, w->initial_config.voters_count);
     opt.election_timeout_ns_min = SIM_ELECTION_TIMEOUT_NS;
     opt.heartbeat_interval_ns = 30 * SIM_MS;
     opt.prng_seed = prng_next(&w->prng);
@@ -682,10 +679,11 @@ void node_crash(struct sim_world *w, struct sim_node *n)
     w->result->crashes_mid_snapshot_send += raft_snapshots_sending(n->raft) > 0;
     w->result->crashes_mid_snapshot_receive += raft_snapshot_receiving(n->raft) && !n->install_pending;
     w->result->crashes_mid_snapshot_install += n->install_pending;
+    membership_on_crash(w, n);
     node_drop_volatile(n);
     disk_sim_crash(n->disk, DISK_SIM_CRASH_RANDOM); /* unsynced bytes: none, all or torn */
     if ((w->cfg.faults & SIM_FAULT_BITROT) && !w->healed && prng_chance(&w->prng, 150000) &&
-        damaged_nodes(w) + 1 < raft_quorum_of(w->cfg.nodes_count)) {
+        damaged_nodes(w) + 1 < raft_quorum_of(membership_voters_min(w))) {
         /* A damaged majority cannot be both safe and available: damage stays a minority. */
         flip_segment_bit(w, n);
     }

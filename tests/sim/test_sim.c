@@ -103,6 +103,29 @@ TEST(snapshots_are_installed_and_crashes_cut_transfers)
     CHECK(mid_install > 0);
 }
 
+/* Under --faults all,membership with spare nodes, the workload adds learners, promotes them, removes
+ * voters (leaders too) and re-adds nodes, and every check keeps holding. */
+TEST(membership_changes_under_faults_keep_every_check)
+{
+    uint64_t accepted = 0, completed = 0, leader_removals = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        struct sim_config c = small_config(seed);
+        c.faults = SIM_FAULT_ALL | SIM_FAULT_MEMBERSHIP;
+        struct sim_result r;
+        bool ok = sim_run(&c, &r);
+        if (!ok) {
+            fprintf(stderr, "    seed %llu: %s: %s\n", (unsigned long long)seed, r.check, r.detail);
+        }
+        CHECK(ok);
+        accepted += r.membership_accepted; /* 0 in a run that has no leader while faults run */
+        completed += r.membership_completed;
+        leader_removals += r.membership_leader_removals;
+    }
+    CHECK(completed > 20);
+    CHECK(completed <= accepted);
+    CHECK(leader_removals > 0);
+}
+
 TEST(mixed_reads_give_some_seeds_leases)
 {
     uint32_t leases = 0;
@@ -257,6 +280,23 @@ TEST(mutant_accepting_proposals_during_a_transfer_is_caught)
     c.mutant = RAFT_MUTANT_PROPOSE_DURING_TRANSFER;
     static const char *const expected[] = {"transfer_lost_write"};
     expect_caught(c, 100, expected, ARRAY_COUNT(expected));
+}
+
+/* Two voters changed in one step: a majority of C_old and one of C_new need not overlap. */
+TEST(mutant_membership_without_joint_phase_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.faults = SIM_FAULT_ALL | SIM_FAULT_MEMBERSHIP;
+    c.mutant = RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
+}
+
+TEST(mutant_membership_counting_learners_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.faults = SIM_FAULT_ALL | SIM_FAULT_MEMBERSHIP;
+    c.mutant = RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS;
+    expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
 }
 
 TEST(mutant_apply_retried_command_twice_is_caught)
