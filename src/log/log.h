@@ -135,6 +135,12 @@ int log_set_term_vote(struct log *l, uint64_t term, uint64_t vote);
  * (raft_boot.vote_barrier_index); the barrier must survive restarts until then, and the
  * driver saves 0 once Raft reports it lifted. */
 int log_set_vote_barrier(struct log *l, uint64_t index);
+/* Removes the snapshot and every segment stored on d, durably (directory fsync), and
+ * keeps the metadata file (term, vote, vote barrier). For a driver whose snapshot failed
+ * its checks: the state it held is gone, so the entries after it are useless too. Call it
+ * with the log closed, after saving a vote barrier (log_set_vote_barrier), then log_open
+ * again to get an empty log that a leader refills. 0 or the disk's error. */
+int log_discard_entries_and_snapshot(struct disk *d);
 /* Saves a snapshot atomically and durably (snapshot.tmp, fdatasync, rename, dir fsync).
  * config and data are copied. index must not be below the current snapshot's. */
 int log_snapshot_save(struct log *l, uint64_t index, uint64_t term, const uint8_t *config,

@@ -4,7 +4,8 @@
  * renamed over the live name and made durable with a directory fsync, so a crash leaves
  * either the old file or the new one, never a mix. Their formats are in format.h. A
  * live file that fails its checks is reported (meta_corrupt, snapshot_corrupt), never
- * believed. Depends on base. */
+ * believed; log_discard_entries_and_snapshot lets a driver drop a snapshot it can no
+ * longer vouch for, with the entries after it. Depends on base. */
 #include <string.h>
 
 #include "base/assertions.h"
@@ -246,4 +247,28 @@ int log_snapshot_load(struct log *l, struct log_snapshot *out)
     }
     out->meta = (struct log_snapshot_meta){h.index, h.term};
     return 0;
+}
+
+struct discard {
+    struct disk *disk;
+    int rc;
+};
+
+static int discard_file(void *arg, const char *name)
+{
+    struct discard *d = arg;
+    uint64_t first;
+    if (d->rc == 0 && (log_fmt_segment_name_parse(name, &first) ||
+                       strcmp(name, LOG_SNAPSHOT_NAME) == 0)) {
+        d->rc = d->disk->remove(d->disk->ctx, name);
+    }
+    return 0;
+}
+
+int log_discard_entries_and_snapshot(struct disk *d)
+{
+    struct discard x = {.disk = d};
+    int rc = d->list(d->ctx, discard_file, &x);
+    rc = rc != 0 ? rc : x.rc;
+    return rc != 0 ? rc : d->sync_dir(d->ctx);
 }

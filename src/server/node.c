@@ -648,6 +648,11 @@ static int boot_raft(struct server *s)
         storage_recovered_free(&rec);
         return rc;
     }
+    if (s->storage.snapshot_discarded) {
+        LOG_AT(&s->logger, LOG_WARN,
+               "the snapshot file failed its checks: dropped it and the log after it (term and "
+               "vote kept); the leader will send a snapshot again");
+    }
     s->vote_barrier_saved = rec.vote_barrier_index != 0;
     if (s->vote_barrier_saved) {
         LOG_AT(&s->logger, LOG_WARN,

@@ -146,6 +146,32 @@ static int read_entries(struct storage *s, struct storage_recovered *rec)
     return 0;
 }
 
+/* The snapshot failed its checks: the state it held is gone, and the entries after it
+ * are useless without it. What it covered is unknown (a damaged file's header is not
+ * believed), so votes are barred until this node holds a current leader's whole log
+ * (STORAGE_BARRIER_UNKNOWN; Raft clamps the barrier to the leader's last index). Save that
+ * first, then drop snapshot and entries and reopen an empty log that the leader refills
+ * with InstallSnapshot. Term and vote stay. The simulator's driver does the same
+ * (src/sim/sim_snapshot.c). */
+static int discard_damaged_snapshot(struct storage *s, struct storage_recovered *rec)
+{
+    rec->vote_barrier_index = MAX(rec->vote_barrier_index, STORAGE_BARRIER_UNKNOWN);
+    int rc = log_set_vote_barrier(s->log, rec->vote_barrier_index);
+    if (rc != 0) {
+        return rc;
+    }
+    log_close(s->log);
+    s->log = NULL;
+    rc = log_discard_entries_and_snapshot(&s->disk);
+    struct log_config lc = {0};
+    rc = rc != 0 ? rc : log_open(&s->log, &s->disk, &lc, &s->report);
+    if (rc == 0 && (s->report.snapshot_present || s->report.corrupt || s->report.meta_corrupt)) {
+        rc = ERR_CORRUPT; /* cannot happen: the files are gone and meta was just written */
+    }
+    s->snapshot_discarded = rc == 0;
+    return rc;
+}
+
 int storage_open(struct storage *s, const char *dir, bool fsync, struct storage_recovered *rec)
 {
     memset(s, 0, sizeof *s);
@@ -184,7 +210,10 @@ int storage_open(struct storage *s, const char *dir, bool fsync, struct storage_
     rec->term = log_term(s->log);
     rec->vote = (node_id_t)log_vote(s->log);
     if (s->report.snapshot_corrupt) {
-        return ERR_CORRUPT; /* the state it held is gone; see docs/server.md */
+        rc = discard_damaged_snapshot(s, rec);
+        if (rc != 0) {
+            return rc;
+        }
     }
     if (s->report.snapshot_present) {
         rc = log_snapshot_load(s->log, &rec->snapshot);

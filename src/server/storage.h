@@ -19,6 +19,10 @@
 #include "log/log.h"
 #include "raft/raft.h"
 
+/* A vote barrier for a node that cannot tell what it held: lifted only once it holds a
+ * current leader's whole log. */
+#define STORAGE_BARRIER_UNKNOWN (UINT64_MAX / 2)
+
 struct storage {
     struct disk posix;         /* the real disk */
     bool posix_open;
@@ -35,6 +39,7 @@ struct storage {
     uint64_t fsync_ns_total;
     uint64_t fsync_ns_max;
     uint64_t truncated_tail_bytes; /* torn tail dropped at the last open */
+    bool snapshot_discarded;       /* the last open dropped a damaged snapshot */
 };
 
 /* What the file held at open: entries (owned by the caller; free with

@@ -18,11 +18,9 @@
  * snapshot again. The checkers compare the state digest at every snapshot index
  * (check_snapshot_state). */
 #include <stdlib.h>
-#include <string.h>
 
 #include "base/assertions.h"
 #include "base/errors.h"
-#include "log/format.h"
 #include "sim/sim_impl.h"
 
 void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n)
@@ -110,22 +108,6 @@ void sim_snapshot_install_done(struct sim_world *w, struct sim_node *n, struct d
     check_snapshot_installed(w, n, index, kept);
 }
 
-struct discard {
-    struct disk *disk;
-    int rc;
-};
-
-static int discard_file(void *arg, const char *name)
-{
-    struct discard *d = arg;
-    uint64_t first;
-    if (d->rc == 0 && (log_fmt_segment_name_parse(name, &first) ||
-                       strcmp(name, LOG_SNAPSHOT_NAME) == 0)) {
-        d->rc = d->disk->remove(d->disk->ctx, name);
-    }
-    return 0;
-}
-
 /* The snapshot failed its checks: keep only term and vote (the meta file), reopen an
  * empty log, and bar votes up to everything the node may have held or acknowledged. */
 int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
@@ -134,15 +116,12 @@ int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
     raft_index_t had = MAX(MAX(report->last_index, n->synced_snapshot_index), n->promised_match);
     log_close(n->log);
     n->log = NULL;
-    struct discard d = {.disk = disk_sim_disk(n->disk)};
-    int rc = d.disk->list(d.disk->ctx, discard_file, &d);
-    rc = rc != 0 ? rc : d.rc;
+    struct disk *disk = disk_sim_disk(n->disk);
+    int rc = log_discard_entries_and_snapshot(disk);
     if (rc == 0) {
-        rc = d.disk->sync_dir(d.disk->ctx);
-    }
-    if (rc == 0) {
-        struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES};
-        rc = log_open(&n->log, d.disk, &cfg, report);
+        struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES,
+                                 .mutant = w->cfg.log_mutant};
+        rc = log_open(&n->log, disk, &cfg, report);
     }
     sim_trace(w, "\"ev\":\"snapshot_discarded\",\"node\":%u,\"barrier\":%llu,\"rc\":%d", n->id,
               (unsigned long long)had, rc);

@@ -1,6 +1,7 @@
 """Snapshots on real processes: a follower stopped while the leader compacts its log past
 what the follower has catches up by InstallSnapshot after restart, serves the same data,
 and later restarts from its own copy of the snapshot."""
+import os
 import signal
 import time
 import urllib.request
@@ -32,9 +33,7 @@ def local_values(node, keys):
 
 
 def test_follower_behind_the_leaders_compaction_catches_up_by_snapshot(tmp_path):
-    c = Cluster(tmp_path, 3)
-    for n in c.nodes:
-        n.extra_args = ["--snapshot-entries", "1000000"]  # snapshots only when asked
+    c = Cluster(tmp_path, 3, extra_args=("--snapshot-entries", "1000000"))  # only when asked
     c.start()
     try:
         leader = c.leader()
@@ -98,3 +97,53 @@ def test_chorus_snapshot_refuses_when_nothing_is_new_and_survives_restart(cluste
     cluster.start()
     leader = cluster.leader()
     assert retry(lambda: leader.client().get("a")) == b"1"
+
+
+def test_a_follower_with_a_damaged_snapshot_file_fetches_it_again(tmp_path):
+    """A flipped byte in a stopped follower's snapshot file: the node drops the snapshot and
+    its log (keeping term and vote), refuses to vote until repaired, and a leader sends the
+    snapshot again."""
+    c = Cluster(tmp_path, 3, extra_args=("--snapshot-entries", "1000000"))  # only when asked
+    c.start()
+    try:
+        leader = c.leader()
+        lc = leader.client()
+        keys = ["d%d" % i for i in range(200)]
+        for i, k in enumerate(keys):
+            retry(lambda k=k, i=i: lc.set(k, "v%d" % i))
+        expected = [b"v%d" % i for i in range(200)]
+        follower = next(n for n in c.nodes if n is not leader)
+        wait_for(lambda: local_values(follower, keys) == expected, "the follower to apply")
+        for n in c.nodes:  # every node snapshots and compacts
+            retry(lambda n=n: n.client().execute_command("CHORUS", "SNAPSHOT"))
+        path = os.path.join(follower.dir, "snapshot")
+        wait_for(lambda: info(follower)["chorus_snapshots_taken"] >= 1 and os.path.exists(path),
+                 "the follower's snapshot to be saved")
+        follower.kill(signal.SIGKILL)
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.seek(size - 10)
+            byte = f.read(1)
+            f.seek(size - 10)
+            f.write(bytes([byte[0] ^ 0x01]))
+        follower.start()
+        wait_for(lambda: follower.status()["vote_barrier"] > 0, "the follower to come up barred")
+        # Known gap (issue 4/5 notes): the leader that saw this follower acknowledge its
+        # log treats its failures as stale and never re-sends; a new leader's progress
+        # starts fresh. So hand leadership to the third node, which then repairs it.
+        third = next(n for n in c.nodes if n is not leader and n is not follower)
+        retry(lambda: lc.execute_command("CHORUS", "TRANSFER", str(third.id)))
+        wait_for(lambda: local_values(follower, keys) == expected,
+                 "the follower to get the snapshot again")
+        leader, lc = third, third.client()
+        st = info(follower)
+        assert st["chorus_snapshots_installed"] >= 1
+        wait_for(lambda: follower.status()["vote_barrier"] == 0, "the vote barrier to lift")
+        with open(os.path.join(c.tmp, "n%d.log" % follower.id), "rb") as f:
+            text = f.read().decode(errors="replace")
+        assert "snapshot file failed its checks" in text and "repaired" in text
+        retry(lambda: lc.set("after", "1"))
+        wait_for(lambda: local_values(follower, ["after"]) == [b"1"],
+                 "the follower to keep replicating")
+    finally:
+        c.stop()

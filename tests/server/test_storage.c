@@ -178,7 +178,7 @@ TEST(storage_recovers_a_snapshot_and_only_the_entries_after_it)
     finish(&s, &rec, dir);
 }
 
-TEST(storage_installing_a_conflicting_snapshot_drops_the_whole_log)
+TEST(storage_installing_a_conflicting_snapshot_drops_the_whole_log_and_a_damaged_one_is_dropped)
 {
     char dir[64], path[128];
     temp_dir(dir, sizeof dir);
@@ -194,10 +194,24 @@ TEST(storage_installing_a_conflicting_snapshot_drops_the_whole_log)
     CHECK_EQ(rec.entries_count, 2);
     CHECK_EQ(rec.entries[0].index, 11);
     storage_recovered_free(&rec);
+    CHECK_EQ(storage_save_hard_state(&s, 4, 2), 0);
     storage_close(&s);
     snprintf(path, sizeof path, "%s/snapshot", dir);
-    damage(path, 60); /* a damaged snapshot refuses to start: its state is gone */
-    CHECK_EQ(storage_open(&s, dir, false, &rec), ERR_CORRUPT);
+    damage(path, 60); /* in the data: the body's checksum fails */
+    /* The state it held is gone: snapshot and entries are dropped, term and vote kept,
+     * and votes are barred until a leader has refilled it with its whole log. */
+    CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
+    CHECK(s.snapshot_discarded);
+    CHECK_EQ(rec.snapshot.meta.index, 0);
+    CHECK_EQ(rec.entries_count, 0);
+    CHECK_EQ(rec.vote_barrier_index, STORAGE_BARRIER_UNKNOWN);
+    CHECK_EQ(rec.term, 4);
+    CHECK_EQ(rec.vote, 2);
+    storage_recovered_free(&rec);
+    reopen(&s, dir, &rec); /* the barrier outlives a restart of the now empty log */
+    CHECK(!s.snapshot_discarded);
+    CHECK_EQ(rec.vote_barrier_index, STORAGE_BARRIER_UNKNOWN);
+    CHECK_EQ(rec.entries_count, 0);
     finish(&s, &rec, dir);
 }
 
