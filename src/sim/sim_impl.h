@@ -135,6 +135,7 @@ struct sim_node {
     struct buf snapshot_next;
     bool install_pending;
     raft_index_t synced_snapshot_index; /* checkers: durable state covers up to here */
+    raft_term_t synced_snapshot_term;   /* and the term of its last entry */
     /* Pending disk writes, FIFO. */
     struct disk_op *disk_head;
     struct disk_op *disk_tail;
