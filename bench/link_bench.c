@@ -274,9 +274,11 @@ static void parent_on_message(struct endpoint *e, uint8_t tag, uint64_t seq, con
             printf("bulk   %9.1f MiB/s in 1 MiB messages", (double)seq * BULK_BYTES / seconds / 1048576.0);
         }
         printf("   sent %llu, received %llu, out of order or duplicated %llu, retransmitted "
-               "fragments %llu\n",
+               "fragments %llu (%llu fast, %llu timeouts), datagrams %llu\n",
                (unsigned long long)e->next_seq, (unsigned long long)seq,
-               (unsigned long long)out_of_order, (unsigned long long)c->fragments_retransmitted);
+               (unsigned long long)out_of_order, (unsigned long long)c->fragments_retransmitted,
+               (unsigned long long)c->fast_retransmits, (unsigned long long)c->timeouts,
+               (unsigned long long)c->datagrams_sent);
         if (seq != e->next_seq || out_of_order != 0) {
             fprintf(stderr, "link-bench: delivery was not exactly once and in order\n");
             exit(1);

@@ -210,7 +210,7 @@ void link_tick(struct link *l, uint64_t now_ns)
         return;
     }
     if (link_send_in_flight(l) > 0) {
-        link_send_on_timeout(l, now_ns);
+        link_send_on_timer(l, now_ns);
     }
 }
 

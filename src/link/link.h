@@ -30,9 +30,14 @@
  * and up to LINK_SACK_RANGES_MAX SACK ranges. Retransmission uses an RFC 6298 timeout
  * (link/rto.h) with Karn's rule and capped exponential backoff, plus fast retransmit when
  * a fragment sent LINK_REORDER_THRESHOLD transmissions later has been acknowledged.
+ * With no new data to send and few fragments in flight the threshold drops to one less
+ * than the flight (early retransmit, RFC 5827), and a tail-loss probe (RFC 8985) resends
+ * the last fragment after two smoothed RTTs without an ack, so a lost tail is found by
+ * SACK evidence rather than by the RTO.
  * Congestion control is AIMD on a fragment window (slow start, congestion avoidance,
- * halving once per loss episode, 1 fragment after a timeout); flow control obeys the
- * receiver's advertised window, which closes when deliveries are not pulled.
+ * halving once per loss episode, LINK_CWND_FLOOR_FRAGMENTS after a timeout and never
+ * below it); flow control obeys the receiver's advertised window, which closes when
+ * deliveries are not pulled.
  *
  * Memory bounds (per link): the unsent queue (send_queue_messages_max and
  * send_queue_bytes_max; overflow drops the OLDEST unsent message and counts it: the
@@ -54,6 +59,12 @@
 /* A fragment counts as lost once a fragment transmitted this many transmissions after it
  * has been acknowledged (tolerates that much reordering before fast retransmit). */
 #define LINK_REORDER_THRESHOLD 3
+/* The congestion window never drops below this many fragments, after a loss episode or a
+ * timeout: one more than the reorder threshold, the smallest window in which SACK
+ * evidence alone can reveal a loss. Below it every loss costs a timeout, and a timeout
+ * shrank the window again, so under heavy random loss the window used to stay at one
+ * fragment and the link moved tens of messages per second. */
+#define LINK_CWND_FLOOR_FRAGMENTS (LINK_REORDER_THRESHOLD + 1)
 /* Bounds on the configurable window, so rings stay reasonable. */
 #define LINK_WINDOW_FRAGMENTS_MAX 65536
 
@@ -113,6 +124,7 @@ struct link_counters {
     uint64_t fragments_retransmitted;
     uint64_t fast_retransmits;      /* fragments marked lost by SACK evidence */
     uint64_t timeouts;              /* retransmission timer expiries */
+    uint64_t tail_probes;           /* tail-loss probes sent before the RTO */
     uint64_t rtt_samples;
     uint64_t fragments_received;    /* DATA fragments accepted (new) */
     uint64_t fragments_duplicate;   /* DATA fragments already received */

@@ -75,6 +75,9 @@ struct link {
     uint32_t cwnd_acked;          /* acks counted toward the next +1 in avoidance */
     uint32_t ssthresh;
     uint64_t recovery_end;        /* no further window cut until snd_una reaches it */
+    bool probe_armed;             /* timer_ns is a tail-loss probe timeout, not the RTO */
+    bool probe_pending;           /* the next datagram is a tail-loss probe */
+    bool probe_sent;              /* a probe went out; no other until snd_una advances */
     uint32_t peer_window;         /* the peer's advertised window, fragments */
     struct link_rto rto;
 
@@ -115,7 +118,7 @@ void link_send_reset(struct link *l);
 int link_send_queue(struct link *l, const void *msg, size_t len);
 enum link_drop link_send_on_ack(struct link *l, uint64_t now_ns, const struct link_datagram *d);
 bool link_send_next_fragment(struct link *l, uint64_t now_ns, struct link_datagram *d);
-void link_send_on_timeout(struct link *l, uint64_t now_ns);
+void link_send_on_timer(struct link *l, uint64_t now_ns);
 uint32_t link_send_in_flight(const struct link *l);
 void link_send_check(const struct link *l);
 

@@ -1,7 +1,14 @@
 /* The sender half of a link: the bounded queue of unsent messages, fragmentation,
  * in-flight fragments, cumulative and selective acknowledgement processing, loss
  * detection (RACK-style: a fragment is lost once one transmitted LINK_REORDER_THRESHOLD
- * transmissions after it is acknowledged), AIMD congestion control and flow control.
+ * transmissions after it is acknowledged; early retransmit for a small flight with
+ * nothing new to send), tail-loss probes, AIMD congestion control and flow control.
+ *
+ * Heavy random loss is not congestion, and the sender must not let it look like a dead
+ * path: the window is cut once per loss episode (not once per lost fragment) and never
+ * below LINK_CWND_FLOOR_FRAGMENTS, so SACK evidence keeps finding holes; a tail-loss probe
+ * turns a lost tail into SACK evidence after 2 SRTT instead of an RTO; and an ack of new
+ * data clears the RTO backoff. Only when the probe too goes unanswered does the RTO fire.
  *
  * Sequence numbers are assigned when a fragment is first transmitted, so "unsent" is
  * precise: a message in the queue has no sequence number and can be dropped (overflow)
@@ -124,19 +131,43 @@ void link_send_reset(struct link *l)
     l->cwnd_acked = 0;
     l->ssthresh = l->cfg.window_fragments_max;
     l->recovery_end = 0;
+    l->probe_armed = false;
+    l->probe_pending = false;
+    l->probe_sent = false;
     l->peer_window = l->cfg.cwnd_initial_fragments;
     link_rto_clear_backoff(&l->rto);
 }
 
-/* Notes one transmission of f and arms the retransmission timer if it is idle
- * (RFC 6298 §5.1). */
+/* Arms the timer for what is outstanding: a tail-loss probe after 2 SRTT (RFC 8985 §7.2;
+ * our receiver never delays its acks, so no ack-delay allowance) when an RTT is known, no
+ * probe is out in this episode and it comes before the RTO; otherwise the RTO. */
+static void arm_timer(struct link *l, uint64_t now_ns)
+{
+    l->probe_armed = false;
+    if (link_send_in_flight(l) == 0) {
+        l->timer_ns = 0;
+        return;
+    }
+    uint64_t rto = link_rto_current_ns(&l->rto);
+    if (l->rto.has_sample && !l->probe_sent) {
+        uint64_t pto = MAX(2 * l->rto.srtt_ns, LINK_RTO_GRANULARITY_NS);
+        if (pto < rto) {
+            l->timer_ns = now_ns + pto;
+            l->probe_armed = true;
+            return;
+        }
+    }
+    l->timer_ns = now_ns + rto;
+}
+
+/* Notes one transmission of f and arms the timer if it is idle (RFC 6298 §5.1). */
 static void transmit(struct link *l, struct link_sfrag *f, uint64_t now_ns)
 {
     f->tx_count++;
     f->tx_order = ++l->tx_order;
     f->sent_ns = now_ns;
     if (l->timer_ns == 0) {
-        l->timer_ns = now_ns + link_rto_current_ns(&l->rto);
+        arm_timer(l, now_ns);
     }
 }
 
@@ -150,16 +181,23 @@ static void fill_data(struct link_datagram *d, uint64_t seq, const struct link_s
     d->frag = f->data;
 }
 
+static void retransmit(struct link *l, uint64_t seq, uint64_t now_ns, struct link_datagram *d)
+{
+    struct link_sfrag *f = sfrag(l, seq);
+    if (f->lost) {
+        f->lost = false;
+        l->lost_count--;
+    }
+    transmit(l, f, now_ns);
+    fill_data(d, seq, f);
+    l->counters.fragments_retransmitted++;
+}
+
 static void retransmit_first_lost(struct link *l, uint64_t now_ns, struct link_datagram *d)
 {
     for (uint64_t seq = l->snd_una; seq < l->snd_nxt; seq++) {
-        struct link_sfrag *f = sfrag(l, seq);
-        if (f->lost) {
-            f->lost = false;
-            l->lost_count--;
-            transmit(l, f, now_ns);
-            fill_data(d, seq, f);
-            l->counters.fragments_retransmitted++;
+        if (sfrag(l, seq)->lost) {
+            retransmit(l, seq, now_ns, d);
             return;
         }
     }
@@ -214,8 +252,49 @@ static bool window_allows_new(const struct link *l)
     return in_flight < l->peer_window || in_flight == 0;
 }
 
+static bool has_unsent(const struct link *l)
+{
+    if (l->queue.count > 0) {
+        return true;
+    }
+    return l->started.count > 0 && !msg_fully_cut(ring_at(&l->started, l->started.count - 1));
+}
+
+/* The newest fragment in flight not known to have arrived; when every one is SACKed, the
+ * one at snd_una, whose SACK is advisory (see on_timeout). */
+static uint64_t probe_seq(struct link *l)
+{
+    for (uint64_t seq = l->snd_nxt; seq > l->snd_una; seq--) {
+        if (!sfrag(l, seq - 1)->sacked) {
+            return seq - 1;
+        }
+    }
+    sfrag(l, l->snd_una)->sacked = false;
+    l->sacked_count--;
+    return l->snd_una;
+}
+
+/* The tail-loss probe (RFC 8985 §7.3): new data if the peer's window allows, otherwise a
+ * resend of the newest fragment not known to have arrived. Either way its ack brings
+ * SACK evidence about the fragments before it. Not limited by cwnd. */
+static void send_probe(struct link *l, uint64_t now_ns, struct link_datagram *d)
+{
+    if (has_unsent(l) && window_allows_new(l)) {
+        send_new_fragment(l, now_ns, next_message(l), d);
+        return;
+    }
+    retransmit(l, probe_seq(l), now_ns, d);
+}
+
 bool link_send_next_fragment(struct link *l, uint64_t now_ns, struct link_datagram *d)
 {
+    if (l->probe_pending && link_send_in_flight(l) > 0) {
+        l->probe_pending = false;
+        send_probe(l, now_ns, d);
+        l->counters.tail_probes++;
+        return true;
+    }
+    l->probe_pending = false;
     if (pipe_fragments(l) >= l->cwnd) {
         return false;
     }
@@ -234,25 +313,40 @@ bool link_send_next_fragment(struct link *l, uint64_t now_ns, struct link_datagr
     return true;
 }
 
-/* Cuts the window once per loss episode (RFC 5681 §3.2, RFC 6675). */
+/* Cuts the window once per loss episode (RFC 5681 §3.2, RFC 6675): every loss found
+ * before snd_una passes the point where the episode began belongs to the same episode.
+ * The cut stops at LINK_CWND_FLOOR_FRAGMENTS (link.h says why). */
 static void enter_recovery(struct link *l)
 {
     if (l->snd_una < l->recovery_end) {
         return;
     }
-    l->ssthresh = MAX(link_send_in_flight(l) / 2, 2u);
+    l->ssthresh = MAX(link_send_in_flight(l) / 2, (uint32_t)LINK_CWND_FLOOR_FRAGMENTS);
     l->cwnd = l->ssthresh;
     l->cwnd_acked = 0;
     l->recovery_end = l->snd_nxt;
 }
 
+/* How many later transmissions must be acknowledged before a fragment counts as lost.
+ * With nothing new to send and a flight too small to produce that many, early retransmit
+ * (RFC 5827) lowers it to one less than the flight, so a lost fragment near the tail is
+ * resent on SACK evidence instead of waiting for a timer. */
+static uint32_t reorder_threshold(const struct link *l)
+{
+    uint32_t flight = link_send_in_flight(l);
+    if (flight > LINK_REORDER_THRESHOLD || (has_unsent(l) && window_allows_new(l))) {
+        return LINK_REORDER_THRESHOLD;
+    }
+    return MAX(flight, 2u) - 1;
+}
+
 static void detect_losses(struct link *l)
 {
     uint32_t newly_lost = 0;
+    uint32_t threshold = reorder_threshold(l);
     for (uint64_t seq = l->snd_una; seq < l->snd_nxt; seq++) {
         struct link_sfrag *f = sfrag(l, seq);
-        if (!f->sacked && !f->lost &&
-            f->tx_order + LINK_REORDER_THRESHOLD <= l->acked_tx_order_max) {
+        if (!f->sacked && !f->lost && f->tx_order + threshold <= l->acked_tx_order_max) {
             f->lost = true;
             l->lost_count++;
             newly_lost++;
@@ -264,9 +358,16 @@ static void detect_losses(struct link *l)
     }
 }
 
-void link_send_on_timeout(struct link *l, uint64_t now_ns)
+/* The probe timer fired: send one probe and leave the RTO to catch what it does not. */
+static void on_probe_timer(struct link *l, uint64_t now_ns)
 {
-    ASSERT(link_send_in_flight(l) > 0);
+    l->probe_sent = true;
+    l->probe_pending = true;
+    arm_timer(l, now_ns);
+}
+
+static void on_timeout(struct link *l, uint64_t now_ns)
+{
     l->counters.timeouts++;
     /* SACK information is advisory (RFC 2018 §8): the fragment at snd_una is resent even if
      * it was selectively acknowledged, since the receiver may hold it unconsumed behind a
@@ -284,12 +385,27 @@ void link_send_on_timeout(struct link *l, uint64_t now_ns)
             l->lost_count++;
         }
     }
-    l->ssthresh = MAX(link_send_in_flight(l) / 2, 2u);
-    l->cwnd = 1;
+    /* RFC 5681 restarts from one fragment; we restart from the floor, where SACK evidence
+     * can work again, because on our paths a timeout far more often means random loss of
+     * a small flight (or of its acks) than a congested path. */
+    l->ssthresh = MAX(link_send_in_flight(l) / 2, (uint32_t)LINK_CWND_FLOOR_FRAGMENTS);
+    l->cwnd = LINK_CWND_FLOOR_FRAGMENTS;
     l->cwnd_acked = 0;
     l->recovery_end = l->snd_nxt;
+    l->probe_pending = false;
     link_rto_backoff(&l->rto);
-    l->timer_ns = now_ns + link_rto_current_ns(&l->rto);
+    l->probe_sent = true; /* no probe until new data is acknowledged */
+    arm_timer(l, now_ns);
+}
+
+void link_send_on_timer(struct link *l, uint64_t now_ns)
+{
+    ASSERT(link_send_in_flight(l) > 0);
+    if (l->probe_armed) {
+        on_probe_timer(l, now_ns);
+    } else {
+        on_timeout(l, now_ns);
+    }
 }
 
 /* What one acknowledgement taught us, gathered while walking the fragments it covers. */
@@ -397,9 +513,10 @@ enum link_drop link_send_on_ack(struct link *l, uint64_t now_ns, const struct li
          * instead (RFC 6298 §5.7) stalls a lossy path: under 30% loss most fragments are
          * retransmitted, Karn's rule leaves no sample, and the backoff sat at its cap. */
         link_rto_clear_backoff(&l->rto);
-        /* RFC 6298 §5.2-5.3: restart the timer for what is still outstanding. */
-        bool outstanding = link_send_in_flight(l) > 0;
-        l->timer_ns = outstanding ? now_ns + link_rto_current_ns(&l->rto) : 0;
+        /* RFC 6298 §5.2-5.3: restart the timer for what is still outstanding; the probe
+         * episode is over, so it may be a probe timer again (RFC 8985 §7.2). */
+        l->probe_sent = false;
+        arm_timer(l, now_ns);
     }
     return LINK_DROP_NONE;
 }
@@ -424,5 +541,6 @@ void link_send_check(const struct link *l)
     }
     ASSERT(bytes == l->queue_bytes && l->queue.count <= l->cfg.send_queue_messages_max);
     ASSERT(l->cwnd >= 1 && l->started.count <= l->started.cap);
+    ASSERT(!l->probe_armed || l->timer_ns != 0);
     ASSERT(link_send_in_flight(l) == 0 || l->timer_ns != 0);
 }
