@@ -56,8 +56,8 @@
 #include "base/buf.h"
 #include "link/datagram.h"
 
-/* A fragment counts as lost once a fragment transmitted this many transmissions after it
- * has been acknowledged (tolerates that much reordering before fast retransmit). */
+/* A fragment counts as lost once a fragment sent this many datagrams after it has been
+ * acknowledged (tolerates that much reordering before fast retransmit). */
 #define LINK_REORDER_THRESHOLD 3
 /* The congestion window never drops below this many fragments, after a loss episode or a
  * timeout: one more than the reorder threshold, the smallest window in which SACK
@@ -108,6 +108,8 @@ struct link_config {
     uint32_t delivery_messages_max;   /* delivered messages not yet pulled */
     uint64_t delivery_bytes_max;      /* delivered bytes not yet pulled */
     uint32_t cwnd_initial_fragments;  /* initial congestion window */
+    uint32_t datagram_fragments_max;  /* fragments coalesced into one datagram, in
+                                       * [1, LINK_DATAGRAM_FRAGMENTS_MAX]; 1: no coalescing */
     uint64_t rto_initial_ns;          /* before the first RTT sample */
     uint64_t rto_min_ns;
     uint64_t rto_max_ns; /* also the backoff cap */

@@ -171,7 +171,7 @@ TEST(sack_evidence_triggers_fast_retransmit_before_the_timeout)
     CHECK_EQ(cap.count, 1);
     struct link_datagram d;
     CHECK_EQ(inspect(f.a, &cap, 0, &d), LINK_DROP_NONE);
-    CHECK(d.type == LINK_DGRAM_DATA && d.seq == 2);
+    CHECK(d.type == LINK_DGRAM_DATA && d.frags_count == 1 && d.frags[0].seq == 2);
     feed(f.b, f.now, &cap, 0);
     captured_free(&cap);
     CHECK_EQ(link_counters(f.a)->timeouts, 0);
@@ -246,8 +246,13 @@ TEST(loss_episodes_halve_the_window_once_and_never_below_the_floor)
     struct fixture f;
     setup(&f, NULL);
     handshake(&f);
+    /* Full-size fragments, so the window's units are fragments here. */
+    static uint8_t full[LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD];
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(link_send(f.a, f.now, full, sizeof full), 0);
+    }
     struct captured cap = {0};
-    send_burst(&f, 10, &cap);
+    capture(f.a, f.now, &cap);
     CHECK_EQ(cap.count, 10);
     for (size_t i = 0; i < cap.count; i++) {
         if (i % 2 == 1) {
@@ -261,7 +266,10 @@ TEST(loss_episodes_halve_the_window_once_and_never_below_the_floor)
     link_gauges(f.a, &g);
     CHECK_EQ(g.cwnd_fragments, 5); /* one cut for the episode: 10 in flight / 2 */
     settle(f.a, f.b, &f.now);
-    send_burst(&f, 4, &cap);
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ(link_send(f.a, f.now, full, sizeof full), 0);
+    }
+    capture(f.a, f.now, &cap);
     CHECK_EQ(cap.count, 4);
     feed(f.b, f.now, &cap, 1);
     feed(f.b, f.now, &cap, 2);
@@ -346,7 +354,7 @@ TEST(reassembly_pool_bound_drops_out_of_order_fragments_and_recovers)
     struct fixture f;
     setup(&f, small_reassembly);
     handshake(&f);
-    static uint8_t msg[6 * 1264];
+    static uint8_t msg[6 * (LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD)];
     fill_pattern(msg, sizeof msg, 9);
     CHECK_EQ(link_send(f.a, f.now, msg, sizeof msg), 0);
     struct captured cap = {0};
@@ -358,7 +366,7 @@ TEST(reassembly_pool_bound_drops_out_of_order_fragments_and_recovers)
     captured_free(&cap);
     struct link_gauges g;
     link_gauges(f.b, &g);
-    CHECK(g.reorder_bytes <= 2 * 1264);
+    CHECK(g.reorder_bytes <= 2 * (LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD));
     settle(f.a, f.b, &f.now);
     struct link_delivery m;
     CHECK(link_next_delivery(f.b, &m));
@@ -376,7 +384,7 @@ TEST(reassembly_pool_overflow_is_counted)
     handshake(&f);
     /* b's window is 3, so a sends 3; craft a fourth out-of-order arrival by feeding a
      * retransmitted copy after shrinking nothing: use a second burst instead. */
-    static uint8_t msg[8 * 1264];
+    static uint8_t msg[8 * (LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD)];
     CHECK_EQ(link_send(f.a, f.now, msg, sizeof msg), 0);
     f.a->peer_window = 100; /* pretend b advertised more than it can hold */
     f.a->cwnd = 100;
@@ -458,8 +466,10 @@ TEST(slow_consumer_closes_the_window_and_nothing_is_lost)
     struct fixture f;
     setup(&f, tiny_delivery_queue);
     handshake(&f);
+    /* More small messages than the receiver's window, so the sender must stop. */
+    enum { MESSAGES = 300 };
     char text[16];
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < MESSAGES; i++) {
         snprintf(text, sizeof text, "%d", i);
         CHECK_EQ(link_send(f.a, f.now, text, strlen(text)), 0);
     }
@@ -476,7 +486,7 @@ TEST(slow_consumer_closes_the_window_and_nothing_is_lost)
     CHECK(g.queue_messages > 0);
     int next = 0;
     struct link_delivery m;
-    for (int round = 0; round < 1000 && next < 20; round++) {
+    for (int round = 0; round < 1000 && next < MESSAGES; round++) {
         while (link_next_delivery(f.b, &m)) {
             snprintf(text, sizeof text, "%d", next++);
             CHECK(m.len == strlen(text) && memcmp(m.data, text, m.len) == 0);
@@ -487,7 +497,7 @@ TEST(slow_consumer_closes_the_window_and_nothing_is_lost)
         f.now += PAIR_MS;
         link_tick(f.a, f.now);
     }
-    CHECK_EQ(next, 20);
+    CHECK_EQ(next, MESSAGES);
     teardown(&f);
 }
 
