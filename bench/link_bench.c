@@ -12,9 +12,11 @@
  *   4. bulk:  1 MiB link messages the same way: MiB/s.
  * With --loss P both sides drop each outgoing link datagram with probability P (the
  * driver injects the loss; the link must recover); --sealed turns on AEAD sealing; --mtu
- * sets the largest datagram (default 1400, the server's; loopback allows up to 65507).
+ * sets the largest datagram (default 1400, the server's; loopback allows up to 65507);
+ * --coalesce N sets the link's datagram_fragments_max (default 64; 1: one fragment per
+ * datagram, as before coalescing), to compare both in one session.
  * Exits 1 if any flood or bulk message was lost, duplicated or reordered.
- * Usage: link-bench [--seconds S] [--loss P] [--sealed] [--mtu BYTES] */
+ * Usage: link-bench [--seconds S] [--loss P] [--sealed] [--mtu BYTES] [--coalesce N] */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -113,6 +115,7 @@ static void send_msg(struct endpoint *e, uint8_t tag, uint64_t seq, size_t len)
 }
 
 static void on_message(struct endpoint *e, const uint8_t *data, size_t len);
+static void pump(struct endpoint *e);
 
 static void deliver(struct endpoint *e)
 {
@@ -122,6 +125,9 @@ static void deliver(struct endpoint *e)
             on_message(e, d.data, d.len);
         }
         link_delivery_free(&d);
+    }
+    if (!e->is_child && (e->phase == PHASE_FLOOD || e->phase == PHASE_BULK)) {
+        pump(e); /* acks free room: top the queue up now, not at the next 10 ms tick */
     }
     flush(e);
 }
@@ -274,9 +280,11 @@ static void parent_on_message(struct endpoint *e, uint8_t tag, uint64_t seq, con
             printf("bulk   %9.1f MiB/s in 1 MiB messages", (double)seq * BULK_BYTES / seconds / 1048576.0);
         }
         printf("   sent %llu, received %llu, out of order or duplicated %llu, retransmitted "
-               "fragments %llu\n",
+               "fragments %llu (%llu fast, %llu timeouts), datagrams %llu\n",
                (unsigned long long)e->next_seq, (unsigned long long)seq,
-               (unsigned long long)out_of_order, (unsigned long long)c->fragments_retransmitted);
+               (unsigned long long)out_of_order, (unsigned long long)c->fragments_retransmitted,
+               (unsigned long long)c->fast_retransmits, (unsigned long long)c->timeouts,
+               (unsigned long long)c->datagrams_sent);
         if (seq != e->next_seq || out_of_order != 0) {
             fprintf(stderr, "link-bench: delivery was not exactly once and in order\n");
             exit(1);
@@ -348,6 +356,7 @@ struct options {
     double loss;
     bool sealed;
     uint32_t mtu_bytes;
+    uint32_t coalesce;
 };
 
 static void endpoint_open(struct endpoint *e, bool is_child, const struct ports *p,
@@ -373,6 +382,7 @@ static void endpoint_open(struct endpoint *e, bool is_child, const struct ports 
     cfg.local_incarnation = now_ns() | 1;
     cfg.sealed = o->sealed;
     cfg.mtu_bytes = o->mtu_bytes;
+    cfg.datagram_fragments_max = o->coalesce;
     memset(cfg.key, 0x5a, sizeof cfg.key);
     if (e->payload == NULL || e->rtt_ns == NULL || link_create(&cfg, &e->link) != 0 ||
         net_udp_open(&e->link_udp, e->loop, "127.0.0.1", my_link, on_link_datagram, e) != 0 ||
@@ -389,7 +399,8 @@ static void endpoint_open(struct endpoint *e, bool is_child, const struct ports 
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct options o = {.loss = 0, .sealed = false, .mtu_bytes = LINK_DEFAULT_MTU_BYTES};
+    struct options o = {.loss = 0, .sealed = false, .mtu_bytes = LINK_DEFAULT_MTU_BYTES,
+                        .coalesce = LINK_DATAGRAM_FRAGMENTS_MAX};
     g_seconds = 3;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
@@ -400,15 +411,19 @@ int main(int argc, char **argv)
             o.sealed = true;
         } else if (strcmp(argv[i], "--mtu") == 0 && i + 1 < argc) {
             o.mtu_bytes = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--coalesce") == 0 && i + 1 < argc) {
+            o.coalesce = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else {
-            fprintf(stderr, "usage: link-bench [--seconds S] [--loss P] [--sealed] [--mtu BYTES]\n");
+            fprintf(stderr, "usage: link-bench [--seconds S] [--loss P] [--sealed] [--mtu BYTES] "
+                            "[--coalesce N]\n");
             return 2;
         }
     }
     if (g_seconds == 0 || o.loss < 0 || o.loss >= 0.9 || o.mtu_bytes < LINK_MTU_MIN ||
-        o.mtu_bytes > LINK_MTU_MAX) {
+        o.mtu_bytes > LINK_MTU_MAX || o.coalesce < 1 || o.coalesce > LINK_DATAGRAM_FRAGMENTS_MAX) {
         fprintf(stderr, "link-bench: --seconds must be positive, --loss in [0, 0.9), --mtu in "
-                        "[%d, %d]\n", LINK_MTU_MIN, LINK_MTU_MAX);
+                        "[%d, %d], --coalesce in [1, %d]\n", LINK_MTU_MIN, LINK_MTU_MAX,
+                LINK_DATAGRAM_FRAGMENTS_MAX);
         return 2;
     }
     struct ports p = {free_udp_port(), free_udp_port(), free_udp_port(), free_udp_port()};
@@ -426,8 +441,9 @@ int main(int argc, char **argv)
         flush(&e);
         _exit(0);
     }
-    printf("link-bench: two processes over 127.0.0.1, %llu s per phase, loss %.0f%%, mtu %u, %s\n",
-           (unsigned long long)g_seconds, o.loss * 100, o.mtu_bytes,
+    printf("link-bench: two processes over 127.0.0.1, %llu s per phase, loss %.0f%%, mtu %u, "
+           "up to %u fragments per datagram, %s\n",
+           (unsigned long long)g_seconds, o.loss * 100, o.mtu_bytes, o.coalesce,
            o.sealed ? "sealed (XChaCha20-Poly1305)" : "CRC32C");
     usleep(100 * 1000); /* the child binds its sockets */
     e.phase = PHASE_UDP;

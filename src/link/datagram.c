@@ -31,6 +31,7 @@ static const char *const drop_names[LINK_DROP_COUNT_] = {
     [LINK_DROP_OUT_OF_WINDOW] = "out_of_window",
     [LINK_DROP_REASSEMBLY_FULL] = "reassembly_full",
     [LINK_DROP_BAD_ACK] = "bad_ack",
+    [LINK_DROP_VERSION] = "version",
 };
 
 const char *link_drop_name(enum link_drop reason)
@@ -51,12 +52,9 @@ static size_t fixed_size(const struct link_codec *c)
            LINK_BODY_FIXED_SIZE;
 }
 
-uint32_t link_codec_sacks_fit(const struct link_codec *c, uint8_t type, uint32_t frag_len)
+uint32_t link_codec_sacks_fit(const struct link_codec *c, size_t records_bytes)
 {
-    size_t used = fixed_size(c);
-    if (type == LINK_DGRAM_DATA) {
-        used += LINK_DATA_HEADER_SIZE + frag_len;
-    }
+    size_t used = fixed_size(c) + records_bytes;
     ASSERT(used <= c->mtu_bytes);
     size_t fit = (c->mtu_bytes - used) / LINK_SACK_RANGE_SIZE;
     return (uint32_t)MIN(fit, (size_t)LINK_SACK_RANGES_MAX);
@@ -74,17 +72,30 @@ static void make_nonce(uint8_t nonce[24], uint32_t from, uint32_t to, uint64_t i
 static size_t body_size(const struct link_datagram *d)
 {
     size_t n = LINK_BODY_FIXED_SIZE + (size_t)d->sacks_count * LINK_SACK_RANGE_SIZE;
-    if (d->type == LINK_DGRAM_DATA) {
-        n += LINK_DATA_HEADER_SIZE + d->frag_len;
+    for (uint32_t i = 0; i < d->frags_count; i++) {
+        n += LINK_DATA_HEADER_SIZE + d->frags[i].len;
     }
     return n;
+}
+
+static uint8_t *write_fragment(uint8_t *p, const struct link_frag *f)
+{
+    le_store_u64(p, f->seq);
+    le_store_u32(p + 8, f->msg_len);
+    le_store_u32(p + 12, f->offset);
+    le_store_u32(p + 16, f->len);
+    if (f->len != 0) {
+        memcpy(p + LINK_DATA_HEADER_SIZE, f->data, f->len);
+    }
+    return p + LINK_DATA_HEADER_SIZE + f->len;
 }
 
 static void write_body(uint8_t *b, const struct link_datagram *d)
 {
     b[0] = d->type;
     b[1] = (uint8_t)d->sacks_count;
-    le_store_u16(b + 2, 0);
+    b[2] = LINK_BODY_VERSION;
+    b[3] = (uint8_t)d->frags_count;
     le_store_u32(b + 4, d->window_fragments);
     le_store_u64(b + 8, d->dst_incarnation);
     le_store_u64(b + 16, d->ack_cum);
@@ -96,13 +107,8 @@ static void write_body(uint8_t *b, const struct link_datagram *d)
         le_store_u32(p + 4, (uint32_t)(s->end - s->start));
         p += LINK_SACK_RANGE_SIZE;
     }
-    if (d->type == LINK_DGRAM_DATA) {
-        le_store_u64(p, d->seq);
-        le_store_u32(p + 8, d->msg_len);
-        le_store_u32(p + 12, d->frag_offset);
-        if (d->frag_len != 0) {
-            memcpy(p + LINK_DATA_HEADER_SIZE, d->frag, d->frag_len);
-        }
+    for (uint32_t i = 0; i < d->frags_count; i++) {
+        p = write_fragment(p, &d->frags[i]);
     }
 }
 
@@ -111,6 +117,8 @@ int link_datagram_encode(const struct link_codec *c, const struct link_datagram 
 {
     ASSERT(d->sacks_count <= LINK_SACK_RANGES_MAX);
     ASSERT(d->src_incarnation != 0 && d->counter != 0);
+    ASSERT((d->type == LINK_DGRAM_DATA) == (d->frags_count >= 1) &&
+           d->frags_count <= LINK_DATAGRAM_FRAGMENTS_MAX);
     size_t body_len = body_size(d);
     size_t payload_len = LINK_PREFIX_SIZE + body_len + (c->sealed ? LINK_TAG_SIZE : 0);
     ASSERT(FRAME_HEADER_SIZE + payload_len <= c->mtu_bytes);
@@ -182,19 +190,21 @@ static enum link_drop read_sacks(struct buf_reader *r, struct link_datagram *d)
 }
 
 static enum link_drop read_fragment(const struct link_codec *c, struct buf_reader *r,
-                                    struct link_datagram *d)
+                                    struct link_frag *f)
 {
-    d->seq = buf_get_u64(r);
-    d->msg_len = buf_get_u32(r);
-    d->frag_offset = buf_get_u32(r);
+    f->seq = buf_get_u64(r);
+    f->msg_len = buf_get_u32(r);
+    f->offset = buf_get_u32(r);
+    f->len = buf_get_u32(r);
     if (r->failed) {
         return LINK_DROP_TRUNCATED;
     }
-    size_t left = buf_reader_left(r);
-    d->frag_len = (uint32_t)left;
-    d->frag = buf_get_bytes(r, left);
-    if (d->seq == 0 || d->msg_len > c->message_size_max ||
-        (uint64_t)d->frag_offset + left > d->msg_len || (left == 0 && d->msg_len != 0)) {
+    if (f->len > buf_reader_left(r)) {
+        return LINK_DROP_TRUNCATED;
+    }
+    f->data = buf_get_bytes(r, f->len);
+    if (f->seq == 0 || f->msg_len > c->message_size_max ||
+        (uint64_t)f->offset + f->len > f->msg_len || (f->len == 0 && f->msg_len != 0)) {
         return LINK_DROP_MALFORMED;
     }
     return LINK_DROP_NONE;
@@ -206,23 +216,28 @@ static enum link_drop parse_body(const struct link_codec *c, const uint8_t *body
     struct buf_reader r = buf_reader_make(body, len);
     d->type = buf_get_u8(&r);
     d->sacks_count = buf_get_u8(&r);
-    uint16_t reserved = buf_get_u16(&r);
+    uint8_t version = buf_get_u8(&r);
+    d->frags_count = buf_get_u8(&r);
     d->window_fragments = buf_get_u32(&r);
     d->dst_incarnation = buf_get_u64(&r);
     d->ack_cum = buf_get_u64(&r);
     if (r.failed) {
         return LINK_DROP_TRUNCATED;
     }
-    if (d->type < LINK_DGRAM_HELLO || d->type > LINK_DGRAM_DATA || reserved != 0 ||
-        d->sacks_count > LINK_SACK_RANGES_MAX) {
+    if (version != LINK_BODY_VERSION) {
+        return LINK_DROP_VERSION;
+    }
+    if (d->type < LINK_DGRAM_HELLO || d->type > LINK_DGRAM_DATA ||
+        d->sacks_count > LINK_SACK_RANGES_MAX || d->frags_count > LINK_DATAGRAM_FRAGMENTS_MAX ||
+        (d->type == LINK_DGRAM_DATA) != (d->frags_count >= 1)) {
         return LINK_DROP_MALFORMED;
     }
     enum link_drop why = read_sacks(&r, d);
+    for (uint32_t i = 0; i < d->frags_count && why == LINK_DROP_NONE; i++) {
+        why = read_fragment(c, &r, &d->frags[i]);
+    }
     if (why != LINK_DROP_NONE) {
         return why;
-    }
-    if (d->type == LINK_DGRAM_DATA) {
-        return read_fragment(c, &r, d);
     }
     return buf_reader_left(&r) == 0 ? LINK_DROP_NONE : LINK_DROP_MALFORMED;
 }
@@ -246,7 +261,7 @@ static enum link_drop open_sealed(const struct link_codec *c, const uint8_t *fra
 enum link_drop link_datagram_decode(const struct link_codec *c, const uint8_t *bytes, size_t len,
                                     uint8_t *scratch, struct link_datagram *out)
 {
-    memset(out, 0, sizeof *out);
+    memset(out, 0, offsetof(struct link_datagram, frags)); /* records are filled as read */
     if (len > LINK_MTU_MAX) {
         return LINK_DROP_MALFORMED;
     }

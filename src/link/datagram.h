@@ -11,7 +11,10 @@
  *   ciphertext of the same bytes followed by a LINK_TAG_SIZE = 16 byte tag):
  *     0  1 type             LINK_DGRAM_HELLO 1, LINK_DGRAM_ACK 2, LINK_DGRAM_DATA 3
  *     1  1 sacks_count      SACK ranges that follow, <= LINK_SACK_RANGES_MAX
- *     2  2 reserved         must be 0
+ *     2  1 version          LINK_BODY_VERSION (1); any other value is dropped as
+ *                           "version" (0 was the unversioned one-fragment format)
+ *     3  1 frags_count      fragment records that follow the ranges: 0 for HELLO and
+ *                           ACK, 1..LINK_DATAGRAM_FRAGMENTS_MAX for DATA
  *     4  4 window           fragments the sender will still accept beyond ack_cum
  *     8  8 dst_incarnation  the incarnation the sender believes the receiver has;
  *                           0 when it does not know yet (a HELLO)
@@ -20,12 +23,20 @@
  *    24  8 per SACK range   u32 start_delta (>= 1), u32 length (>= 1): fragments
  *                           [ack_cum + start_delta, ... + length) were received; ranges
  *                           ascend and do not touch or overlap
- *   DATA only, after the ranges:
+ *   DATA only, after the ranges, frags_count fragment records back to back:
  *     +0 8 seq              fragment sequence number (>= 1)
  *     +8 4 msg_len          length of the whole message, <= the configured message limit
  *    +12 4 frag_offset      where this fragment starts inside the message
- *    +16 .. fragment bytes  the rest of the body; frag_offset + their count <= msg_len,
- *                           and at least one byte unless msg_len is 0
+ *    +16 4 frag_len         fragment bytes that follow: frag_offset + frag_len <= msg_len,
+ *                           and at least one unless msg_len is 0
+ *    +20 .. fragment bytes
+ *   and nothing after the last record.
+ *
+ * Coalescing: a sender puts several fragments (of different small messages, or a
+ * retransmission next to new data) into one DATA datagram while they fit the MTU, so a
+ * burst of small messages costs one datagram and one system call. Each fragment keeps its
+ * own sequence number; the receiver treats the records exactly as if they had arrived in
+ * separate datagrams, in record order, after the acknowledgement fields.
  *
  * Sealing: key = the 32-byte cluster key; nonce (24 bytes) = from u32 || to u32 ||
  * src_incarnation u64 || counter u64, little-endian. Incarnations are unique per node
@@ -35,9 +46,9 @@
  *
  * Validity: the decoder rejects, and classifies for the drop counters, anything that is
  * short, has a bad frame, the wrong cluster, a sealed flag that does not match the
- * configuration, a tag that does not verify, an unknown type, non-zero reserved bits,
- * bad SACK ranges, a fragment outside its message, a message over the limit, or
- * trailing bytes. It never reads outside the bytes it was given. Depends on base, wire
+ * configuration, a tag that does not verify, an unknown version or type, a fragment
+ * count that does not match the type, bad SACK ranges, a fragment outside its message or
+ * outside the datagram, a message over the limit, or trailing bytes. It never reads outside the bytes it was given. Depends on base, wire
  * and libsodium (pure computation). */
 #ifndef CHORUS_LINK_DATAGRAM_H
 #define CHORUS_LINK_DATAGRAM_H
@@ -54,15 +65,19 @@
 #define LINK_TAG_SIZE 16
 #define LINK_BODY_FIXED_SIZE 24
 #define LINK_SACK_RANGE_SIZE 8
-#define LINK_DATA_HEADER_SIZE 16
+#define LINK_DATA_HEADER_SIZE 20 /* one fragment record's header */
 #define LINK_SACK_RANGES_MAX 16
+#define LINK_BODY_VERSION 1
+/* Fragment records in one DATA datagram (coalesced small messages). */
+#define LINK_DATAGRAM_FRAGMENTS_MAX 64
 /* SACK ranges a DATA datagram is guaranteed room for; more are added when they fit. */
 #define LINK_SACK_RANGES_IN_DATA_MIN 4
 /* Datagram size limits: the smallest MTU that fits a full ACK, the UDP maximum. */
 #define LINK_MTU_MIN 256
 #define LINK_MTU_MAX 65507
-/* Bytes of a full-size DATA datagram that are not fragment bytes. The tag is reserved
- * even when not sealing, so the fragment size does not depend on the mode. */
+/* Bytes of a full-size one-fragment DATA datagram that are not fragment bytes. The tag is
+ * reserved even when not sealing, so the fragment size does not depend on the mode. A
+ * coalesced datagram spends the same budget on several records. */
 #define LINK_DATA_OVERHEAD                                                              \
     (FRAME_HEADER_SIZE + LINK_PREFIX_SIZE + LINK_TAG_SIZE + LINK_BODY_FIXED_SIZE +      \
      LINK_DATA_HEADER_SIZE + LINK_SACK_RANGES_IN_DATA_MIN * LINK_SACK_RANGE_SIZE)
@@ -70,7 +85,7 @@
 enum link_dgram_type {
     LINK_DGRAM_HELLO = 1, /* "who are you": dst_incarnation is 0, carries nothing else */
     LINK_DGRAM_ACK = 2,   /* acknowledgement and window only */
-    LINK_DGRAM_DATA = 3,  /* one fragment, with a piggybacked acknowledgement */
+    LINK_DGRAM_DATA = 3,  /* fragments, with a piggybacked acknowledgement */
 };
 
 /* Why a datagram was dropped; indexes link_counters.dropped. */
@@ -86,6 +101,7 @@ enum link_drop {
     LINK_DROP_OUT_OF_WINDOW,     /* fragment beyond the receive window */
     LINK_DROP_REASSEMBLY_FULL,   /* out-of-order fragment over the reassembly byte bound */
     LINK_DROP_BAD_ACK,           /* acknowledges fragments never sent */
+    LINK_DROP_VERSION,           /* a body version this node does not speak */
     LINK_DROP_COUNT_
 };
 
@@ -97,7 +113,17 @@ struct link_sack {
     uint64_t end;   /* one past the last */
 };
 
-/* A decoded datagram. frag points into the decoder's input or scratch (borrowed). */
+/* One fragment record. data points into the decoder's input or scratch (borrowed), or,
+ * when encoding, into the sender's message. */
+struct link_frag {
+    uint64_t seq;
+    uint32_t msg_len;
+    uint32_t offset;
+    uint32_t len;
+    const uint8_t *data;
+};
+
+/* A decoded datagram. */
 struct link_datagram {
     uint32_t from;
     uint32_t to;
@@ -109,11 +135,8 @@ struct link_datagram {
     uint64_t ack_cum;
     uint32_t sacks_count;
     struct link_sack sacks[LINK_SACK_RANGES_MAX];
-    uint64_t seq;
-    uint32_t msg_len;
-    uint32_t frag_offset;
-    uint32_t frag_len;
-    const uint8_t *frag;
+    uint32_t frags_count; /* DATA: 1..LINK_DATAGRAM_FRAGMENTS_MAX; otherwise 0 */
+    struct link_frag frags[LINK_DATAGRAM_FRAGMENTS_MAX];
 };
 
 /* What encoding and decoding need to know; shared by every channel of a node. */
@@ -125,13 +148,16 @@ struct link_codec {
     uint8_t key[LINK_KEY_SIZE];
 };
 
-/* Fragment bytes in a full DATA datagram under this codec's MTU. */
+/* Fragment bytes in a full one-fragment DATA datagram under this codec's MTU. Every
+ * fragment is at most this long; records of a coalesced datagram share
+ * fragment_size_max + LINK_DATA_HEADER_SIZE bytes. */
 uint32_t link_codec_fragment_size_max(const struct link_codec *c);
-/* How many SACK ranges fit in a datagram of this type carrying frag_len bytes. */
-uint32_t link_codec_sacks_fit(const struct link_codec *c, uint8_t type, uint32_t frag_len);
+/* How many SACK ranges fit in a datagram whose fragment records (headers included) take
+ * records_bytes (0 for HELLO and ACK). */
+uint32_t link_codec_sacks_fit(const struct link_codec *c, size_t records_bytes);
 
-/* Appends one complete frame for d to out (sealing when the codec says so). d->frag is
- * read, not kept. The datagram must fit the MTU (asserted). Returns 0 or ERR_NOMEM. */
+/* Appends one complete frame for d to out (sealing when the codec says so). The fragment
+ * bytes are read, not kept. The datagram must fit the MTU (asserted). Returns 0 or ERR_NOMEM. */
 int link_datagram_encode(const struct link_codec *c, const struct link_datagram *d,
                          struct buf *out);
 

@@ -20,6 +20,7 @@ void link_config_defaults(struct link_config *cfg)
     cfg->delivery_messages_max = LINK_DEFAULT_DELIVERY_MESSAGES_MAX;
     cfg->delivery_bytes_max = LINK_DEFAULT_DELIVERY_BYTES_MAX;
     cfg->cwnd_initial_fragments = LINK_DEFAULT_CWND_INITIAL_FRAGMENTS;
+    cfg->datagram_fragments_max = LINK_DATAGRAM_FRAGMENTS_MAX;
     cfg->rto_initial_ns = LINK_DEFAULT_RTO_INITIAL_NS;
     cfg->rto_min_ns = LINK_DEFAULT_RTO_MIN_NS;
     cfg->rto_max_ns = LINK_DEFAULT_RTO_MAX_NS;
@@ -34,7 +35,8 @@ int link_config_check(const struct link_config *cfg)
               cfg->window_fragments_max >= 1 &&
               cfg->window_fragments_max <= LINK_WINDOW_FRAGMENTS_MAX &&
               cfg->delivery_messages_max >= 1 && cfg->delivery_bytes_max >= 1 &&
-              cfg->cwnd_initial_fragments >= 1 && cfg->rto_min_ns >= 1 &&
+              cfg->cwnd_initial_fragments >= 1 && cfg->datagram_fragments_max >= 1 &&
+              cfg->datagram_fragments_max <= LINK_DATAGRAM_FRAGMENTS_MAX && cfg->rto_min_ns >= 1 &&
               cfg->rto_min_ns <= cfg->rto_max_ns && cfg->mutant < LINK_MUTANT_COUNT_;
     return ok ? 0 : ERR_INVALID;
 }
@@ -176,8 +178,18 @@ static enum link_drop on_valid(struct link *l, uint64_t now_ns, const struct lin
         return d->type == LINK_DGRAM_HELLO ? LINK_DROP_NONE : LINK_DROP_STALE_INCARNATION;
     }
     enum link_drop why = link_send_on_ack(l, now_ns, d);
-    if (why == LINK_DROP_NONE && d->type == LINK_DGRAM_DATA) {
-        why = link_recv_on_data(l, d);
+    if (why != LINK_DROP_NONE) {
+        return why;
+    }
+    /* The records of a coalesced datagram are taken as if they had come one by one. The
+     * first refused one is the datagram's drop reason; any further ones count too. */
+    for (uint32_t i = 0; i < d->frags_count; i++) {
+        enum link_drop r = link_recv_on_fragment(l, &d->frags[i]);
+        if (r != LINK_DROP_NONE && why == LINK_DROP_NONE) {
+            why = r;
+        } else if (r != LINK_DROP_NONE) {
+            l->counters.dropped[r]++;
+        }
     }
     return why;
 }
@@ -210,7 +222,7 @@ void link_tick(struct link *l, uint64_t now_ns)
         return;
     }
     if (link_send_in_flight(l) > 0) {
-        link_send_on_timeout(l, now_ns);
+        link_send_on_timer(l, now_ns);
     }
 }
 
@@ -228,14 +240,20 @@ static bool compose(struct link *l, uint64_t now_ns, struct link_datagram *d)
         l->counters.hellos_sent++;
         return true;
     }
-    if (!link_send_next_fragment(l, now_ns, d)) {
+    size_t records_bytes = 0;
+    if (link_send_fill(l, now_ns, d) > 0) {
+        d->type = LINK_DGRAM_DATA;
+        for (uint32_t i = 0; i < d->frags_count; i++) {
+            records_bytes += LINK_DATA_HEADER_SIZE + d->frags[i].len;
+        }
+    } else {
         if (!l->ack_pending) {
             return false;
         }
         d->type = LINK_DGRAM_ACK;
         l->counters.acks_sent++;
     }
-    link_recv_fill_ack(l, d, link_codec_sacks_fit(&l->codec, d->type, d->frag_len));
+    link_recv_fill_ack(l, d, link_codec_sacks_fit(&l->codec, records_bytes));
     l->ack_pending = false;
     return true;
 }
@@ -243,7 +261,7 @@ static bool compose(struct link *l, uint64_t now_ns, struct link_datagram *d)
 int link_next_datagram(struct link *l, uint64_t now_ns, struct buf *out)
 {
     struct link_datagram d;
-    memset(&d, 0, sizeof d);
+    memset(&d, 0, offsetof(struct link_datagram, frags)); /* records are filled as chosen */
     if (!compose(l, now_ns, &d)) {
         return 0;
     }

@@ -26,12 +26,19 @@
  * transmission on the old channel are abandoned (counted), messages not yet started are
  * sent on the new channel. Hence exactly-once, in-order delivery per incarnation pair.
  *
- * Reliability: fragments carry sequence numbers; every datagram carries a cumulative ack
- * and up to LINK_SACK_RANGES_MAX SACK ranges. Retransmission uses an RFC 6298 timeout
- * (link/rto.h) with Karn's rule and capped exponential backoff, plus fast retransmit when
- * a fragment sent LINK_REORDER_THRESHOLD transmissions later has been acknowledged.
- * Congestion control is AIMD on a fragment window (slow start, congestion avoidance,
- * halving once per loss episode, 1 fragment after a timeout); flow control obeys the
+ * Reliability: fragments carry sequence numbers; small ones are coalesced, several to a
+ * datagram (cfg.datagram_fragments_max); every datagram carries a cumulative ack and up to
+ * LINK_SACK_RANGES_MAX SACK ranges (the lowest, and the one around the most recent
+ * arrival). Retransmission uses an RFC 6298 timeout (link/rto.h) with Karn's rule and
+ * capped exponential backoff, plus fast retransmit when a fragment sent
+ * LINK_REORDER_THRESHOLD datagrams later has been acknowledged. With no new data to send
+ * and a small flight the threshold drops to one less than the flight (early retransmit,
+ * RFC 5827), and a tail-loss probe (RFC 8985) resends the last fragment after two
+ * smoothed RTTs without an ack, so a lost tail is found by SACK evidence rather than by
+ * the RTO.
+ * Congestion control is AIMD on a window counted in bytes, in units of one full-size
+ * fragment (slow start, congestion avoidance, halving once per loss episode,
+ * LINK_CWND_FLOOR_FRAGMENTS after a timeout and never below it); flow control obeys the
  * receiver's advertised window, which closes when deliveries are not pulled.
  *
  * Memory bounds (per link): the unsent queue (send_queue_messages_max and
@@ -51,9 +58,15 @@
 #include "base/buf.h"
 #include "link/datagram.h"
 
-/* A fragment counts as lost once a fragment transmitted this many transmissions after it
- * has been acknowledged (tolerates that much reordering before fast retransmit). */
+/* A fragment counts as lost once a fragment sent this many datagrams after it has been
+ * acknowledged (tolerates that much reordering before fast retransmit). */
 #define LINK_REORDER_THRESHOLD 3
+/* The congestion window never drops below this many fragments, after a loss episode or a
+ * timeout: one more than the reorder threshold, the smallest window in which SACK
+ * evidence alone can reveal a loss. Below it every loss costs a timeout, and a timeout
+ * shrank the window again, so under heavy random loss the window used to stay at one
+ * fragment and the link moved tens of messages per second. */
+#define LINK_CWND_FLOOR_FRAGMENTS (LINK_REORDER_THRESHOLD + 1)
 /* Bounds on the configurable window, so rings stay reasonable. */
 #define LINK_WINDOW_FRAGMENTS_MAX 65536
 
@@ -96,7 +109,9 @@ struct link_config {
     uint64_t reassembly_bytes_max;    /* out-of-order fragment bytes held */
     uint32_t delivery_messages_max;   /* delivered messages not yet pulled */
     uint64_t delivery_bytes_max;      /* delivered bytes not yet pulled */
-    uint32_t cwnd_initial_fragments;  /* initial congestion window */
+    uint32_t cwnd_initial_fragments;  /* initial congestion window, in full-size fragments */
+    uint32_t datagram_fragments_max;  /* fragments coalesced into one datagram, in
+                                       * [1, LINK_DATAGRAM_FRAGMENTS_MAX]; 1: no coalescing */
     uint64_t rto_initial_ns;          /* before the first RTT sample */
     uint64_t rto_min_ns;
     uint64_t rto_max_ns; /* also the backoff cap */
@@ -113,6 +128,7 @@ struct link_counters {
     uint64_t fragments_retransmitted;
     uint64_t fast_retransmits;      /* fragments marked lost by SACK evidence */
     uint64_t timeouts;              /* retransmission timer expiries */
+    uint64_t tail_probes;           /* tail-loss probes sent before the RTO */
     uint64_t rtt_samples;
     uint64_t fragments_received;    /* DATA fragments accepted (new) */
     uint64_t fragments_duplicate;   /* DATA fragments already received */

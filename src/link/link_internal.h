@@ -55,7 +55,8 @@ struct link {
     uint64_t *tx_counter_src;  /* &tx_counter, or a table-wide counter shared by all of a
                                 * node's links, so that removing and re-adding a peer
                                 * within one incarnation never repeats a nonce */
-    uint64_t tx_order;         /* last fragment transmission number */
+    uint64_t tx_order;         /* last datagram carrying fragments: the transmission number
+                                * shared by every fragment in it */
     bool hello_pending;        /* a HELLO should go out */
     bool ack_pending;          /* the peer should hear our ack state and incarnation */
     uint64_t timer_ns;         /* retransmission/HELLO deadline; 0 when disarmed */
@@ -70,11 +71,22 @@ struct link {
     uint64_t snd_nxt;             /* next sequence number to assign */
     uint32_t sacked_count;        /* in-flight fragments selectively acknowledged */
     uint32_t lost_count;          /* in-flight fragments marked lost, not yet resent */
+    /* The same three sets weighed in record bytes (fragment bytes + LINK_DATA_HEADER_SIZE):
+     * congestion control counts bytes, so that coalesced small fragments do not each
+     * take a whole full-size fragment's share of the window. */
+    uint64_t flight_bytes;
+    uint64_t sacked_bytes;
+    uint64_t lost_bytes;
     uint64_t acked_tx_order_max;  /* newest transmission known to have arrived */
-    uint32_t cwnd;                /* congestion window, fragments */
-    uint32_t cwnd_acked;          /* acks counted toward the next +1 in avoidance */
+    uint64_t rtt_min_ns;          /* smallest RTT sample; UINT64_MAX before the first */
+    uint32_t cwnd;                /* congestion window, in full-size fragments: a pipe of
+                                   * cwnd * (frag_size_max + LINK_DATA_HEADER_SIZE) bytes */
+    uint64_t cwnd_acked_bytes;    /* acknowledged bytes not yet turned into window growth */
     uint32_t ssthresh;
     uint64_t recovery_end;        /* no further window cut until snd_una reaches it */
+    bool probe_armed;             /* timer_ns is a tail-loss probe timeout, not the RTO */
+    bool probe_pending;           /* the next datagram is a tail-loss probe */
+    bool probe_sent;              /* a probe went out; no other until snd_una advances */
     uint32_t peer_window;         /* the peer's advertised window, fragments */
     struct link_rto rto;
 
@@ -86,6 +98,7 @@ struct link {
     uint32_t pool_free_count;
     uint64_t rcv_nxt;          /* next sequence number to consume */
     uint64_t rcv_high;         /* one past the highest fragment held (>= rcv_nxt) */
+    uint64_t rcv_recent;       /* the out-of-order fragment held most recently (0: none) */
     uint64_t reorder_bytes;    /* fragment bytes held in the pool */
     uint8_t *partial;          /* the message being reassembled (owned) */
     uint32_t partial_len;
@@ -114,15 +127,15 @@ void link_msg_ring_free(struct link_msg_ring *r);
 void link_send_reset(struct link *l);
 int link_send_queue(struct link *l, const void *msg, size_t len);
 enum link_drop link_send_on_ack(struct link *l, uint64_t now_ns, const struct link_datagram *d);
-bool link_send_next_fragment(struct link *l, uint64_t now_ns, struct link_datagram *d);
-void link_send_on_timeout(struct link *l, uint64_t now_ns);
+uint32_t link_send_fill(struct link *l, uint64_t now_ns, struct link_datagram *d);
+void link_send_on_timer(struct link *l, uint64_t now_ns);
 uint32_t link_send_in_flight(const struct link *l);
 void link_send_check(const struct link *l);
 
 /* link_recv.c */
 void link_recv_reset(struct link *l);
 void link_recv_deliveries_free(struct link *l);
-enum link_drop link_recv_on_data(struct link *l, const struct link_datagram *d);
+enum link_drop link_recv_on_fragment(struct link *l, const struct link_frag *f);
 void link_recv_fill_ack(const struct link *l, struct link_datagram *d, uint32_t sacks_max);
 bool link_recv_pop(struct link *l, struct link_delivery *out);
 void link_recv_check(const struct link *l);

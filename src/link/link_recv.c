@@ -65,6 +65,7 @@ void link_recv_reset(struct link *l)
     partial_clear(l);
     l->rcv_nxt = 1;
     l->rcv_high = 1;
+    l->rcv_recent = 0;
 }
 
 void link_recv_deliveries_free(struct link *l)
@@ -139,43 +140,49 @@ static void drain(struct link *l)
     l->rcv_high = MAX(l->rcv_high, l->rcv_nxt);
 }
 
-static enum link_drop hold(struct link *l, const struct link_datagram *d)
+static enum link_drop hold(struct link *l, const struct link_frag *d)
 {
-    if (l->pool_free_count == 0 || d->frag_len > l->frag_size_max) {
+    if (l->pool_free_count == 0 || d->len > l->frag_size_max) {
         return LINK_DROP_REASSEMBLY_FULL;
     }
     struct link_rfrag *r = rfrag(l, d->seq);
     r->slot = l->pool_free[--l->pool_free_count];
     r->present = true;
     r->msg_len = d->msg_len;
-    r->offset = d->frag_offset;
-    r->len = d->frag_len;
-    if (d->frag_len != 0) {
-        memcpy(slot_bytes(l, r->slot), d->frag, d->frag_len);
+    r->offset = d->offset;
+    r->len = d->len;
+    if (d->len != 0) {
+        memcpy(slot_bytes(l, r->slot), d->data, d->len);
     }
-    l->reorder_bytes += d->frag_len;
+    l->reorder_bytes += d->len;
     l->rcv_high = MAX(l->rcv_high, d->seq + 1);
+    l->rcv_recent = d->seq;
     return LINK_DROP_NONE;
 }
 
-enum link_drop link_recv_on_data(struct link *l, const struct link_datagram *d)
+enum link_drop link_recv_on_fragment(struct link *l, const struct link_frag *d)
 {
     l->ack_pending = true; /* even a duplicate: our earlier ack may have been lost */
     if (LINK_MUTANT(l, LINK_MUTANT_NO_DUPLICATE_SUPPRESSION) && d->seq < l->rcv_nxt &&
         !delivery_full(l)) {
-        (void)consume(l, d->msg_len, d->frag_offset, d->frag_len, d->frag);
+        (void)consume(l, d->msg_len, d->offset, d->len, d->data);
         return LINK_DROP_NONE;
     }
     if (d->seq < l->rcv_nxt || (d->seq - l->rcv_nxt < l->cfg.window_fragments_max &&
                                 rfrag(l, d->seq)->present)) {
         l->counters.fragments_duplicate++;
+        if (d->seq >= l->rcv_nxt) {
+            /* Report it again (as RFC 2883 would): the sender resent it because it never
+             * heard of it, and would keep resending it while it stays unreported. */
+            l->rcv_recent = d->seq;
+        }
         return LINK_DROP_NONE;
     }
     if (d->seq - l->rcv_nxt >= l->cfg.window_fragments_max) {
         return LINK_DROP_OUT_OF_WINDOW;
     }
     if (d->seq == l->rcv_nxt && !delivery_full(l) &&
-        consume(l, d->msg_len, d->frag_offset, d->frag_len, d->frag) == 0) {
+        consume(l, d->msg_len, d->offset, d->len, d->data) == 0) {
         l->rcv_nxt++;
         l->counters.fragments_received++;
         drain(l);
@@ -197,6 +204,24 @@ static uint32_t advertised_window(const struct link *l)
     return MIN(l->cfg.window_fragments_max, l->pool_slots + 1);
 }
 
+/* Finds the next range of held fragments at or after *seq, below rcv_high; leaves *seq at
+ * its end. False when there is none. */
+static bool next_range(const struct link *l, uint64_t *seq, struct link_sack *out)
+{
+    while (*seq < l->rcv_high && !rfrag(l, *seq)->present) {
+        (*seq)++;
+    }
+    if (*seq >= l->rcv_high) {
+        return false;
+    }
+    out->start = *seq;
+    while (*seq < l->rcv_high && rfrag(l, *seq)->present) {
+        (*seq)++;
+    }
+    out->end = *seq;
+    return true;
+}
+
 void link_recv_fill_ack(const struct link *l, struct link_datagram *d, uint32_t sacks_max)
 {
     d->ack_cum = l->rcv_nxt + (LINK_MUTANT(l, LINK_MUTANT_ACK_AHEAD) && l->rcv_nxt > 1);
@@ -205,19 +230,30 @@ void link_recv_fill_ack(const struct link *l, struct link_datagram *d, uint32_t 
     if (LINK_MUTANT(l, LINK_MUTANT_ACK_AHEAD)) {
         return;
     }
+    /* The lowest ranges, and the range of the most recent arrival when it lies above
+     * them (RFC 2018 §4 reports that one first; our ranges must ascend, so it goes last):
+     * when there are more holes than ranges fit, the sender still hears of every
+     * arrival, and does not take fragments that arrived, but were never reported, for
+     * lost and resend them all. */
+    bool recent = l->rcv_recent > l->rcv_nxt && l->rcv_recent < l->rcv_high &&
+                  rfrag(l, l->rcv_recent)->present && sacks_max >= 2;
     uint64_t seq = l->rcv_nxt + 1;
-    while (seq < l->rcv_high && d->sacks_count < sacks_max) {
-        if (!rfrag(l, seq)->present) {
-            seq++;
-            continue;
-        }
-        struct link_sack *s = &d->sacks[d->sacks_count++];
-        s->start = seq;
-        while (seq < l->rcv_high && rfrag(l, seq)->present) {
-            seq++;
-        }
-        s->end = seq;
+    while (d->sacks_count < sacks_max - recent && next_range(l, &seq, &d->sacks[d->sacks_count])) {
+        d->sacks_count++;
     }
+    if (!recent) {
+        return;
+    }
+    if (l->rcv_recent < seq) { /* among the lowest: the last slot takes the next one */
+        d->sacks_count += next_range(l, &seq, &d->sacks[d->sacks_count]);
+        return;
+    }
+    uint64_t start = l->rcv_recent; /* above them: its own range, not touching theirs */
+    while (start - 1 > seq && rfrag(l, start - 1)->present) {
+        start--;
+    }
+    uint64_t end = start;
+    d->sacks_count += next_range(l, &end, &d->sacks[d->sacks_count]);
 }
 
 bool link_recv_pop(struct link *l, struct link_delivery *out)

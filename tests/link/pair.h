@@ -27,6 +27,7 @@ static inline void link_config_for(struct link_config *c, uint32_t self, uint32_
     c->local_id = self;
     c->peer_id = peer;
     c->local_incarnation = incarnation;
+    c->datagram_fragments_max = 1; /* one fragment per datagram, so tests can drop any one */
 }
 
 static inline struct link *make_link(const struct link_config *c)

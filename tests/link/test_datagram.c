@@ -35,11 +35,9 @@ static struct link_datagram sample_data(const uint8_t *frag, uint32_t frag_len)
     d.sacks_count = 2;
     d.sacks[0] = (struct link_sack){12, 14};
     d.sacks[1] = (struct link_sack){20, 21};
-    d.seq = 99;
-    d.msg_len = 5000;
-    d.frag_offset = 1264;
-    d.frag_len = frag_len;
-    d.frag = frag;
+    d.frags_count = 1;
+    d.frags[0] = (struct link_frag){.seq = 99, .msg_len = 5000, .offset = 1264, .len = frag_len,
+                                    .data = frag};
     return d;
 }
 
@@ -54,30 +52,62 @@ static void check_same(const struct link_datagram *a, const struct link_datagram
     for (uint32_t i = 0; i < a->sacks_count; i++) {
         CHECK(a->sacks[i].start == b->sacks[i].start && a->sacks[i].end == b->sacks[i].end);
     }
-    CHECK(a->seq == b->seq && a->msg_len == b->msg_len && a->frag_offset == b->frag_offset);
-    CHECK_EQ(a->frag_len, b->frag_len);
-    CHECK(a->frag_len == 0 || memcmp(a->frag, b->frag, a->frag_len) == 0);
+    CHECK_EQ(a->frags_count, b->frags_count);
+    for (uint32_t i = 0; i < a->frags_count; i++) {
+        const struct link_frag *x = &a->frags[i], *y = &b->frags[i];
+        CHECK(x->seq == y->seq && x->msg_len == y->msg_len && x->offset == y->offset);
+        CHECK_EQ(x->len, y->len);
+        CHECK(x->len == 0 || memcmp(x->data, y->data, x->len) == 0);
+    }
+}
+
+/* Encodes d, decodes it back and checks nothing changed. */
+static void encode_decode_same(bool sealed, const struct link_datagram *d)
+{
+    struct link_codec c = codec(sealed, 7);
+    static struct link_datagram e;
+    struct buf b;
+    buf_init(&b, 0);
+    CHECK_EQ(link_datagram_encode(&c, d, &b), 0);
+    CHECK_EQ(link_datagram_decode(&c, b.data, b.len, scratch, &e), LINK_DROP_NONE);
+    check_same(d, &e);
+    buf_free(&b);
 }
 
 static void round_trip(bool sealed)
 {
-    struct link_codec c = codec(sealed, 7);
     uint8_t frag[300];
     for (size_t i = 0; i < sizeof frag; i++) {
         frag[i] = (uint8_t)(i * 13);
     }
-    struct link_datagram d = sample_data(frag, sizeof frag), e;
-    struct buf b;
-    buf_init(&b, 0);
-    CHECK_EQ(link_datagram_encode(&c, &d, &b), 0);
-    CHECK_EQ(link_datagram_decode(&c, b.data, b.len, scratch, &e), LINK_DROP_NONE);
-    check_same(&d, &e);
-    buf_free(&b);
+    struct link_datagram d = sample_data(frag, sizeof frag);
+    encode_decode_same(sealed, &d);
 }
 
 TEST(datagram_round_trips_plain) { round_trip(false); }
 
 TEST(datagram_round_trips_sealed) { round_trip(true); }
+
+static void coalesced_round_trip(bool sealed)
+{
+    uint8_t bytes[64];
+    for (size_t i = 0; i < sizeof bytes; i++) {
+        bytes[i] = (uint8_t)(i * 7);
+    }
+    struct link_datagram d = sample_data(bytes, 10);
+    d.frags_count = 0;
+    for (uint32_t i = 0; i < 12; i++) { /* small messages, one empty, and a retransmission */
+        uint32_t len = i == 3 ? 0 : 1 + i * 5;
+        d.frags[d.frags_count++] = (struct link_frag){
+            .seq = i == 11 ? 50 : 100 + i, .msg_len = len, .offset = 0, .len = len,
+            .data = len == 0 ? NULL : bytes};
+    }
+    encode_decode_same(sealed, &d);
+}
+
+TEST(coalesced_datagram_round_trips_plain) { coalesced_round_trip(false); }
+
+TEST(coalesced_datagram_round_trips_sealed) { coalesced_round_trip(true); }
 
 TEST(sealed_datagram_hides_the_fragment_bytes)
 {
@@ -206,6 +236,8 @@ static size_t ack_body(uint8_t *p, uint8_t type, uint8_t sacks, uint64_t ack_cum
     memset(p, 0, LINK_BODY_FIXED_SIZE);
     p[0] = type;
     p[1] = sacks;
+    p[2] = LINK_BODY_VERSION;
+    p[3] = type == LINK_DGRAM_DATA ? 1 : 0;
     le_store_u64(p + 8, 2000);
     le_store_u64(p + 16, ack_cum);
     return LINK_BODY_FIXED_SIZE;
@@ -219,7 +251,12 @@ TEST(datagram_rejects_bad_types_reserved_bits_and_sack_ranges)
     p[0] = 9;
     CHECK_EQ(decode_body(p, n), LINK_DROP_MALFORMED);
     n = ack_body(p, LINK_DGRAM_ACK, 0, 5);
-    p[2] = 1;
+    p[2] = 0; /* the unversioned format, or any other version */
+    CHECK_EQ(decode_body(p, n), LINK_DROP_VERSION);
+    p[2] = LINK_BODY_VERSION + 1;
+    CHECK_EQ(decode_body(p, n), LINK_DROP_VERSION);
+    n = ack_body(p, LINK_DGRAM_ACK, 0, 5);
+    p[3] = 1; /* an ACK with a fragment record */
     CHECK_EQ(decode_body(p, n), LINK_DROP_MALFORMED);
     n = ack_body(p, LINK_DGRAM_ACK, 2, 5);
     CHECK_EQ(decode_body(p, n), LINK_DROP_TRUNCATED);
@@ -239,22 +276,54 @@ TEST(datagram_rejects_bad_types_reserved_bits_and_sack_ranges)
     CHECK_EQ(decode_body(p, n + 1), LINK_DROP_MALFORMED); /* trailing byte */
 }
 
+/* Writes one fragment record of frag_len 'x' bytes; returns its size. */
+static size_t fragment_record(uint8_t *p, uint64_t seq, uint32_t msg_len, uint32_t offset,
+                              uint32_t frag_len)
+{
+    le_store_u64(p, seq);
+    le_store_u32(p + 8, msg_len);
+    le_store_u32(p + 12, offset);
+    le_store_u32(p + 16, frag_len);
+    memset(p + LINK_DATA_HEADER_SIZE, 'x', frag_len);
+    return LINK_DATA_HEADER_SIZE + frag_len;
+}
+
 TEST(datagram_rejects_fragments_outside_their_message)
 {
     uint8_t p[128];
     size_t n = ack_body(p, LINK_DGRAM_DATA, 0, 1);
-    le_store_u64(p + n, 1);      /* seq */
-    le_store_u32(p + n + 8, 10); /* msg_len */
-    le_store_u32(p + n + 12, 8); /* offset */
-    memset(p + n + 16, 'x', 4);
-    CHECK_EQ(decode_body(p, n + 16 + 2), LINK_DROP_NONE);
-    CHECK_EQ(decode_body(p, n + 16 + 3), LINK_DROP_MALFORMED); /* 8 + 3 > 10 */
-    CHECK_EQ(decode_body(p, n + 16), LINK_DROP_MALFORMED);     /* empty, message not */
-    le_store_u32(p + n + 8, (1 << 20) + 1);
-    CHECK_EQ(decode_body(p, n + 16 + 2), LINK_DROP_MALFORMED); /* over the limit */
-    le_store_u32(p + n + 8, 10);
-    le_store_u64(p + n, 0);
-    CHECK_EQ(decode_body(p, n + 16 + 2), LINK_DROP_MALFORMED); /* seq 0 */
+    CHECK_EQ(decode_body(p, n + fragment_record(p + n, 1, 10, 8, 2)), LINK_DROP_NONE);
+    CHECK_EQ(decode_body(p, n + fragment_record(p + n, 1, 10, 8, 3)),
+             LINK_DROP_MALFORMED); /* 8 + 3 > 10 */
+    CHECK_EQ(decode_body(p, n + fragment_record(p + n, 1, 10, 8, 0)),
+             LINK_DROP_MALFORMED); /* empty, message not */
+    CHECK_EQ(decode_body(p, n + fragment_record(p + n, 1, (1 << 20) + 1, 8, 2)),
+             LINK_DROP_MALFORMED); /* over the limit */
+    CHECK_EQ(decode_body(p, n + fragment_record(p + n, 0, 10, 8, 2)),
+             LINK_DROP_MALFORMED); /* seq 0 */
+    size_t r = fragment_record(p + n, 1, 10, 8, 2);
+    CHECK_EQ(decode_body(p, n + r - 1), LINK_DROP_TRUNCATED); /* frag_len past the end */
+    CHECK_EQ(decode_body(p, n + r + 1), LINK_DROP_MALFORMED); /* trailing byte */
+}
+
+TEST(coalesced_datagram_rejects_a_count_that_disagrees_with_its_records)
+{
+    uint8_t p[256];
+    size_t n = ack_body(p, LINK_DGRAM_DATA, 0, 1);
+    p[3] = 3;
+    size_t len = n;
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        len += fragment_record(p + len, seq, 4, 0, 4);
+    }
+    CHECK_EQ(decode_body(p, len), LINK_DROP_NONE);
+    p[3] = 2; /* a record more than counted */
+    CHECK_EQ(decode_body(p, len), LINK_DROP_MALFORMED);
+    p[3] = 4; /* one fewer */
+    CHECK_EQ(decode_body(p, len), LINK_DROP_TRUNCATED);
+    p[3] = 0; /* DATA without a fragment */
+    CHECK_EQ(decode_body(p, n), LINK_DROP_MALFORMED);
+    p[3] = LINK_DATAGRAM_FRAGMENTS_MAX + 1;
+    CHECK_EQ(decode_body(p, len), LINK_DROP_MALFORMED);
 }
 
 TEST(datagram_sack_capacity_and_fragment_size_fit_the_mtu)
@@ -262,8 +331,8 @@ TEST(datagram_sack_capacity_and_fragment_size_fit_the_mtu)
     struct link_codec c = codec(true, 1);
     uint32_t frag = link_codec_fragment_size_max(&c);
     CHECK_EQ(frag, 1400 - LINK_DATA_OVERHEAD);
-    CHECK(link_codec_sacks_fit(&c, LINK_DGRAM_DATA, frag) >= LINK_SACK_RANGES_IN_DATA_MIN);
-    CHECK_EQ(link_codec_sacks_fit(&c, LINK_DGRAM_ACK, 0), LINK_SACK_RANGES_MAX);
+    CHECK(link_codec_sacks_fit(&c, LINK_DATA_HEADER_SIZE + frag) >= LINK_SACK_RANGES_IN_DATA_MIN);
+    CHECK_EQ(link_codec_sacks_fit(&c, 0), LINK_SACK_RANGES_MAX);
     c.mtu_bytes = LINK_MTU_MIN;
-    CHECK_EQ(link_codec_sacks_fit(&c, LINK_DGRAM_ACK, 0), LINK_SACK_RANGES_MAX);
+    CHECK_EQ(link_codec_sacks_fit(&c, 0), LINK_SACK_RANGES_MAX);
 }

@@ -165,17 +165,17 @@ TEST(sack_evidence_triggers_fast_retransmit_before_the_timeout)
     }
     captured_free(&cap);
     f.now += PAIR_MS;
-    pump(f.b, f.a, f.now);
-    CHECK(f.now < link_next_timeout_ns(f.a));
+    pump(f.b, f.a, f.now); /* no timer fires: SACK evidence alone */
     CHECK_EQ(link_counters(f.a)->fast_retransmits, 1);
     capture(f.a, f.now, &cap);
     CHECK_EQ(cap.count, 1);
     struct link_datagram d;
     CHECK_EQ(inspect(f.a, &cap, 0, &d), LINK_DROP_NONE);
-    CHECK(d.type == LINK_DGRAM_DATA && d.seq == 2);
+    CHECK(d.type == LINK_DGRAM_DATA && d.frags_count == 1 && d.frags[0].seq == 2);
     feed(f.b, f.now, &cap, 0);
     captured_free(&cap);
     CHECK_EQ(link_counters(f.a)->timeouts, 0);
+    CHECK_EQ(link_counters(f.a)->tail_probes, 0);
     CHECK_EQ(link_counters(f.b)->fragments_received, 7);
     int delivered = 0;
     struct link_delivery m;
@@ -184,6 +184,101 @@ TEST(sack_evidence_triggers_fast_retransmit_before_the_timeout)
         link_delivery_free(&m);
     }
     CHECK_EQ(delivered, 6);
+    teardown(&f);
+}
+
+TEST(early_retransmit_repairs_a_small_tail_on_sack_evidence_without_a_timer)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    struct captured cap = {0};
+    send_burst(&f, 3, &cap); /* three fragments, then nothing more to send */
+    CHECK_EQ(cap.count, 3);
+    feed(f.b, f.now, &cap, 1); /* the first is lost: only two later ones can arrive */
+    feed(f.b, f.now, &cap, 2);
+    captured_free(&cap);
+    pump(f.b, f.a, f.now);
+    CHECK_EQ(link_counters(f.a)->fast_retransmits, 1);
+    capture(f.a, f.now, &cap);
+    CHECK_EQ(cap.count, 1);
+    feed(f.b, f.now, &cap, 0);
+    captured_free(&cap);
+    pump(f.b, f.a, f.now);
+    struct link_gauges g;
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.in_flight_fragments, 0);
+    CHECK_EQ(link_counters(f.a)->timeouts + link_counters(f.a)->tail_probes, 0);
+    teardown(&f);
+}
+
+TEST(tail_loss_probe_resends_the_lost_last_fragment_before_the_rto)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    struct captured cap = {0};
+    send_burst(&f, 3, &cap);
+    feed(f.b, f.now, &cap, 0); /* the last is lost: no later fragment can reveal it */
+    feed(f.b, f.now, &cap, 1);
+    captured_free(&cap);
+    pump(f.b, f.a, f.now);
+    CHECK_EQ(link_counters(f.a)->fast_retransmits, 0);
+    struct link_gauges g;
+    link_gauges(f.a, &g);
+    uint64_t probe_at = link_next_timeout_ns(f.a);
+    CHECK(probe_at < f.now + g.rto_ns);
+    f.now = probe_at;
+    link_tick(f.a, f.now);
+    CHECK_EQ(pump(f.a, f.b, f.now), 1);
+    pump(f.b, f.a, f.now);
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.in_flight_fragments, 0);
+    CHECK_EQ(link_counters(f.a)->tail_probes, 1);
+    CHECK_EQ(link_counters(f.a)->timeouts, 0);
+    link_gauges(f.b, &g);
+    CHECK_EQ(g.delivery_messages, 3);
+    teardown(&f);
+}
+
+TEST(loss_episodes_halve_the_window_once_and_never_below_the_floor)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    /* Full-size fragments, so the window's units are fragments here. */
+    static uint8_t full[LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD];
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(link_send(f.a, f.now, full, sizeof full), 0);
+    }
+    struct captured cap = {0};
+    capture(f.a, f.now, &cap);
+    CHECK_EQ(cap.count, 10);
+    for (size_t i = 0; i < cap.count; i++) {
+        if (i % 2 == 1) {
+            feed(f.b, f.now, &cap, i); /* every other fragment lost: five losses */
+        }
+    }
+    captured_free(&cap);
+    pump(f.b, f.a, f.now);
+    CHECK(link_counters(f.a)->fast_retransmits >= 3);
+    struct link_gauges g;
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.cwnd_fragments, 5); /* one cut for the episode: 10 in flight / 2 */
+    settle(f.a, f.b, &f.now);
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ(link_send(f.a, f.now, full, sizeof full), 0);
+    }
+    capture(f.a, f.now, &cap);
+    CHECK_EQ(cap.count, 4);
+    feed(f.b, f.now, &cap, 1);
+    feed(f.b, f.now, &cap, 2);
+    feed(f.b, f.now, &cap, 3);
+    captured_free(&cap);
+    pump(f.b, f.a, f.now);
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.cwnd_fragments, LINK_CWND_FLOOR_FRAGMENTS); /* 4 / 2 would be 2 */
+    settle(f.a, f.b, &f.now);
     teardown(&f);
 }
 
@@ -196,17 +291,29 @@ TEST(timeout_retransmits_with_doubling_and_karn_skips_the_ambiguous_sample)
     struct link_gauges g;
     link_gauges(f.a, &g);
     uint64_t rto = g.rto_ns;
+    uint64_t pto = MAX(2 * g.srtt_ns, LINK_RTO_GRANULARITY_NS);
+    CHECK(pto < rto);
     CHECK_EQ(link_send(f.a, f.now, "x", 1), 0);
     struct captured cap = {0};
     capture(f.a, f.now, &cap); /* lost */
     captured_free(&cap);
+    /* First a tail-loss probe after 2 SRTT, which resends the fragment (lost too). */
+    CHECK_EQ(link_next_timeout_ns(f.a), f.now + pto);
+    f.now += pto;
+    link_tick(f.a, f.now);
+    CHECK_EQ(link_counters(f.a)->timeouts, 0);
     CHECK_EQ(link_next_timeout_ns(f.a), f.now + rto);
+    capture(f.a, f.now, &cap);
+    CHECK_EQ(cap.count, 1);
+    captured_free(&cap);
+    CHECK_EQ(link_counters(f.a)->tail_probes, 1);
+    /* Then the RTO, which doubles, and the window restarts from its floor. */
     f.now += rto;
     link_tick(f.a, f.now);
     CHECK_EQ(link_counters(f.a)->timeouts, 1);
     link_gauges(f.a, &g);
     CHECK_EQ(g.rto_ns, MIN(2 * rto, LINK_DEFAULT_RTO_MAX_NS));
-    CHECK_EQ(g.cwnd_fragments, 1);
+    CHECK_EQ(g.cwnd_fragments, LINK_CWND_FLOOR_FRAGMENTS);
     CHECK_EQ(link_next_timeout_ns(f.a), f.now + 2 * rto);
     capture(f.a, f.now, &cap);
     CHECK_EQ(cap.count, 1);
@@ -214,7 +321,7 @@ TEST(timeout_retransmits_with_doubling_and_karn_skips_the_ambiguous_sample)
     captured_free(&cap);
     f.now += 3 * PAIR_MS;
     pump(f.b, f.a, f.now);
-    CHECK_EQ(link_counters(f.a)->fragments_retransmitted, 1);
+    CHECK_EQ(link_counters(f.a)->fragments_retransmitted, 2);
     CHECK_EQ(link_counters(f.a)->rtt_samples, samples); /* Karn's rule */
     CHECK_EQ(link_next_timeout_ns(f.a), UINT64_MAX);
     teardown(&f);
@@ -247,7 +354,7 @@ TEST(reassembly_pool_bound_drops_out_of_order_fragments_and_recovers)
     struct fixture f;
     setup(&f, small_reassembly);
     handshake(&f);
-    static uint8_t msg[6 * 1264];
+    static uint8_t msg[6 * (LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD)];
     fill_pattern(msg, sizeof msg, 9);
     CHECK_EQ(link_send(f.a, f.now, msg, sizeof msg), 0);
     struct captured cap = {0};
@@ -259,7 +366,7 @@ TEST(reassembly_pool_bound_drops_out_of_order_fragments_and_recovers)
     captured_free(&cap);
     struct link_gauges g;
     link_gauges(f.b, &g);
-    CHECK(g.reorder_bytes <= 2 * 1264);
+    CHECK(g.reorder_bytes <= 2 * (LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD));
     settle(f.a, f.b, &f.now);
     struct link_delivery m;
     CHECK(link_next_delivery(f.b, &m));
@@ -277,7 +384,7 @@ TEST(reassembly_pool_overflow_is_counted)
     handshake(&f);
     /* b's window is 3, so a sends 3; craft a fourth out-of-order arrival by feeding a
      * retransmitted copy after shrinking nothing: use a second burst instead. */
-    static uint8_t msg[8 * 1264];
+    static uint8_t msg[8 * (LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD)];
     CHECK_EQ(link_send(f.a, f.now, msg, sizeof msg), 0);
     f.a->peer_window = 100; /* pretend b advertised more than it can hold */
     f.a->cwnd = 100;
@@ -359,8 +466,10 @@ TEST(slow_consumer_closes_the_window_and_nothing_is_lost)
     struct fixture f;
     setup(&f, tiny_delivery_queue);
     handshake(&f);
+    /* More small messages than the receiver's window, so the sender must stop. */
+    enum { MESSAGES = 300 };
     char text[16];
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < MESSAGES; i++) {
         snprintf(text, sizeof text, "%d", i);
         CHECK_EQ(link_send(f.a, f.now, text, strlen(text)), 0);
     }
@@ -377,7 +486,7 @@ TEST(slow_consumer_closes_the_window_and_nothing_is_lost)
     CHECK(g.queue_messages > 0);
     int next = 0;
     struct link_delivery m;
-    for (int round = 0; round < 1000 && next < 20; round++) {
+    for (int round = 0; round < 1000 && next < MESSAGES; round++) {
         while (link_next_delivery(f.b, &m)) {
             snprintf(text, sizeof text, "%d", next++);
             CHECK(m.len == strlen(text) && memcmp(m.data, text, m.len) == 0);
@@ -388,7 +497,7 @@ TEST(slow_consumer_closes_the_window_and_nothing_is_lost)
         f.now += PAIR_MS;
         link_tick(f.a, f.now);
     }
-    CHECK_EQ(next, 20);
+    CHECK_EQ(next, MESSAGES);
     teardown(&f);
 }
 
@@ -427,7 +536,8 @@ TEST(timeout_resends_a_sacked_fragment_held_behind_a_full_delivery_queue)
     capture(f.b, f.now, &cap); /* b's window update: lost */
     CHECK_EQ(cap.count, 1);
     captured_free(&cap);
-    /* Only a timeout can unstick a: it must resend the SACKed fragment. */
+    /* Only a timer can unstick a (here the tail-loss probe, else the RTO): it must resend
+     * the SACKed fragment. */
     f.now = link_next_timeout_ns(f.a);
     link_tick(f.a, f.now);
     CHECK_EQ(pump(f.a, f.b, f.now), 1);

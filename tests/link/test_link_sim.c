@@ -44,6 +44,9 @@ struct sim_faults {
     bool slow_consumer; /* pull at most one delivery per step (never with restart) */
     bool tiny_limits;   /* small windows, pool and delivery queue: flow control bites */
     bool random_limits; /* MTU, windows, pool, cwnd and RTO floor drawn per seed */
+    bool burst;         /* queue every message at once instead of one per 0..40 ms */
+    uint64_t time_limit_ns; /* virtual time by which the run must be quiet; 0: the default */
+    uint32_t datagram_fragments_max; /* coalescing; 0: the default */
 };
 
 struct packet {
@@ -327,6 +330,9 @@ static void node_start(struct sim *s, int n)
     c.local_incarnation = incarnation_of(n, node->incarnation_index);
     c.sealed = s->f.sealed;
     c.mutant = s->f.mutant;
+    if (s->f.datagram_fragments_max != 0) {
+        c.datagram_fragments_max = s->f.datagram_fragments_max;
+    }
     if (s->f.random_limits) {
         struct prng r; /* from the seed alone, so both nodes and restarts agree */
         prng_seed(&r, s->seed ^ 0x6c696e6bu);
@@ -336,6 +342,7 @@ static void node_start(struct sim *s, int n)
         c.cwnd_initial_fragments = (uint32_t)prng_range(&r, 1, 16);
         c.rto_min_ns = prng_range(&r, 1, 30) * MS;
         c.delivery_messages_max = (uint32_t)prng_range(&r, 1, 64);
+        c.datagram_fragments_max = (uint32_t)prng_range(&r, 1, LINK_DATAGRAM_FRAGMENTS_MAX);
     }
     if (s->f.tiny_limits) {
         c.window_fragments_max = 8;
@@ -431,6 +438,9 @@ static uint64_t next_event_ns(const struct sim *s)
     if (s->f.restart && !s->restarted) {
         t = MIN(t, s->restart_ns);
     }
+    if (partitioned(s)) {
+        t = MIN(t, s->partition_end_ns); /* quiet only once the partition heals */
+    }
     return t;
 }
 
@@ -452,7 +462,7 @@ static void step(struct sim *s)
         struct node *node = &s->nodes[n];
         if (!sends_done(s, n) && node->next_send_ns <= s->now_ns) {
             send_one(s, n);
-            node->next_send_ns = s->now_ns + prng_range(&s->rng, 0, 40 * MS);
+            node->next_send_ns = s->now_ns + (s->f.burst ? 0 : prng_range(&s->rng, 0, 40 * MS));
         }
         link_tick(node->link, s->now_ns);
         flush_node(s, n);
@@ -512,20 +522,28 @@ static void check_complete(struct sim *s)
                      sender->sent[inc], delivered, (unsigned long long)abandoned,
                      (unsigned long long)overflow);
         }
-        if (!receiver->delivered[inc][sender->sent[inc] - 1]) {
+        /* The last message may be among the abandoned ones when the receiver restarted
+         * while it was in flight; otherwise it must have arrived. */
+        if (!receiver->delivered[inc][sender->sent[inc] - 1] && abandoned == 0) {
             sim_fail(s, "node %d: its last message never arrived", n);
         }
     }
 }
+
+/* Virtual time the last run_sim took from its start to quiescence. */
+static uint64_t last_run_ns;
 
 /* Runs one seed to quiescence. Returns false (after printing why) on any violation. */
 static bool run_sim(uint64_t seed, const struct sim_faults *f, struct link_counters *sum)
 {
     static struct sim s; /* large; one at a time */
     sim_init(&s, seed, f);
-    while (!s.failed && !quiet(&s) && s.now_ns < SIM_TIME_LIMIT_NS) {
+    uint64_t start_ns = s.now_ns;
+    uint64_t limit_ns = start_ns + (f->time_limit_ns != 0 ? f->time_limit_ns : SIM_TIME_LIMIT_NS);
+    while (!s.failed && !quiet(&s) && s.now_ns < limit_ns) {
         step(&s);
     }
+    last_run_ns = s.now_ns - start_ns;
     if (!s.failed && !quiet(&s)) {
         sim_fail(&s, "no quiescence by the time limit");
         for (int n = 0; n < NODES && f->mutant == LINK_MUTANT_NONE; n++) {
@@ -536,6 +554,13 @@ static bool run_sim(uint64_t seed, const struct sim_faults *f, struct link_count
                     g.in_flight_fragments, g.cwnd_fragments, g.peer_window_fragments,
                     (unsigned long long)(g.rto_ns / MS), g.delivery_messages,
                     (unsigned long long)g.reorder_bytes, s.nodes[n].sent[s.nodes[n].incarnation_index]);
+            const struct link_counters *c = link_counters(s.nodes[n].link);
+            for (int r = 1; r < LINK_DROP_COUNT_; r++) {
+                if (c->dropped[r] != 0) {
+                    fprintf(stderr, "        dropped %s: %llu\n", link_drop_name(r),
+                            (unsigned long long)c->dropped[r]);
+                }
+            }
         }
     }
     if (!s.failed) {
@@ -611,6 +636,61 @@ TEST(peer_restart_under_faults_delivers_nothing_from_the_old_incarnation)
            SWEEP_SEEDS, (unsigned long long)sum.peer_restarts,
            (unsigned long long)sum.messages_abandoned,
            (unsigned long long)sum.dropped[LINK_DROP_STALE_INCARNATION]);
+}
+
+/* Heavy random loss is not congestion: a burst must still move at a useful rate, not at
+ * one fragment per timeout. Both nodes queue PROGRESS_MESSAGES at once over a path that
+ * loses PROGRESS_LOSS_PPM of the datagrams each way (and reorders within 1..10 ms); every
+ * seed must deliver everything, exactly once and in order, within PROGRESS_LIMIT_NS of
+ * virtual time, with coalescing and without. Measured when this test was written: the
+ * worst of 20 seeds took 2.3 s either way; the link before the window floor and the
+ * tail-loss probe, whose window collapsed to one fragment per timeout, took 110 s. */
+#define PROGRESS_MESSAGES 500
+#define PROGRESS_LOSS_PPM 250000
+#define PROGRESS_SEEDS 20
+#define PROGRESS_LIMIT_NS (10 * SEC)
+
+static void heavy_random_loss_burst(uint32_t datagram_fragments_max)
+{
+    struct sim_faults f;
+    memset(&f, 0, sizeof f);
+    f.loss_ppm = PROGRESS_LOSS_PPM;
+    f.delay_ns_min = 1 * MS;
+    f.delay_ns_max = 10 * MS;
+    f.messages_per_node = PROGRESS_MESSAGES;
+    f.burst = true;
+    f.time_limit_ns = PROGRESS_LIMIT_NS;
+    f.datagram_fragments_max = datagram_fragments_max;
+    struct link_counters sum;
+    memset(&sum, 0, sizeof sum);
+    uint64_t worst_ns = 0;
+    int failures = 0;
+    for (uint64_t seed = 9000; seed < 9000 + PROGRESS_SEEDS; seed++) {
+        f.sealed = seed % 2 == 0;
+        failures += !run_sim(seed, &f, &sum);
+        worst_ns = MAX(worst_ns, last_run_ns);
+    }
+    CHECK_EQ(failures, 0);
+    CHECK_EQ(sum.messages_delivered, 2ull * PROGRESS_MESSAGES * PROGRESS_SEEDS);
+    printf("    %d seeds of %d messages each way at %u%% loss, up to %u fragments per datagram: "
+           "worst %.2f s of virtual time, %llu fragments sent, %llu retransmitted, %llu fast, "
+           "%llu probes, %llu timeouts\n",
+           PROGRESS_SEEDS, PROGRESS_MESSAGES, PROGRESS_LOSS_PPM / 10000,
+           datagram_fragments_max == 0 ? LINK_DATAGRAM_FRAGMENTS_MAX : datagram_fragments_max,
+           (double)worst_ns / SEC, (unsigned long long)sum.fragments_sent,
+           (unsigned long long)sum.fragments_retransmitted,
+           (unsigned long long)sum.fast_retransmits, (unsigned long long)sum.tail_probes,
+           (unsigned long long)sum.timeouts);
+}
+
+TEST(heavy_random_loss_still_delivers_a_burst_within_bounded_virtual_time)
+{
+    heavy_random_loss_burst(0);
+}
+
+TEST(heavy_random_loss_without_coalescing_still_delivers_a_burst_within_bounded_virtual_time)
+{
+    heavy_random_loss_burst(1);
 }
 
 TEST(tiny_windows_and_a_slow_consumer_still_deliver_exactly_once_in_order)

@@ -1,11 +1,18 @@
 /* A deterministic network simulation of the RPC runtime. One server (node 1) with the
- * test Admin service and CLIENTS clients (nodes 2..) exchange envelopes as raw datagrams
- * through a simulated network in virtual time, seeded by base/prng. There is no link
- * layer underneath on purpose: the RPC runtime alone must cope with the network losing
- * (30%), duplicating (10%), delaying and reordering envelopes, and with a partition
- * between the server and everybody for 0.5..4 s that then heals. Half the calls are
- * Snapshot, which the server's "worker pool" (this driver) completes 0..60 ms later, so
- * duplicates reach running calls too.
+ * test Admin service and CLIENTS clients (nodes 2..) exchange envelopes through a
+ * simulated network in virtual time, seeded by base/prng, that loses (30%), duplicates
+ * (10%), delays and reorders datagrams, and cuts the server off from everybody for
+ * 0.5..4 s before it heals. Half the calls are Snapshot, which the server's "worker pool"
+ * (this driver) completes 0..60 ms later, so duplicates reach running calls too.
+ *
+ * Two ways to carry the envelopes, each swept:
+ *   - raw: every envelope is one datagram, so the RPC runtime alone must cope with the
+ *     faults (its retries, deadlines and reply cache against a network that duplicates);
+ *   - over links: as in the server, each (server, client) pair talks through a pair of
+ *     link instances (src/link) and the faults hit the link datagrams. The link hides
+ *     loss and network duplicates, but the RPC's own retries still send duplicates, its
+ *     deadlines race the link's retransmission and backoff, and during the partition
+ *     the link queues what the RPC sends; the RPC's promises must hold all the same.
  *
  * Checked on every completion and at the end of every seed:
  *   - every call completes exactly once; by the end no call is in flight;
@@ -19,6 +26,7 @@
 #include <stdarg.h>
 
 #include "base/prng.h"
+#include "link/link.h"
 #include "rpc_test.h"
 
 #define MS 1000000ull
@@ -41,7 +49,12 @@ struct sim_config {
     bool partition;
     uint32_t cache_entries_max; /* small values force evictions */
     uint32_t mutant;            /* enum rpc_server_mutant */
+    bool over_links;            /* envelopes travel through link instances */
 };
+
+/* The links' RTO cap in the simulation: the default 2 s would let a link still backing
+ * off from the partition sit out the deadline of calls made after it healed. */
+#define SIM_LINK_RTO_MAX_NS (300 * MS)
 
 struct packet {
     uint64_t at_ns;
@@ -76,6 +89,11 @@ struct sim {
     struct test_admin admin;
     uint64_t parked_due_ns[ADMIN_PARKED_MAX];
     struct sim_client clients[CLIENTS];
+    /* Over links: server_links[i] is the server's end toward client i, client_links[i]
+     * the client's end toward the server. */
+    struct link *server_links[CLIENTS];
+    struct link *client_links[CLIENTS];
+    struct buf datagram;
     struct packet heap[PACKETS_MAX];
     size_t heap_count;
     uint64_t order;
@@ -172,13 +190,57 @@ static void net_send(struct sim *s, uint32_t from, uint32_t to, const struct buf
     }
 }
 
+/* ---- links ---- */
+
+/* The link at node `self` toward node `peer` (one end is always the server). */
+static struct link *link_of(struct sim *s, uint32_t self, uint32_t peer)
+{
+    return self == SERVER_NODE ? s->server_links[peer - 2] : s->client_links[self - 2];
+}
+
+/* Puts every datagram the link at self toward peer wants to send on the network. */
+static void link_pump(struct sim *s, uint32_t self, uint32_t peer)
+{
+    struct link *l = link_of(s, self, peer);
+    for (buf_reset(&s->datagram); link_next_datagram(l, s->now_ns, &s->datagram) == 1;
+         buf_reset(&s->datagram)) {
+        net_send(s, self, peer, &s->datagram);
+    }
+    link_check_invariants(l);
+}
+
+/* Sends one envelope: a raw datagram, or a message on the link. */
+static void rpc_send(struct sim *s, uint32_t from, uint32_t to, const struct buf *b)
+{
+    if (!s->cfg.over_links) {
+        net_send(s, from, to, b);
+        return;
+    }
+    ASSERT(link_send(link_of(s, from, to), s->now_ns, b->data, b->len) == 0);
+    link_pump(s, from, to);
+}
+
+static struct link *link_make(uint32_t self, uint32_t peer)
+{
+    struct link_config c;
+    link_config_defaults(&c);
+    c.cluster_id = 5;
+    c.local_id = self;
+    c.peer_id = peer;
+    c.local_incarnation = 100 + self;
+    c.rto_max_ns = SIM_LINK_RTO_MAX_NS;
+    struct link *l = NULL;
+    ASSERT(link_create(&c, &l) == 0);
+    return l;
+}
+
 /* ---- the nodes ---- */
 
 static void flush_server(struct sim *s)
 {
     uint32_t to = 0;
     for (buf_reset(&s->b); rpc_server_next_message(s->server, &to, &s->b); buf_reset(&s->b)) {
-        net_send(s, SERVER_NODE, to, &s->b);
+        rpc_send(s, SERVER_NODE, to, &s->b);
     }
     /* The check walks the whole reply cache: every 16th step keeps sanitizer runs short. */
     if (++s->server_steps % 16 == 0) {
@@ -194,7 +256,7 @@ static void flush_client(struct sim *s, uint32_t node)
     struct sim_client *c = &s->clients[node - 2];
     uint32_t to = 0;
     for (buf_reset(&s->b); rpc_client_next_message(c->rpc, &to, &s->b); buf_reset(&s->b)) {
-        net_send(s, node, to, &s->b);
+        rpc_send(s, node, to, &s->b);
     }
     rpc_client_check_invariants(c->rpc);
 }
@@ -302,8 +364,13 @@ static void sim_init(struct sim *s, uint64_t seed, const struct sim_config *cfg)
         ASSERT(rpc_client_create(&cc, &c->rpc) == 0);
         c->next_call_ns = s->now_ns + prng_range(&s->rng, 0, 40 * MS);
         g_ctx[i] = (struct completion_ctx){s, c};
+        if (cfg->over_links) {
+            s->server_links[i] = link_make(SERVER_NODE, (uint32_t)i + 2);
+            s->client_links[i] = link_make((uint32_t)i + 2, SERVER_NODE);
+        }
     }
     buf_init(&s->b, 0);
+    buf_init(&s->datagram, 0);
 }
 
 static void sim_free(struct sim *s)
@@ -313,12 +380,15 @@ static void sim_free(struct sim *s)
     }
     for (int i = 0; i < CLIENTS; i++) {
         rpc_client_destroy(s->clients[i].rpc);
+        link_destroy(s->server_links[i]);
+        link_destroy(s->client_links[i]);
     }
     rpc_server_destroy(s->server);
     while (s->heap_count > 0) {
         free(heap_pop(s).bytes);
     }
     buf_free(&s->b);
+    buf_free(&s->datagram);
 }
 
 /* The earliest pending event, or UINT64_MAX when the run is over. */
@@ -330,12 +400,44 @@ static uint64_t next_event_ns(const struct sim *s)
     }
     for (int i = 0; i < CLIENTS; i++) {
         t = MIN(t, MIN(s->clients[i].next_call_ns, rpc_client_next_timeout_ns(s->clients[i].rpc)));
+        if (s->cfg.over_links) {
+            t = MIN(t, MIN(link_next_timeout_ns(s->server_links[i]),
+                           link_next_timeout_ns(s->client_links[i])));
+        }
     }
     return t;
 }
 
+static void deliver_envelope(struct sim *s, uint32_t from, uint32_t to, const uint8_t *bytes,
+                             size_t len);
+
+/* Over links: the datagram goes to the link at `to`; whatever it delivers goes up. */
+static void deliver_datagram(struct sim *s, const struct packet *p)
+{
+    struct link *l = link_of(s, p->to, p->from);
+    link_on_datagram(l, s->now_ns, p->bytes, p->len);
+    struct link_delivery d;
+    while (link_next_delivery(l, &d)) {
+        deliver_envelope(s, p->from, p->to, d.data, d.len);
+        link_delivery_free(&d);
+    }
+    link_pump(s, p->to, p->from); /* acks, and anything the envelopes' replies queued */
+}
+
 static void deliver(struct sim *s, struct packet p)
 {
+    if (s->cfg.over_links) {
+        deliver_datagram(s, &p);
+    } else {
+        deliver_envelope(s, p.from, p.to, p.bytes, p.len);
+    }
+    free(p.bytes);
+}
+
+static void deliver_envelope(struct sim *s, uint32_t from, uint32_t to, const uint8_t *bytes,
+                             size_t len)
+{
+    struct packet p = {0, 0, from, to, (uint8_t *)bytes, len};
     if (p.to == SERVER_NODE) {
         uint32_t parked_before = s->admin.parked_count;
         rpc_server_on_message(s->server, p.from, p.bytes, p.len);
@@ -349,7 +451,6 @@ static void deliver(struct sim *s, struct packet p)
         rpc_client_on_message(c->rpc, s->now_ns, p.from, p.bytes, p.len);
         flush_client(s, p.to);
     }
-    free(p.bytes);
 }
 
 static void step(struct sim *s)
@@ -373,6 +474,12 @@ static void step(struct sim *s)
         }
         rpc_client_tick(c->rpc, s->now_ns);
         flush_client(s, (uint32_t)i + 2);
+        if (s->cfg.over_links) {
+            link_tick(s->server_links[i], s->now_ns);
+            link_pump(s, SERVER_NODE, (uint32_t)i + 2);
+            link_tick(s->client_links[i], s->now_ns);
+            link_pump(s, (uint32_t)i + 2, SERVER_NODE);
+        }
     }
 }
 
@@ -415,7 +522,8 @@ static bool run_seed(uint64_t seed, const struct sim_config *cfg, struct sim *to
     return ok;
 }
 
-static const struct sim_config FAULTS = {300000, 100000, true, RPC_SERVER_DEFAULT_ENTRIES_MAX, 0};
+static const struct sim_config FAULTS = {300000, 100000, true, RPC_SERVER_DEFAULT_ENTRIES_MAX, 0,
+                                         false};
 
 static void sweep(const char *name, const struct sim_config *cfg, uint64_t seeds,
                   uint64_t *failed_out, struct sim *totals)
@@ -453,7 +561,7 @@ TEST(every_call_completes_once_or_by_its_deadline_under_loss_duplication_and_par
 
 TEST(without_faults_every_call_succeeds)
 {
-    struct sim_config cfg = {0, 0, false, RPC_SERVER_DEFAULT_ENTRIES_MAX, 0};
+    struct sim_config cfg = {0, 0, false, RPC_SERVER_DEFAULT_ENTRIES_MAX, 0, false};
     struct sim totals;
     uint64_t failed = 0;
     sweep("clean", &cfg, SEEDS(20), &failed, &totals);
@@ -491,4 +599,41 @@ TEST(server_that_reruns_evicted_calls_is_caught)
     uint64_t failed = 0;
     sweep("mutant run-evicted", &cfg, SEEDS(50), &failed, &totals);
     CHECK(failed > 0);
+}
+
+/* ---- the same properties with the envelopes carried by links ---- */
+
+/* Sweeps seeds 1..seeds of cfg carried over links; returns the failing seeds. */
+static uint64_t sweep_over_links(const char *name, struct sim_config cfg, uint64_t seeds,
+                                 struct sim *totals)
+{
+    cfg.over_links = true;
+    uint64_t failed = 0;
+    sweep(name, &cfg, seeds, &failed, totals);
+    return failed;
+}
+
+TEST(over_links_every_call_completes_once_or_by_its_deadline_under_the_same_faults)
+{
+    struct sim totals;
+    CHECK_EQ(sweep_over_links("faults over links", FAULTS, SEEDS(100), &totals), 0);
+    CHECK(totals.ok > 0 && totals.deadline > 0);
+    CHECK(totals.ok_outside_partition * 100 >= totals.calls_outside_partition * 95);
+    CHECK(totals.order > 0); /* the RPC's own retries still reach the server twice */
+}
+
+TEST(over_links_a_small_reply_cache_still_never_runs_a_call_twice)
+{
+    struct sim_config cfg = FAULTS;
+    cfg.cache_entries_max = 8;
+    struct sim totals;
+    CHECK_EQ(sweep_over_links("cache of 8 over links", cfg, SEEDS(100), &totals), 0);
+}
+
+TEST(over_links_a_server_without_reply_cache_is_caught)
+{
+    struct sim_config cfg = FAULTS;
+    cfg.mutant = RPC_SERVER_MUTANT_NO_REPLY_CACHE;
+    struct sim totals;
+    CHECK(sweep_over_links("mutant no-reply-cache over links", cfg, SEEDS(20), &totals) > 0);
 }
