@@ -541,13 +541,26 @@ static int append_config(struct raft *r, struct raft_config *c, raft_index_t *in
     return 0;
 }
 
-/* The leader of a committed C_new that does not include it steps down (thesis §4.2.2).
- * Removing the leader should hand leadership over first: leadership transfer plugs in
- * here (TimeoutNow to the most caught-up voter of C_new), so that the cluster does not
- * wait out an election timeout. Until then the remaining voters elect a leader among
- * themselves once this node falls silent. */
+/* The leader of a committed C_new that does not include it hands leadership over first
+ * (thesis §4.2.2 with §3.10): a transfer to the most caught-up voter of C_new, so that the
+ * cluster does not wait out an election timeout (its voters heard from this leader moments
+ * ago and would refuse anyone else until then). While it runs, proposals are refused
+ * (ERR_TRANSFERRING). It ends with the target's election, whose higher term makes this
+ * node a follower, or is abandoned after an election timeout: then this node steps down
+ * and the voters elect a leader among themselves. Called at every commit and tick. */
 static void config_hand_over_leadership(struct raft *r)
 {
+    if (r->transfer_target != 0) {
+        return; /* under way: the target's election or the timeout ends it */
+    }
+    if (!r->hand_over_started) {
+        r->hand_over_started = true;
+        node_id_t target = raft_most_up_to_date_follower(r);
+        if (target != 0 && raft_transfer_leadership(r, r->now_ns, target) == 0) {
+            LOGI(r->opt.logger, "removed from the configuration; handing over to %u", target);
+            return;
+        }
+    }
     LOGI(r->opt.logger, "removed from the configuration; stepping down");
     raft_become_follower(r, r->term, 0);
 }

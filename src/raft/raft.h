@@ -392,7 +392,9 @@ void raft_check_invariants(const struct raft *r);
  * compacted into a snapshot, the configuration lives on with the snapshot (see
  * raft_boot.snapshot_config). A node outside the voters of its configuration
  * campaigns only through PreVote, and only when its log is what the voters need (see
- * config.c); as leader it hands leadership over once its configuration commits. */
+ * config.c); as leader it hands leadership over once its configuration commits: a
+ * leadership transfer to the most caught-up voter of C_new, then it steps down (when the
+ * target wins, or when the transfer times out). */
 struct raft_config {
     node_id_t voters[RAFT_NODES_COUNT_MAX];     /* C_new, or the only set when not joint */
     uint32_t voters_count;

@@ -157,6 +157,7 @@ struct raft {
     node_id_t transfer_target;        /* 0: none */
     uint64_t transfer_deadline_ns;    /* abandoned when reached */
     bool timeout_now_sent;
+    bool hand_over_started; /* removed by a committed C_new: the hand-over transfer began */
 
     /* Effects accumulated for the next update. */
     struct raft_message outbox[RAFT_OUTBOX_COUNT_MAX];

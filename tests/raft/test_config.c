@@ -20,6 +20,7 @@ struct net {
     struct raft *nodes[NODES_MAX];
     uint32_t count;
     bool cut[NODES_MAX + 1]; /* by id: messages to and from it are lost */
+    uint8_t lost_type;       /* messages of this type are lost (0: none) */
     uint64_t now;
 };
 
@@ -71,7 +72,8 @@ static void net_settle(struct net *n)
             raft_get_update(r, &u);
             for (size_t k = 0; k < u.messages_count; k++) {
                 const struct raft_message *m = &u.messages[k];
-                if (m->to >= 1 && m->to <= n->count && !n->cut[m->to] && !n->cut[m->from]) {
+                if (m->to >= 1 && m->to <= n->count && !n->cut[m->to] && !n->cut[m->from] &&
+                    m->type != n->lost_type) {
                     raft_receive(n->nodes[m->to - 1], n->now, m);
                 }
             }
@@ -429,6 +431,76 @@ TEST(member_address_follows_a_node_through_promotion_and_joint_and_leaves_with_i
         CHECK(raft_config_address(c, removed, &len) == NULL);
         CHECK_EQ(c->addresses_count, 3);
     }
+    net_free(&n);
+}
+
+/* Runs 5 ms steps until the leader's configuration (without it) has committed. */
+static void run_until_c_new_commits(struct net *n, struct raft *leader, node_id_t old_id)
+{
+    for (int i = 0; i < 100; i++) {
+        const struct raft_config *c = raft_configuration(leader);
+        if (raft_role(leader) != RAFT_LEADER ||
+            (!raft_config_is_joint(c) && !raft_config_is_voter(c, old_id) &&
+             raft_commit_index(leader) >= raft_configuration_index(leader))) {
+            return;
+        }
+        net_run(n, 5);
+    }
+}
+
+TEST(removed_leader_hands_over_to_the_most_caught_up_voter_of_c_new)
+{
+    struct net n;
+    struct raft *leader = net_start(&n, 3, 3);
+    node_id_t old_id = raft_id(leader);
+    raft_index_t index;
+    struct raft_change remove = {.type = RAFT_CHANGE_REMOVE, .id = old_id};
+    CHECK_EQ(raft_change_membership(leader, n.now, &remove, 1, &index), 0);
+    run_until_c_new_commits(&n, leader, old_id);
+    /* Within one step of C_new committing, well inside the 100 ms election timeout that
+     * a plain step-down would leave the voters waiting: a voter of C_new leads. */
+    net_run(&n, 10);
+    struct raft *next = NULL;
+    for (uint32_t i = 0; i < n.count; i++) {
+        if (i + 1 != old_id && raft_role(n.nodes[i]) == RAFT_LEADER) {
+            next = n.nodes[i];
+        }
+    }
+    CHECK(next != NULL);
+    CHECK(raft_term(next) > raft_term(leader) || raft_role(leader) != RAFT_LEADER);
+    /* The old leader learns of the new term from its next heartbeat's replies. */
+    net_run(&n, 30);
+    CHECK(raft_role(leader) == RAFT_FOLLOWER);
+    CHECK(raft_term(next) == raft_term(leader));
+    CHECK(net_leader(&n) == next);
+    CHECK(!raft_config_is_voter(raft_configuration(next), old_id));
+    net_free(&n);
+}
+
+TEST(removed_leader_steps_down_when_its_hand_over_times_out)
+{
+    struct net n;
+    struct raft *leader = net_start(&n, 4, 4);
+    node_id_t old_id = raft_id(leader);
+    n.lost_type = RAFT_MSG_TIMEOUT_NOW; /* the hand-over's TimeoutNow never arrives */
+    raft_index_t index;
+    struct raft_change remove = {.type = RAFT_CHANGE_REMOVE, .id = old_id};
+    CHECK_EQ(raft_change_membership(leader, n.now, &remove, 1, &index), 0);
+    run_until_c_new_commits(&n, leader, old_id);
+    node_id_t target = raft_transfer_target(leader);
+    CHECK(target != 0 && target != old_id);
+    CHECK(raft_config_is_voter(raft_configuration(leader), target));
+    raft_index_t proposed;
+    CHECK_EQ(raft_propose(leader, n.now, (const uint8_t *)"x", 1, &proposed), ERR_TRANSFERRING);
+    net_run(&n, 80);
+    CHECK_EQ(raft_role(leader), RAFT_LEADER); /* still handing over */
+    CHECK_EQ(raft_transfer_target(leader), target);
+    net_run(&n, 40); /* past the transfer's election timeout (100 ms) */
+    CHECK(raft_role(leader) != RAFT_LEADER);
+    CHECK_EQ(raft_transfer_target(leader), 0);
+    net_run(&n, 1000);
+    struct raft *next = net_leader(&n);
+    CHECK(next != NULL && raft_id(next) != old_id);
     net_free(&n);
 }
 
