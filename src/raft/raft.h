@@ -482,7 +482,8 @@ const struct raft_config *raft_configuration(const struct raft *r);
 raft_index_t raft_configuration_index(const struct raft *r);
 /* The configuration in effect as of index: the latest config entry at or before it, else
  * the snapshot's configuration; an index before the snapshot's reads as the snapshot's.
- * Returns the index of the entry that set it, as raft_configuration_index does. */
+ * Returns the index of the entry that set it, as raft_configuration_index does (the
+ * snapshot's index when it had to come from the snapshot). */
 raft_index_t raft_configuration_at(const struct raft *r, raft_index_t index,
                                    struct raft_config *out);
 

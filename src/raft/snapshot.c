@@ -457,6 +457,7 @@ void snapshot_check_invariants(const struct raft *r)
     RAFT_ASSERT(r, r->log.first_index - 1 <= r->snapshot_index);
     RAFT_ASSERT(r, r->snapshot_index <= r->applied_index);
     RAFT_ASSERT(r, (r->snapshot_index == 0) == (r->snapshot_data == NULL));
+    RAFT_ASSERT(r, r->snapshot_config.voters_count >= 1 && r->snapshot_config_len >= 4);
     RAFT_ASSERT(r, rx->have_bytes <= rx->size_bytes);
     RAFT_ASSERT(r, !rx->installing || rx->have_bytes == rx->size_bytes);
     for (size_t i = 0; r->role == RAFT_LEADER && i < r->members_count; i++) {

@@ -508,7 +508,7 @@ TEST(snapshot_taken_keeps_the_configuration_as_of_its_index)
      * and so does the first chunk sent to a follower that needs the snapshot. */
     CHECK_EQ(raft_snapshot_taken(r, now, 13, snapshot_data, SNAPSHOT_BYTES), 0);
     CHECK_EQ(raft_first_index(r), 14);
-    CHECK_EQ(raft_configuration_at(r, 13, &c), 13);
+    CHECK_EQ(raft_configuration_at(r, 13, &c), 12); /* still in effect since entry 12 */
     CHECK(raft_config_is_learner(&c, 5));
     struct raft_message rej = {.type = RAFT_MSG_APPEND_REPLY, .from = 2, .to = 1, .term = 2,
                                .success = false, .prev_log_index = 10, .conflict_index = 1};
