@@ -116,6 +116,9 @@ struct raft_message {
     raft_index_t match_index;    /* on success: the follower holds and has synced up to here */
     raft_term_t conflict_term;   /* on failure: the follower's term at prev_log_index (0: none) */
     raft_index_t conflict_index; /* and its first index of that term, or its last index + 1 */
+    bool log_lost;               /* on failure: the follower holds a vote barrier, having lost
+                                  * entries it may have acknowledged (a damaged disk), so
+                                  * the leader's match index for it may be too high */
     /* SNAPSHOT, SNAPSHOT_REPLY (snapshot.c): the snapshot is named by (snapshot_index,
      * snapshot_term); SNAPSHOT carries the bytes [offset, offset + data_len) of its
      * snapshot_size_bytes, done on the last chunk. SNAPSHOT_REPLY: offset is how many
@@ -150,6 +153,7 @@ enum raft_mutant {
     RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL, /* installing keeps a log tail that conflicts */
     RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT,    /* switch voters C_old -> C_new in one step */
     RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS, /* learners' votes and acks count in quorums */
+    RAFT_MUTANT_IGNORE_LOST_ENTRIES,      /* treat a damaged follower's rejection as stale */
     RAFT_MUTANT_SNAPSHOT_DROP_CONFIG,     /* a log without config entries uses raft_options'
                                            * voters, not the snapshot's configuration */
     RAFT_MUTANT_COUNT_

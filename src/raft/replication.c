@@ -158,6 +158,7 @@ static void reply_append(struct raft *r, const struct raft_message *m, bool succ
         success ? MAX(m->prev_log_index + m->entries_count, r->log.first_index - 1) : 0;
     reply->context = m->context;
     if (!success) {
+        reply->log_lost = r->vote_barrier_index != 0;
         raft_index_t last = raft_log_last_index(&r->log);
         if (m->prev_log_index > last) {
             reply->conflict_index = last + 1;
@@ -306,6 +307,25 @@ static raft_index_t backtrack(const struct raft *r, const struct raft_message *m
     return MIN(next, m->prev_log_index); /* always move back past the failed prev */
 }
 
+/* A damaged follower says its log ends below the match index we hold for it: it lost
+ * entries it had acknowledged. Everything it still holds below that point was synced and
+ * matched ours before the damage (the damage only cuts a log short, and in this term it
+ * appends only from us), so its match index drops to there and replication resumes by
+ * probing from the follower's end. Without this the leader would treat the rejection as
+ * stale forever and the follower would wait for another leader to repair it. A reordered
+ * older rejection can lower the match index too; the next acknowledgement raises it
+ * again, and a lower match index never makes a commit less safe. */
+static void forget_lost_entries(struct raft *r, struct progress *p, const struct raft_message *m)
+{
+    LOGI(r->opt.logger, "node %u lost entries from %llu (we had it at %llu); resending",
+         (unsigned)p->id, (unsigned long long)m->conflict_index,
+         (unsigned long long)p->match_index);
+    p->match_index = m->conflict_index - 1;
+    p->match_at_last_heartbeat = p->match_index;
+    progress_probe(p, m->conflict_index);
+    replication_send_append(r, p, false);
+}
+
 void replication_on_append_reply(struct raft *r, const struct raft_message *m)
 {
     if (r->role != RAFT_LEADER || m->term != r->term) {
@@ -330,6 +350,11 @@ void replication_on_append_reply(struct raft *r, const struct raft_message *m)
         return;
     }
     if (!m->success) {
+        if (m->log_lost && m->conflict_term == 0 && m->conflict_index <= p->match_index &&
+            !raft_mutant(r, RAFT_MUTANT_IGNORE_LOST_ENTRIES)) {
+            forget_lost_entries(r, p, m);
+            return;
+        }
         if (m->prev_log_index < p->match_index + 1 || m->prev_log_index >= p->next_index) {
             return; /* stale: about an index already known good, or an older probe */
         }

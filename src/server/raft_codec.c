@@ -29,6 +29,7 @@ int raft_codec_encode(const struct raft_message *m, struct buf *out)
     pm.match_index = m->match_index;
     pm.conflict_term = m->conflict_term;
     pm.conflict_index = m->conflict_index;
+    pm.log_lost = m->log_lost;
     pm.snapshot_index = m->snapshot_index;
     pm.snapshot_term = m->snapshot_term;
     pm.snapshot_size = m->snapshot_size_bytes;
@@ -123,6 +124,7 @@ static void fill_message(const Chorus__RaftMessage *pm, struct raft_message *m)
     m->match_index = pm->match_index;
     m->conflict_term = pm->conflict_term;
     m->conflict_index = pm->conflict_index;
+    m->log_lost = pm->log_lost;
     m->snapshot_index = pm->snapshot_index;
     m->snapshot_term = pm->snapshot_term;
     m->snapshot_size_bytes = pm->snapshot_size;

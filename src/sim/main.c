@@ -31,6 +31,7 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL] = "snapshot-keep-conflicting-tail",
     [RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT] = "membership-skip-joint",
     [RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS] = "membership-count-learners",
+    [RAFT_MUTANT_IGNORE_LOST_ENTRIES] = "ignore-lost-entries",
     [RAFT_MUTANT_SNAPSHOT_DROP_CONFIG] = "snapshot-drop-config",
 };
 
@@ -57,7 +58,7 @@ static void usage(void)
             "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n"
             "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n"
             "  snapshot-discard-without-barrier membership-skip-joint membership-count-learners\n"
-            "  snapshot-drop-config\n");
+            "  ignore-lost-entries snapshot-drop-config\n");
     exit(2);
 }
 

@@ -182,6 +182,11 @@ static struct log_tip durable_tip(const struct sim_node *n)
     if (n->synced_count > 0) {
         t.term = n->synced_terms[n->synced_count - 1];
     }
+    if (n->synced_snapshot_index >= t.index) {
+        /* No durable entry after the snapshot (compacted entries read as term 0): the
+         * node presents the snapshot's last entry, as Raft does. */
+        t = (struct log_tip){n->synced_snapshot_term, n->synced_snapshot_index};
+    }
     return t;
 }
 
@@ -362,8 +367,8 @@ void check_session_reply(struct sim_world *w, struct sim_node *n, raft_index_t i
     }
 }
 
-/* Every acknowledged write must be in the committed log of the final leader. */
-static void check_durability(struct sim_world *w)
+/* The live leader of the highest term, or NULL. */
+static struct sim_node *final_leader(struct sim_world *w)
 {
     struct sim_node *leader = NULL;
     for (uint32_t i = 0; i < w->cfg.nodes_count; i++) {
@@ -373,6 +378,13 @@ static void check_durability(struct sim_world *w)
             leader = n;
         }
     }
+    return leader;
+}
+
+/* Every acknowledged write must be in the committed log of the final leader. */
+static void check_durability(struct sim_world *w)
+{
+    struct sim_node *leader = final_leader(w);
     if (leader == NULL) {
         return; /* progress already demands one; a run without faults may end first */
     }
@@ -450,9 +462,39 @@ static void check_linearizability(struct sim_world *w)
     free(report);
 }
 
+/* A node that lost entries it had acknowledged (a damaged log or snapshot) holds a vote
+ * barrier until a leader repairs it. Once faults have healed and the cluster settled,
+ * every live member of the final leader's configuration must have been repaired: a
+ * barrier that outlives the faults is a replica the cluster silently gave up on. */
+static void check_repair(struct sim_world *w)
+{
+    struct sim_node *leader = final_leader(w);
+    if (leader == NULL || !w->healed) {
+        return;
+    }
+    const struct raft_config *c = raft_configuration(leader->raft);
+    for (uint32_t i = 0; i < w->cfg.nodes_count; i++) {
+        struct sim_node *n = &w->nodes[i];
+        if (!n->up || raft_vote_barrier(n->raft) == 0 ||
+            !(raft_config_is_voter(c, n->id) || raft_config_is_learner(c, n->id))) {
+            continue;
+        }
+        sim_fail(w, "repair", "node %u still holds a vote barrier at index %llu after faults "
+                 "healed (leader %u, term %llu, commit %llu; node's last %llu)", n->id,
+                 (unsigned long long)raft_vote_barrier(n->raft), leader->id,
+                 (unsigned long long)raft_term(leader->raft),
+                 (unsigned long long)raft_commit_index(leader->raft),
+                 (unsigned long long)raft_last_index(n->raft));
+        return;
+    }
+}
+
 void check_final(struct sim_world *w)
 {
     check_durability(w);
+    if (!w->failed) {
+        check_repair(w);
+    }
     check_convergence(w);
     for (uint32_t i = 0; i < w->cfg.nodes_count && !w->failed; i++) {
         if (w->nodes[i].up) {

@@ -136,6 +136,7 @@ struct sim_node {
     uint8_t snapshot_config[RAFT_CONFIG_ENCODED_SIZE_MAX]; /* recovered with it (boot) */
     bool install_pending;
     raft_index_t synced_snapshot_index; /* checkers: durable state covers up to here */
+    raft_term_t synced_snapshot_term;   /* and the term of its last entry */
     /* Pending disk writes, FIFO. */
     struct disk_op *disk_head;
     struct disk_op *disk_tail;

@@ -56,7 +56,7 @@ void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n)
     ASSERT(raft_snapshot_taken(n->raft, sim_node_now(w, n), index, n->snapshot.data,
                                n->snapshot.len) == 0);
     n->synced_snapshot_index = index;
-    node_synced_refresh(n, n->synced_count); /* the durable tip includes the snapshot */
+    n->synced_snapshot_term = term;
     w->result->snapshots_taken++;
     sim_trace(w, "\"ev\":\"snapshot\",\"node\":%u,\"index\":%llu,\"bytes\":%zu", n->id,
               (unsigned long long)index, n->snapshot.len);
@@ -107,6 +107,7 @@ void sim_snapshot_install_done(struct sim_world *w, struct sim_node *n, struct d
         return;
     }
     n->synced_snapshot_index = index;
+    n->synced_snapshot_term = term;
     /* The durable log is now the snapshot, plus the synced tail when it was kept: a
      * dropped tail no longer counts for the checkers (its votes follow the snapshot). */
     node_synced_refresh(n, kept ? n->synced_count : index);
@@ -136,6 +137,7 @@ int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
               (unsigned long long)had, rc);
     n->promised_match = 0; /* the disk lost it; the barrier keeps Raft safe */
     n->synced_snapshot_index = 0;
+    n->synced_snapshot_term = 0;
     w->result->snapshots_discarded++;
     *barrier_out = had;
 #ifdef CHORUS_MUTANTS
@@ -153,6 +155,7 @@ bool sim_snapshot_recover(struct sim_world *w, struct sim_node *n, const struct 
 {
     buf_reset(&n->snapshot);
     n->synced_snapshot_index = 0;
+    n->synced_snapshot_term = 0;
     if (!report->snapshot_present) {
         return true;
     }
@@ -174,6 +177,7 @@ bool sim_snapshot_recover(struct sim_world *w, struct sim_node *n, const struct 
     boot->snapshot_data = n->snapshot.data;
     boot->snapshot_size_bytes = n->snapshot.len;
     n->synced_snapshot_index = snap.meta.index;
+    n->synced_snapshot_term = snap.meta.term;
     log_snapshot_free(&snap);
     return true;
 }

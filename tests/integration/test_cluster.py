@@ -254,29 +254,58 @@ def status_when_up(node, timeout_s=10):
             time.sleep(0.05)
 
 
-def test_a_follower_with_a_damaged_log_refuses_to_vote_until_repaired(cluster):
-    """A flipped byte in the middle of a follower's log: it restarts, reports the damage,
-    keeps a vote barrier (also across a second restart) and is repaired by the leader."""
-    leader = cluster.leader()
-    c = leader.client()
-    for i in range(200):
-        assert retry(lambda: c.set("d%d" % i, "v" * 50))
-    victim = next(n for n in cluster.nodes if n is not leader)
-    retry(lambda: victim.client().execute_command("READONLY") and None)
-    # Wait until the victim holds everything, then stop it and damage one record.
-    last = leader.status()["last_index"]
-    deadline = time.time() + 10
-    while victim.status()["last_index"] < last and time.time() < deadline:
-        time.sleep(0.05)
-    victim.kill(signal.SIGKILL)
-    segments = sorted(f for f in os.listdir(victim.dir) if f.startswith("log-"))
-    path = os.path.join(victim.dir, segments[0])
+def flip_byte_in_first_segment(node):
+    """Damages one record in the middle of a stopped node's first log segment."""
+    segments = sorted(f for f in os.listdir(node.dir) if f.startswith("log-"))
+    path = os.path.join(node.dir, segments[0])
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
         f.seek(size // 2)
         byte = f.read(1)
         f.seek(size // 2)
         f.write(bytes([byte[0] ^ 0x40]))
+
+
+def fill_and_wait_for(cluster, leader, victim, count):
+    c = leader.client()
+    for i in range(count):
+        assert retry(lambda i=i: c.set("d%d" % i, "v" * 50))
+    last = leader.status()["last_index"]
+    deadline = time.time() + 10
+    while victim.status()["last_index"] < last and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def test_the_same_leader_repairs_a_follower_whose_log_was_damaged(cluster):
+    """The leader saw the follower acknowledge its whole log; after the damage the
+    follower's rejections say it lost entries, and the leader resends them at once
+    instead of taking the rejections for stale ones (no leadership change needed)."""
+    leader = cluster.leader()
+    victim = next(n for n in cluster.nodes if n is not leader)
+    fill_and_wait_for(cluster, leader, victim, 200)
+    victim.kill(signal.SIGKILL)
+    flip_byte_in_first_segment(victim)
+    victim.start()
+    assert status_when_up(victim)["vote_barrier"] > 0
+    deadline = time.time() + 10
+    while victim.status()["vote_barrier"] != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert victim.status()["vote_barrier"] == 0
+    assert cluster.leader() is leader and leader.status()["term"] == victim.status()["term"]
+    v = victim.client()
+    v.execute_command("READONLY")
+    assert all(v.get("d%d" % i) == b"v" * 50 for i in range(200))
+
+
+def test_a_follower_with_a_damaged_log_refuses_to_vote_until_repaired(cluster):
+    """A flipped byte in the middle of a follower's log: it restarts, reports the damage,
+    keeps a vote barrier (also across a second restart) and is repaired by the leader."""
+    leader = cluster.leader()
+    victim = next(n for n in cluster.nodes if n is not leader)
+    # Wait until the victim holds everything, then stop it and damage one record.
+    fill_and_wait_for(cluster, leader, victim, 200)
+    victim.kill(signal.SIGKILL)
+    flip_byte_in_first_segment(victim)
     # Keep the leader from repairing it at once: stop the leader, so the victim restarts
     # with only one healthy peer, which cannot win without the victim's vote.
     leader.kill(signal.SIGKILL)

@@ -299,6 +299,18 @@ TEST(mutant_membership_counting_learners_is_caught)
     expect_caught(c, 200, safety_checks, ARRAY_COUNT(safety_checks));
 }
 
+/* A follower whose disk lost acknowledged entries rejects appends below the leader's
+ * match index for it; a leader that takes those rejections for stale ones never repairs
+ * it (issue 5: "a follower whose log is damaged catches up from the leader"). */
+TEST(mutant_ignoring_lost_entries_is_caught)
+{
+    struct sim_config c = small_config(0);
+    c.faults = SIM_FAULT_ALL;
+    c.mutant = RAFT_MUTANT_IGNORE_LOST_ENTRIES;
+    static const char *const expected[] = {"repair"};
+    expect_caught(c, 200, expected, ARRAY_COUNT(expected));
+}
+
 /* A node whose log no longer holds a config entry (compacted into a snapshot, or a
  * snapshot installed over it) falls back to the initial voters: it counts votes from
  * nodes long removed and can be elected without the voters of the real configuration.
