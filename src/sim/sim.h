@@ -94,6 +94,8 @@ struct sim_result {
     uint64_t membership_accepted;  /* of which the leader appended a config entry */
     uint64_t membership_completed; /* non-joint configurations committed (applied) */
     uint64_t membership_leader_removals; /* accepted changes that remove the leader */
+    uint64_t membership_handovers;     /* removed leaders that began a transfer to C_new */
+    uint64_t membership_handovers_won; /* ... whose target became the next leader */
 };
 
 /* Runs one simulation. Returns true when every check passed. */

@@ -151,6 +151,7 @@ static void check_new_leader(struct sim_world *w, struct sim_node *n)
         w->result->leaders_elected++;
         sim_trace(w, "\"ev\":\"leader\",\"node\":%u,\"term\":%llu", n->id, (unsigned long long)term);
         transfer_on_new_leader(w, n);
+        membership_on_new_leader(w, n);
         check_no_lease_overlap(w, n);
     }
     /* Up to its first entry the leader holds a snapshot, compared by digest. */
@@ -298,6 +299,7 @@ void check_after_step(struct sim_world *w, struct sim_node *n)
     if (role == RAFT_LEADER && (n->last_role != RAFT_LEADER || n->last_term != term)) {
         check_new_leader(w, n);
     }
+    membership_watch_handover(w, n);
     if (role == RAFT_LEADER && raft_commit_index(n->raft) > n->last_commit_checked) {
         record_commit_terms(w, n->last_commit_checked + 1, raft_commit_index(n->raft), term);
         n->last_commit_checked = raft_commit_index(n->raft);

@@ -227,6 +227,9 @@ struct sim_world {
     /* The leadership transfer under way (sim_transfer.c): its target, 0 when none. */
     node_id_t transfer_target;
     raft_term_t transfer_term;
+    /* A removed leader's hand-over under way (sim_membership.c): its target, 0 when none. */
+    node_id_t handover_target;
+    raft_term_t handover_term;
     /* Snapshot policy drawn from the seed: every node snapshots every so many applied
      * entries, keeps some trailing entries in memory, and sends in small chunks. */
     raft_index_t snapshot_every_entries;
@@ -309,6 +312,10 @@ void membership_step(struct sim_world *w);
 uint32_t membership_voters_min(const struct sim_world *w);
 void membership_on_crash(struct sim_node *n);
 void membership_on_apply(struct sim_world *w, const struct raft_entry *e);
+/* Counts hand-overs: a leader outside its configuration's voters transferring
+ * leadership (after every step), and whether its target led next (at a new leader). */
+void membership_watch_handover(struct sim_world *w, struct sim_node *n);
+void membership_on_new_leader(struct sim_world *w, struct sim_node *n);
 
 /* sim_check.c */
 void check_init(struct sim_world *w);

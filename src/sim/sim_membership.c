@@ -57,6 +57,29 @@ void membership_on_apply(struct sim_world *w, const struct raft_entry *e)
     }
 }
 
+void membership_watch_handover(struct sim_world *w, struct sim_node *n)
+{
+    node_id_t target = raft_transfer_target(n->raft);
+    raft_term_t term = raft_term(n->raft);
+    if (raft_role(n->raft) != RAFT_LEADER || target == 0 ||
+        raft_config_is_voter(raft_configuration(n->raft), n->id) ||
+        (w->handover_target != 0 && w->handover_term == term)) {
+        return;
+    }
+    w->handover_target = target;
+    w->handover_term = term;
+    w->result->membership_handovers++;
+}
+
+void membership_on_new_leader(struct sim_world *w, struct sim_node *n)
+{
+    if (w->handover_target == 0 || raft_term(n->raft) <= w->handover_term) {
+        return;
+    }
+    w->result->membership_handovers_won += n->id == w->handover_target;
+    w->handover_target = 0;
+}
+
 static node_id_t pick(struct sim_world *w, const node_id_t *ids, uint32_t count)
 {
     return ids[prng_below(&w->prng, count)];
