@@ -159,6 +159,7 @@ void election_become_leader(struct raft *r)
     r->check_quorum_deadline_ns = r->now_ns + r->opt.election_timeout_ns_min;
     r->lease_forfeited = false;
     transfer_reset(r);
+    r->hand_over_started = false;
     r->heartbeat_deadline_ns = r->now_ns + r->opt.heartbeat_interval_ns;
     /* §8: a no-op in the new term lets the leader learn and advance its commit index. */
     struct raft_entry noop = {.term = r->term, .index = last + 1, .type = RAFT_ENTRY_NOOP};

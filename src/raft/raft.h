@@ -32,8 +32,11 @@
  * resumable chunks (§7, snapshot.c): the driver reports a snapshot it took
  * (raft_snapshot_taken), receives a complete one from the leader as
  * update.snapshot_install, and reports it durable (raft_persisted_snapshot) before the
- * follower acknowledges it. Not yet: the configuration does not travel with a snapshot
- * (config_from_log falls back to the initial voters once a config entry is compacted away).
+ * follower acknowledges it. The configuration travels with the snapshot: the core keeps
+ * the configuration in effect as of its snapshot's index, the driver stores it with the
+ * snapshot (raft_snapshot_config_encode) and hands it back at boot, InstallSnapshot
+ * carries it, and a node whose log holds no config entry uses it (never raft_options'
+ * voters once a snapshot exists).
  *
  * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
  * borrowed from the core and stay valid until raft_update_done() or the next event call,
@@ -54,6 +57,15 @@ typedef uint64_t raft_index_t;
 typedef uint32_t node_id_t;
 
 #define RAFT_NODES_COUNT_MAX 9
+/* A member's address is an opaque byte string of at most this many bytes, carried in
+ * the configuration for the driver (e.g. "host:port"); raft never interprets it. */
+#define RAFT_MEMBER_ADDRESS_BYTES_MAX 64
+
+struct raft_member_address {
+    node_id_t id;
+    uint8_t len; /* 0..RAFT_MEMBER_ADDRESS_BYTES_MAX */
+    uint8_t bytes[RAFT_MEMBER_ADDRESS_BYTES_MAX];
+};
 
 enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
@@ -119,6 +131,10 @@ struct raft_message {
     const uint8_t *data;         /* borrowed, see the ownership note above */
     uint32_t data_len;
     bool done;
+    /* SNAPSHOT at offset 0: the configuration as of snapshot_index, encoded
+     * (raft_config_encode); the follower refuses a first chunk without a valid one. */
+    const uint8_t *config;       /* borrowed, see the ownership note above */
+    uint32_t config_len;
 };
 
 /* Known-wrong variants of the core (STYLE.md rule 20). They exist only in builds with
@@ -138,6 +154,8 @@ enum raft_mutant {
     RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT,    /* switch voters C_old -> C_new in one step */
     RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS, /* learners' votes and acks count in quorums */
     RAFT_MUTANT_IGNORE_LOST_ENTRIES,      /* treat a damaged follower's rejection as stale */
+    RAFT_MUTANT_SNAPSHOT_DROP_CONFIG,     /* a log without config entries uses raft_options'
+                                           * voters, not the snapshot's configuration */
     RAFT_MUTANT_COUNT_
 };
 
@@ -176,13 +194,24 @@ struct raft_options {
     /* A learner is promoted to voter only once its match index is within this many
      * entries of the leader's last index (a lagging voter would stall commitment). */
     uint32_t promote_lag_entries_max;
+    /* Addresses of the initial voters (set with raft_options_set_address; none by
+     * default). They go into the configuration used while the log and the snapshot
+     * hold none. */
+    struct raft_member_address voter_addresses[RAFT_NODES_COUNT_MAX];
+    uint32_t voter_addresses_count;
 };
 
 void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t *voters,
                           uint32_t voters_count);
+/* Sets the address of initial voter id (copied; len 0 clears it). Returns 0,
+ * ERR_NOT_FOUND when id is not among o->voters, ERR_TOO_LARGE when len >
+ * RAFT_MEMBER_ADDRESS_BYTES_MAX. */
+int raft_options_set_address(struct raft_options *o, node_id_t id, const uint8_t *address,
+                             size_t len);
 
 /* What the driver recovered from durable storage at start. Entries are copied. The
- * configuration is the latest config entry among them, else the voters of raft_options. */
+ * configuration is the latest config entry among them, else the snapshot's
+ * configuration, else (no snapshot) the voters of raft_options. */
 struct raft_boot {
     raft_term_t term;
     node_id_t vote;
@@ -203,10 +232,16 @@ struct raft_boot {
     raft_term_t snapshot_term;
     const uint8_t *snapshot_data;
     uint64_t snapshot_size_bytes;
+    /* The configuration as of snapshot_index, as raft_snapshot_config_encode or
+     * snapshot_install.config gave it (copied). Empty (a snapshot saved before
+     * configurations travelled with snapshots): the voters of raft_options. */
+    const uint8_t *snapshot_config;
+    uint32_t snapshot_config_len;
 };
 
 struct raft;
 
+/* Returns NULL when out of memory or when boot's snapshot_config does not decode. */
 struct raft *raft_create(const struct raft_options *opt, const struct raft_boot *boot,
                          uint64_t now_ns);
 void raft_destroy(struct raft *r);
@@ -253,7 +288,8 @@ void raft_persisted_entries(struct raft *r, uint64_t now_ns, raft_index_t index,
 void raft_persisted_hard_state(struct raft *r, uint64_t now_ns, raft_term_t term, node_id_t vote);
 
 /* Snapshots (snapshot.c, §7). The driver serialised its state machine as of applied
- * index `index` (<= raft_applied_index) and saved it durably: the core drops in-memory
+ * index `index` (<= raft_applied_index) and saved it durably, with the configuration
+ * raft_snapshot_config_encode(index) gave it when it serialised: the core drops in-memory
  * entries up to index - snapshot_trailing_entries and sends this snapshot to followers
  * that need entries it no longer has. data is borrowed until the next call or
  * raft_destroy(). Must not be called between raft_get_update and raft_update_done.
@@ -264,6 +300,11 @@ int raft_snapshot_taken(struct raft *r, uint64_t now_ns, raft_index_t index,
  * the install said, loaded its state machine): the follower installs it in memory and
  * only now acknowledges it to the leader. Stale reports are ignored. */
 void raft_persisted_snapshot(struct raft *r, uint64_t now_ns, raft_index_t index, raft_term_t term);
+/* The configuration in effect as of applied index `index` (raft_snapshot_index <= index <=
+ * raft_applied_index), encoded into out (RAFT_CONFIG_ENCODED_SIZE_MAX bytes suffice), for
+ * the driver to save with the snapshot it takes at index (log_snapshot_save's config).
+ * Returns the length. */
+size_t raft_snapshot_config_encode(const struct raft *r, raft_index_t index, uint8_t *out);
 
 struct raft_read_ready {
     uint64_t request_id;
@@ -274,14 +315,18 @@ struct raft_read_ready {
  * durably; if log_tail_matches, keep the log entries after index and drop those at or
  * before it, otherwise drop the whole log (it conflicts or ends before index), so the
  * next entry is index + 1; load the state machine from data; then call
- * raft_persisted_snapshot(). data is borrowed until that call or raft_destroy(). While
- * an install is pending the follower accepts no entries and does not campaign. */
+ * raft_persisted_snapshot(). data and config are borrowed until that call or
+ * raft_destroy(). While an install is pending the follower accepts no entries and does
+ * not campaign. config, the configuration as of index, is saved with the snapshot and
+ * given back at boot (raft_boot.snapshot_config); the core adopts it on install. */
 struct raft_snapshot_install {
     raft_index_t index;
     raft_term_t term;
     const uint8_t *data;
     uint64_t size_bytes;
     bool log_tail_matches;
+    const uint8_t *config;
+    uint32_t config_len;
 };
 
 struct raft_update {
@@ -345,11 +390,15 @@ void raft_check_invariants(const struct raft *r);
  * change is in its joint phase C_old,new also the old set of voters, plus the learners,
  * which receive the log but never vote and never count toward any quorum. Each node uses
  * the latest configuration in its log, whether committed or not (it takes effect when
- * appended); without one, the voters of raft_options. Every quorum decision of the core
- * goes through raft_config_has_quorum / raft_config_committed_index, which demand
- * majorities of both sets while joint. A node outside the voters of its configuration
+ * appended); without one, the snapshot's configuration; without a snapshot, the voters
+ * of raft_options. Every quorum decision of the core goes through raft_config_has_quorum
+ * / raft_config_committed_index, which demand majorities of both sets while joint. Once the entry that set a configuration is
+ * compacted into a snapshot, the configuration lives on with the snapshot (see
+ * raft_boot.snapshot_config). A node outside the voters of its configuration
  * campaigns only through PreVote, and only when its log is what the voters need (see
- * config.c); as leader it hands leadership over once its configuration commits. */
+ * config.c); as leader it hands leadership over once its configuration commits: a
+ * leadership transfer to the most caught-up voter of C_new, then it steps down (when the
+ * target wins, or when the transfer times out). */
 struct raft_config {
     node_id_t voters[RAFT_NODES_COUNT_MAX];     /* C_new, or the only set when not joint */
     uint32_t voters_count;
@@ -357,11 +406,24 @@ struct raft_config {
     uint32_t voters_old_count;                  /* 0: not joint */
     node_id_t learners[RAFT_NODES_COUNT_MAX];
     uint32_t learners_count;
+    /* The members' addresses, one entry per member that has a nonempty one, in any
+     * order; read and write them with raft_config_address / raft_config_set_address. */
+    struct raft_member_address addresses[RAFT_NODES_COUNT_MAX];
+    uint32_t addresses_count;
 };
 
-/* A config entry's payload: version byte, three count bytes (voters, old voters,
- * learners), then each id as 4 bytes little-endian, in that order. */
-#define RAFT_CONFIG_ENCODED_SIZE_MAX (4 + 3 * RAFT_NODES_COUNT_MAX * 4)
+/* A config entry's payload (also the configuration stored with a snapshot), all
+ * integers little-endian. Version 2:
+ *   byte 0       version (2)
+ *   bytes 1..3   count of voters, of old voters (0: not joint), of learners, each <= 9
+ *   then         each id as 4 bytes: the voters, then the old voters, then the learners
+ *   then         for each member once, in the order of first appearance above (voters,
+ *                old voters that are not voters, learners): one length byte L <=
+ *                RAFT_MEMBER_ADDRESS_BYTES_MAX and L bytes of its address (L = 0: none)
+ * and nothing after. Version 1 (still decoded, with every address empty) is the same
+ * without the addresses. */
+#define RAFT_CONFIG_ENCODED_SIZE_MAX \
+    (4 + 3 * RAFT_NODES_COUNT_MAX * 4 + RAFT_NODES_COUNT_MAX * (1 + RAFT_MEMBER_ADDRESS_BYTES_MAX))
 
 bool raft_config_is_joint(const struct raft_config *c);
 /* A voter of C_new or, while joint, of C_old. */
@@ -375,10 +437,20 @@ bool raft_config_has_quorum(const struct raft_config *c,
 raft_index_t raft_config_committed_index(const struct raft_config *c,
                                          raft_index_t (*match_of)(const void *ctx, node_id_t id),
                                          const void *ctx);
-/* Writes c into out (RAFT_CONFIG_ENCODED_SIZE_MAX bytes suffice); returns the length. */
+/* The address of member id (a voter of either set or a learner): a pointer to its bytes,
+ * borrowed from c, and their count in *len (0: none was given). NULL (and *len = 0)
+ * when id is not a member of c. Raft never interprets an address. */
+const uint8_t *raft_config_address(const struct raft_config *c, node_id_t id, size_t *len);
+/* Sets member id's address (copied; len 0 clears it). Returns 0, ERR_NOT_FOUND when id
+ * is not a member of c, ERR_TOO_LARGE when len > RAFT_MEMBER_ADDRESS_BYTES_MAX. */
+int raft_config_set_address(struct raft_config *c, node_id_t id, const uint8_t *address,
+                            size_t len);
+/* Writes c in the current version into out (RAFT_CONFIG_ENCODED_SIZE_MAX bytes suffice);
+ * returns the length. Addresses of ids that are not members are not written. */
 size_t raft_config_encode(const struct raft_config *c, uint8_t *out);
 /* Returns 0, or ERR_MALFORMED / ERR_VERSION for a payload that is not a valid config:
- * bad lengths, no voters, an id of 0, or an id twice in one set or in two roles. */
+ * bad lengths, no voters, an id of 0, an id twice in one set or in two roles, or an
+ * address longer than RAFT_MEMBER_ADDRESS_BYTES_MAX. */
 int raft_config_decode(const uint8_t *data, size_t len, struct raft_config *c);
 
 enum raft_change_type {
@@ -390,6 +462,11 @@ enum raft_change_type {
 struct raft_change {
     uint8_t type; /* enum raft_change_type */
     node_id_t id;
+    /* ADD_LEARNER: the new member's address (borrowed for the call, copied into the
+     * configuration; may be empty); it stays with the node through promotion and the
+     * joint phase until the node is removed. Ignored by the other changes. */
+    const uint8_t *address;
+    size_t address_len;
 };
 
 /* Proposes a membership change (leader only). Changes that touch the voters go through
@@ -398,12 +475,20 @@ struct raft_change {
  * ERR_NOT_LEADER; ERR_BUSY while another change is in flight or before the leader has
  * committed an entry of its term; ERR_NOT_CAUGHT_UP when a learner to promote lags by
  * more than promote_lag_entries_max; ERR_INVALID for a change that does not fit the
- * current configuration (unknown or duplicate id, no voter left, too many members). */
+ * current configuration (unknown or duplicate id, no voter left, too many members);
+ * ERR_TOO_LARGE for an address longer than RAFT_MEMBER_ADDRESS_BYTES_MAX. */
 int raft_change_membership(struct raft *r, uint64_t now_ns, const struct raft_change *changes,
                            size_t changes_count, raft_index_t *index_out);
 /* The configuration in effect (borrowed until the next event call), and the index of the
- * entry that set it (0: the voters of raft_options). */
+ * entry that set it (the snapshot's index when it came with the snapshot; 0: the voters
+ * of raft_options). */
 const struct raft_config *raft_configuration(const struct raft *r);
 raft_index_t raft_configuration_index(const struct raft *r);
+/* The configuration in effect as of index: the latest config entry at or before it, else
+ * the snapshot's configuration; an index before the snapshot's reads as the snapshot's.
+ * Returns the index of the entry that set it, as raft_configuration_index does (the
+ * snapshot's index when it had to come from the snapshot). */
+raft_index_t raft_configuration_at(const struct raft *r, raft_index_t index,
+                                   struct raft_config *out);
 
 #endif

@@ -11,7 +11,9 @@
  *      from the old leader moments ago, and that leader asked for this election.
  * The transfer ends when the leader steps down (normally to the target's higher term),
  * or is abandoned after one minimum election timeout, after which proposals are
- * accepted again. Pure: see raft.h. */
+ * accepted again. A leader removed from the configuration starts one by itself once
+ * C_new commits, to the most caught-up voter of C_new (config.c), and steps down when it
+ * ends either way. Pure: see raft.h. */
 #include "base/errors.h"
 #include "raft/raft_impl.h"
 

@@ -32,6 +32,7 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT] = "membership-skip-joint",
     [RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS] = "membership-count-learners",
     [RAFT_MUTANT_IGNORE_LOST_ENTRIES] = "ignore-lost-entries",
+    [RAFT_MUTANT_SNAPSHOT_DROP_CONFIG] = "snapshot-drop-config",
 };
 
 #ifdef CHORUS_MUTANTS
@@ -57,7 +58,7 @@ static void usage(void)
             "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n"
             "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n"
             "  snapshot-discard-without-barrier membership-skip-joint membership-count-learners\n"
-            "  ignore-lost-entries\n");
+            "  ignore-lost-entries snapshot-drop-config\n");
     exit(2);
 }
 
@@ -261,7 +262,7 @@ int main(int argc, char **argv)
     uint64_t snapshots = 0, installs = 0, crashes_mid_send = 0, crashes_mid_receive = 0;
     uint64_t crashes_mid_install = 0, discarded = 0;
     uint64_t changes_attempted = 0, changes_accepted = 0, changes_completed = 0;
-    uint64_t leader_removals = 0;
+    uint64_t leader_removals = 0, handovers = 0, handovers_won = 0;
     double start = wall_now();
     for (uint64_t seed = a.seed_first; seed <= a.seed_last; seed++) {
         struct sim_result r;
@@ -285,6 +286,8 @@ int main(int argc, char **argv)
         changes_accepted += r.membership_accepted;
         changes_completed += r.membership_completed;
         leader_removals += r.membership_leader_removals;
+        handovers += r.membership_handovers;
+        handovers_won += r.membership_handovers_won;
         if (!a.sweep) {
             print_result(&a.cfg, &r, wall_now() - t0);
         } else if (!ok) {
@@ -311,8 +314,10 @@ int main(int argc, char **argv)
                crashes_mid_install);
         if (changes_attempted > 0) {
             printf("membership changes: %" PRIu64 " attempted, %" PRIu64 " accepted (%" PRIu64
-                   " removing the leader), %" PRIu64 " configurations committed\n",
-                   changes_attempted, changes_accepted, leader_removals, changes_completed);
+                   " removing the leader), %" PRIu64 " configurations committed; removed leaders "
+                   "handed over: %" PRIu64 " begun, %" PRIu64 " to their target\n",
+                   changes_attempted, changes_accepted, leader_removals, changes_completed,
+                   handovers, handovers_won);
         }
     }
     if (a.cfg.trace != NULL) {

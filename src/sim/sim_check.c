@@ -151,6 +151,7 @@ static void check_new_leader(struct sim_world *w, struct sim_node *n)
         w->result->leaders_elected++;
         sim_trace(w, "\"ev\":\"leader\",\"node\":%u,\"term\":%llu", n->id, (unsigned long long)term);
         transfer_on_new_leader(w, n);
+        membership_on_new_leader(w, n);
         check_no_lease_overlap(w, n);
     }
     /* Up to its first entry the leader holds a snapshot, compared by digest. */
@@ -250,7 +251,7 @@ static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
             tips[1].index = raft_last_index(nx->raft);
             tips[1].term = raft_term_at(nx->raft, tips[1].index);
             lacks[1] = !node_holds(nx, i, term, false);
-            membership_config_at(w, nx->raft, nx->synced_count, &configs[0]);
+            raft_configuration_at(nx->raft, nx->synced_count, &configs[0]);
             configs[1] = *raft_configuration(nx->raft);
         }
         for (int v = 0; v < (up ? 2 : 1); v++) {
@@ -298,6 +299,7 @@ void check_after_step(struct sim_world *w, struct sim_node *n)
     if (role == RAFT_LEADER && (n->last_role != RAFT_LEADER || n->last_term != term)) {
         check_new_leader(w, n);
     }
+    membership_watch_handover(w, n);
     if (role == RAFT_LEADER && raft_commit_index(n->raft) > n->last_commit_checked) {
         record_commit_terms(w, n->last_commit_checked + 1, raft_commit_index(n->raft), term);
         n->last_commit_checked = raft_commit_index(n->raft);
