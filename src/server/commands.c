@@ -90,6 +90,7 @@ void commands_info_text(struct server *s, struct buf *out)
                      (unsigned long long)raft_vote_barrier(s->raft), st.keys_count);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
     server_snapshot_info(s, out);
+    members_info(s, out);
 }
 
 /* True when INFO's arguments ask for the section titled `title` (as Redis: no argument,

@@ -142,8 +142,8 @@ void request_complete_error(struct server *s, struct request *req, const char *t
 
 /* ---- executing commands ---- */
 
-static void forward_command(struct server *s, struct request *req, int argc,
-                            const uint8_t *const *argv, const size_t *lens, bool is_write)
+void server_forward(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
+                    const size_t *lens, bool is_write)
 {
     struct pending *p = pending_add(s, PENDING_FORWARD, req);
     if (p == NULL) {
@@ -227,6 +227,9 @@ void server_execute(struct server *s, struct request *req, int argc, const uint8
                     const size_t *lens)
 {
     s->metrics.commands++;
+    if (members_command(s, req, argc, argv, lens)) {
+        return; /* CHORUS admin commands, or a removed node's refusal (members.c) */
+    }
     const struct kv_command_info *info = kv_command_lookup(argv[0], lens[0]);
     if (info == NULL) {
         request_complete_error(s, req, "ERR unknown command");
@@ -239,7 +242,7 @@ void server_execute(struct server *s, struct request *req, int argc, const uint8
         } else if (req->remote_peer != 0) {
             request_complete_error(s, req, "TRYAGAIN not leader");
         } else {
-            forward_command(s, req, argc, argv, lens, info->write);
+            server_forward(s, req, argc, argv, lens, info->write);
         }
         return;
     }
@@ -511,6 +514,7 @@ void server_process(struct server *s)
             LOG_AT(&s->logger, LOG_INFO, "log repaired by the leader: voting again");
         }
     }
+    members_sync(s);
     flush_datagrams(s);
 }
 
@@ -628,12 +632,16 @@ static int boot_raft(struct server *s)
         storage_recovered_free(&rec);
         return rc;
     }
+    /* A joining node (members.c) boots outside its configuration: a spare. */
     node_id_t voters[SERVER_PEERS_COUNT_MAX];
+    uint32_t voters_count = 0;
     for (uint32_t i = 0; i < s->cfg.peers_count; i++) {
-        voters[i] = s->cfg.peers[i].id;
+        if (!s->cfg.join || s->cfg.peers[i].id != s->cfg.id) {
+            voters[voters_count++] = s->cfg.peers[i].id;
+        }
     }
     struct raft_options opt;
-    raft_options_default(&opt, s->cfg.id, voters, s->cfg.peers_count);
+    raft_options_default(&opt, s->cfg.id, voters, voters_count);
     opt.election_timeout_ns_min = (uint64_t)s->cfg.election_timeout_ms * 1000000ull;
     opt.heartbeat_interval_ns = (uint64_t)s->cfg.heartbeat_ms * 1000000ull;
     opt.prng_seed = server_now_ns() ^ ((uint64_t)s->cfg.id << 32);

@@ -1,0 +1,450 @@
+/* members.c: the cluster operations an operator asks for (leadership transfer and
+ * membership changes) and the server's peer set, which follows Raft's configuration.
+ *
+ * One implementation, two front ends: the CHORUS commands on the RESP port
+ * (members_command, reached from server_execute so a follower can forward them) and the
+ * Admin RPC service (admin_rpc.c) both call members_transfer, members_add_learner,
+ * members_promote and members_remove, which answer 0 or an error code together with the
+ * text both front ends show.
+ *
+ * Addresses. Raft's configuration names members by id only, so a member's cluster
+ * address travels in the replicated keyspace: adding a learner proposes the
+ * configuration change and then `HSET chorus:members <id> <host:port>` in the same loop
+ * iteration. Every replica applies it, snapshots carry it, restarts recover it. The peers
+ * of --peers are known from the start; any other member of the configuration is resolved
+ * from that hash (or, on the leader that added it, from the address it was given), added
+ * to the link table and to cfg.peers. A peer outside the configuration is dropped from
+ * both once the configuration that left it out is committed. This is an interim design
+ * until the configuration itself carries addresses (branch raftcfg); a client that
+ * overwrites chorus:members misdirects the cluster's traffic, so it is reserved.
+ *
+ * A node started with `join yes` boots with the members of --peers other than itself as
+ * voters: a spare, outside its own configuration, which Raft lets campaign only through
+ * PreVote, which it cannot win with an empty log against a live cluster. So it never forms
+ * a cluster of its own; it waits for a leader to add it and then learns its log (usually
+ * by InstallSnapshot). A node that was a member and is no longer in the configuration (a
+ * joint configuration leaving it out counts) is removed: it refuses every key-value
+ * command with "-ERR this node was removed from the cluster" and INFO says
+ * chorus_member:removed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/errors.h"
+#include "server/server.h"
+
+#define MEMBERS_HASH_KEY "chorus:members"
+
+static bool is(const uint8_t *name, size_t len, const char *want)
+{
+    return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
+}
+
+node_id_t members_parse_id(const char *text, size_t len)
+{
+    if (len == 0 || len > 10) {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return 0;
+        }
+        v = v * 10 + (uint64_t)(text[i] - '0');
+    }
+    return v <= UINT32_MAX ? (node_id_t)v : 0;
+}
+
+/* "IPV4:PORT" into p (id not set). 0 or ERR_INVALID. */
+int members_parse_address(const char *text, size_t len, struct server_peer *p)
+{
+    char tmp[SERVER_HOST_BYTES_MAX + 8];
+    if (len == 0 || len >= sizeof tmp) {
+        return ERR_INVALID;
+    }
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    char *colon = strrchr(tmp, ':');
+    if (colon == NULL || colon == tmp) {
+        return ERR_INVALID;
+    }
+    *colon = '\0';
+    char *end = NULL;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    struct sockaddr_in sa;
+    if (*end != '\0' || colon[1] == '\0' || port == 0 || port > 65535 ||
+        uv_ip4_addr(tmp, (int)port, &sa) != 0 || strlen(tmp) >= sizeof p->host) {
+        return ERR_INVALID;
+    }
+    snprintf(p->host, sizeof p->host, "%s", tmp);
+    p->port = (uint16_t)port;
+    return 0;
+}
+
+static bool ids_have(const node_id_t *ids, uint32_t n, node_id_t id)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool config_has(const struct raft_config *c, node_id_t id)
+{
+    return ids_have(c->voters, c->voters_count, id) ||
+           ids_have(c->voters_old, c->voters_old_count, id) ||
+           ids_have(c->learners, c->learners_count, id);
+}
+
+/* "not the leader; node N leads at HOST:PORT" (or "no leader known"): the redirect both
+ * front ends give and chorus-cli follows. */
+static void not_leader_text(const struct server *s, char *why, size_t cap)
+{
+    node_id_t leader = raft_leader(s->raft);
+    const struct server_peer *p = server_config_peer(&s->cfg, leader);
+    if (leader == 0 || leader == s->cfg.id) {
+        snprintf(why, cap, "not the leader; no leader known");
+    } else if (p == NULL) {
+        snprintf(why, cap, "not the leader; node %u leads", leader);
+    } else {
+        snprintf(why, cap, "not the leader; node %u leads at %s:%u", leader, p->host, p->port);
+    }
+}
+
+int members_transfer(struct server *s, node_id_t target, char *why, size_t cap)
+{
+    int rc = raft_transfer_leadership(s->raft, server_now_ns(), target);
+    switch (rc) {
+    case 0: snprintf(why, cap, "OK"); break;
+    case ERR_NOT_LEADER: not_leader_text(s, why, cap); break;
+    case ERR_INVALID: snprintf(why, cap, "node already leads"); break;
+    case ERR_NOT_FOUND: snprintf(why, cap, "no node %u in the cluster", target); break;
+    case ERR_BUSY:
+        snprintf(why, cap, "a transfer to node %u is in progress", raft_transfer_target(s->raft));
+        break;
+    default: snprintf(why, cap, "transfer refused: %s", err_str(rc)); break;
+    }
+    return rc;
+}
+
+/* Common refusals of a membership change; fills why. */
+static void change_error_text(struct server *s, int rc, node_id_t id, char *why, size_t cap)
+{
+    switch (rc) {
+    case ERR_NOT_LEADER: not_leader_text(s, why, cap); break;
+    case ERR_BUSY:
+        snprintf(why, cap, "a membership change is in progress (or the leader has not "
+                           "committed an entry of its term yet); retry");
+        break;
+    case ERR_NOT_CAUGHT_UP: snprintf(why, cap, "node %u lags too far behind the leader to be promoted; retry", id); break;
+    case ERR_INVALID: snprintf(why, cap, "the change does not fit the configuration (node %u)", id); break;
+    case ERR_TRANSFERRING: snprintf(why, cap, "leadership transfer in progress; retry"); break;
+    default: snprintf(why, cap, "membership change refused: %s", err_str(rc)); break;
+    }
+}
+
+static int change(struct server *s, uint8_t type, node_id_t id, raft_index_t *index, char *why,
+                  size_t cap)
+{
+    struct raft_change ch = {.type = type, .id = id};
+    int rc = raft_change_membership(s->raft, server_now_ns(), &ch, 1, index);
+    if (rc != 0) {
+        change_error_text(s, rc, id, why, cap);
+    } else {
+        snprintf(why, cap, "OK");
+        LOG_AT(&s->logger, LOG_INFO, "membership change proposed at %llu: %s node %u",
+               (unsigned long long)*index,
+               type == RAFT_CHANGE_ADD_LEARNER ? "add learner" : type == RAFT_CHANGE_PROMOTE ? "promote" : "remove",
+               id);
+    }
+    return rc;
+}
+
+/* Proposes HSET chorus:members id address (no one waits for its reply). */
+static int propose_address(struct server *s, node_id_t id, const struct server_peer *p)
+{
+    char id_text[16], address[SERVER_HOST_BYTES_MAX + 8];
+    snprintf(id_text, sizeof id_text, "%u", id);
+    snprintf(address, sizeof address, "%s:%u", p->host, p->port);
+    const uint8_t *argv[4] = {(const uint8_t *)"HSET", (const uint8_t *)MEMBERS_HASH_KEY,
+                              (const uint8_t *)id_text, (const uint8_t *)address};
+    size_t lens[4] = {4, strlen(MEMBERS_HASH_KEY), strlen(id_text), strlen(address)};
+    struct kv_argv cmd = {.argc = 4, .argv = argv, .argv_len = lens};
+    buf_reset(&s->scratch);
+    kv_reply_reset(&s->reply);
+    int rc = kv_prepare(kv_config_of(s->kv), server_wall_ms(), NULL, &cmd, &s->scratch, &s->reply);
+    raft_index_t index = 0;
+    if (rc == 0) {
+        rc = raft_propose(s->raft, server_now_ns(), s->scratch.data, s->scratch.len, &index);
+    }
+    return rc;
+}
+
+int members_add_learner(struct server *s, node_id_t id, const char *address, size_t address_len,
+                        raft_index_t *index, char *why, size_t cap)
+{
+    struct server_peer p = {.id = id};
+    if (members_parse_address(address, address_len, &p) != 0) {
+        snprintf(why, cap, "invalid address '%.*s' (want IPV4:PORT)", (int)address_len, address);
+        return ERR_INVALID;
+    }
+    if (raft_role(s->raft) == RAFT_LEADER && config_has(raft_configuration(s->raft), id)) {
+        snprintf(why, cap, "node %u is already a member", id);
+        return ERR_EXISTS;
+    }
+    int rc = change(s, RAFT_CHANGE_ADD_LEARNER, id, index, why, cap);
+    if (rc != 0) {
+        return rc;
+    }
+    s->member_hint = p; /* reachable from this leader at once */
+    rc = propose_address(s, id, &p);
+    if (rc != 0) {
+        LOG_AT(&s->logger, LOG_WARN, "node %u added, but its address was not replicated: %s", id,
+               err_str(rc));
+    }
+    return 0;
+}
+
+int members_promote(struct server *s, node_id_t id, raft_index_t *index, char *why, size_t cap)
+{
+    return change(s, RAFT_CHANGE_PROMOTE, id, index, why, cap);
+}
+
+int members_remove(struct server *s, node_id_t id, raft_index_t *index, char *why, size_t cap)
+{
+    if (id == s->cfg.id && raft_role(s->raft) == RAFT_LEADER) {
+        /* The leader leaves only after handing over, so the cluster never waits out an
+         * election timeout: start the transfer, the caller retries at the new leader. */
+        node_id_t target = raft_most_up_to_date_follower(s->raft);
+        if (target == 0 || raft_transfer_leadership(s->raft, server_now_ns(), target) != 0) {
+            snprintf(why, cap, "this node leads and cannot hand leadership over; retry");
+            return ERR_BUSY;
+        }
+        const struct server_peer *p = server_config_peer(&s->cfg, target);
+        snprintf(why, cap, "this node leads: handing leadership to node %u first; retry there "
+                 "(not the leader; node %u leads at %s:%u)", target, target, p ? p->host : "?",
+                 p ? p->port : 0);
+        return ERR_TRANSFERRING;
+    }
+    return change(s, RAFT_CHANGE_REMOVE, id, index, why, cap);
+}
+
+bool members_removed(const struct server *s)
+{
+    const struct raft_config *c = raft_configuration(s->raft);
+    return s->member_seen && !ids_have(c->voters, c->voters_count, s->cfg.id) &&
+           !ids_have(c->learners, c->learners_count, s->cfg.id);
+}
+
+const char *members_role_of(const struct server *s, node_id_t id)
+{
+    const struct raft_config *c = raft_configuration(s->raft);
+    if (ids_have(c->voters, c->voters_count, id)) {
+        return id == raft_leader(s->raft) ? "leader" : "voter";
+    }
+    if (ids_have(c->voters_old, c->voters_old_count, id)) {
+        return "leaving";
+    }
+    return ids_have(c->learners, c->learners_count, id) ? "learner" : "none";
+}
+
+/* ---- the peer set ---- */
+
+/* The address of member id from chorus:members, into p; false when unknown. */
+static bool address_from_keyspace(struct server *s, node_id_t id, struct server_peer *p)
+{
+    char id_text[16];
+    snprintf(id_text, sizeof id_text, "%u", id);
+    const uint8_t *argv[3] = {(const uint8_t *)"HGET", (const uint8_t *)MEMBERS_HASH_KEY,
+                              (const uint8_t *)id_text};
+    size_t lens[3] = {4, strlen(MEMBERS_HASH_KEY), strlen(id_text)};
+    struct kv_argv cmd = {.argc = 3, .argv = argv, .argv_len = lens};
+    kv_reply_reset(&s->reply);
+    kv_read(s->kv, server_wall_ms(), &cmd, &s->reply);
+    struct kv_reply_iter it;
+    struct kv_reply_item item;
+    kv_reply_iter_init(&it, &s->reply);
+    return kv_reply_next(&it, &item) && item.type == KV_REPLY_BULK &&
+           members_parse_address((const char *)item.str, item.str_len, p) == 0;
+}
+
+static void peer_add(struct server *s, node_id_t id)
+{
+    struct server_peer p = {.id = id};
+    bool known = (s->member_hint.id == id && (p = s->member_hint, true)) ||
+                 address_from_keyspace(s, id, &p);
+    if (!known || s->cfg.peers_count == SERVER_PEERS_COUNT_MAX) {
+        s->members_unresolved = true;
+        return;
+    }
+    p.id = id;
+    uint32_t i = s->cfg.peers_count;
+    if (link_table_add_peer(s->links, id) != 0) {
+        s->members_unresolved = true;
+        return;
+    }
+    s->cfg.peers[i] = p;
+    uv_ip4_addr(p.host, p.port, &s->peer_addr[i]);
+    s->cfg.peers_count++;
+    LOG_AT(&s->logger, LOG_INFO, "peer %u at %s:%u joins the link table", id, p.host, p.port);
+}
+
+static void peer_drop(struct server *s, uint32_t i)
+{
+    node_id_t id = s->cfg.peers[i].id;
+    link_table_remove_peer(s->links, id);
+    LOG_AT(&s->logger, LOG_INFO, "peer %u left the configuration: dropped from the link table", id);
+    s->cfg.peers_count--;
+    s->cfg.peers[i] = s->cfg.peers[s->cfg.peers_count];
+    s->peer_addr[i] = s->peer_addr[s->cfg.peers_count];
+}
+
+void members_sync(struct server *s)
+{
+    const struct raft_config *c = raft_configuration(s->raft);
+    raft_index_t ci = raft_configuration_index(s->raft);
+    bool committed = ci <= raft_commit_index(s->raft);
+    raft_index_t applied = raft_applied_index(s->raft);
+    if (ci == s->members_config_index && committed == s->members_config_committed &&
+        (!s->members_unresolved || applied == s->members_applied_seen)) {
+        return;
+    }
+    s->members_config_index = ci;
+    s->members_config_committed = committed;
+    s->members_applied_seen = applied;
+    s->members_unresolved = false;
+    s->member_seen = s->member_seen || ids_have(c->voters, c->voters_count, s->cfg.id) ||
+                     ids_have(c->learners, c->learners_count, s->cfg.id);
+    const node_id_t *sets[3] = {c->voters, c->voters_old, c->learners};
+    uint32_t counts[3] = {c->voters_count, c->voters_old_count, c->learners_count};
+    for (int k = 0; k < 3; k++) {
+        for (uint32_t i = 0; i < counts[k]; i++) {
+            if (sets[k][i] != s->cfg.id && server_config_peer(&s->cfg, sets[k][i]) == NULL) {
+                peer_add(s, sets[k][i]);
+            }
+        }
+    }
+    for (uint32_t i = 0; committed && ci != 0 && i < s->cfg.peers_count; i++) {
+        if (s->cfg.peers[i].id != s->cfg.id && !config_has(c, s->cfg.peers[i].id)) {
+            peer_drop(s, i--);
+        }
+    }
+}
+
+/* ---- CHORUS commands on the RESP port ---- */
+
+static void members_list(struct server *s, struct kv_reply *r)
+{
+    const struct raft_config *c = raft_configuration(s->raft);
+    const node_id_t *sets[3] = {c->voters, c->voters_old, c->learners};
+    uint32_t counts[3] = {c->voters_count, c->voters_old_count, c->learners_count};
+    size_t pos = kv_reply_array_begin(r);
+    uint32_t n = 0;
+    node_id_t listed[3 * RAFT_NODES_COUNT_MAX];
+    for (int k = 0; k < 3; k++) {
+        for (uint32_t i = 0; i < counts[k]; i++) {
+            node_id_t id = sets[k][i];
+            if (ids_have(listed, n, id)) {
+                continue;
+            }
+            listed[n++] = id;
+            const struct server_peer *p = server_config_peer(&s->cfg, id);
+            char line[160];
+            int len = snprintf(line, sizeof line, "%u %s:%u %s %llu", id, p ? p->host : "?",
+                               p ? p->port : 0, members_role_of(s, id),
+                               (unsigned long long)raft_member_match_index(s->raft, id));
+            kv_reply_bulk(r, (const uint8_t *)line, (size_t)len);
+        }
+    }
+    kv_reply_array_end(r, pos, n);
+}
+
+/* Runs a CHORUS admin command on the leader into r. */
+static void run_on_leader(struct server *s, int argc, const uint8_t *const *argv, const size_t *lens,
+                          struct kv_reply *r)
+{
+    char why[256];
+    raft_index_t index = 0;
+    node_id_t id = argc >= 3 ? members_parse_id((const char *)argv[2], lens[2]) : 0;
+    int rc;
+    if (is(argv[1], lens[1], "members")) {
+        members_list(s, r);
+        return;
+    }
+    if (id == 0) {
+        kv_reply_errorf(r, "ERR invalid node id '%.*s'", (int)lens[2], argv[2]);
+        return;
+    }
+    if (is(argv[1], lens[1], "transfer")) {
+        rc = members_transfer(s, id, why, sizeof why);
+    } else if (is(argv[1], lens[1], "addlearner")) {
+        rc = members_add_learner(s, id, (const char *)argv[3], lens[3], &index, why, sizeof why);
+    } else if (is(argv[1], lens[1], "promote")) {
+        rc = members_promote(s, id, &index, why, sizeof why);
+    } else {
+        rc = members_remove(s, id, &index, why, sizeof why);
+    }
+    if (rc == 0 && is(argv[1], lens[1], "transfer")) {
+        kv_reply_status(r, "OK");
+    } else if (rc == 0) {
+        kv_reply_integer(r, (int64_t)index);
+    } else {
+        kv_reply_errorf(r, "%s %s", rc == ERR_BUSY || rc == ERR_NOT_CAUGHT_UP || rc == ERR_TRANSFERRING
+                                        ? "TRYAGAIN" : "ERR", why);
+    }
+}
+
+/* The argument count each command wants (including CHORUS and its name); 0: not ours. */
+static int wanted_argc(const uint8_t *name, size_t len)
+{
+    if (is(name, len, "transfer") || is(name, len, "promote") || is(name, len, "remove")) {
+        return 3;
+    }
+    if (is(name, len, "addlearner")) {
+        return 4;
+    }
+    return is(name, len, "members") ? 2 : 0;
+}
+
+bool members_command(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
+                     const size_t *lens)
+{
+    if (!is(argv[0], lens[0], "chorus") || argc < 2 || wanted_argc(argv[1], lens[1]) == 0) {
+        if (members_removed(s) && kv_command_lookup(argv[0], lens[0]) != NULL) {
+            request_complete_error(s, req, "ERR this node was removed from the cluster");
+            return true;
+        }
+        return false;
+    }
+    if (argc != wanted_argc(argv[1], lens[1])) {
+        char text[96];
+        snprintf(text, sizeof text, "ERR wrong number of arguments for 'chorus|%.*s' command",
+                 (int)(lens[1] < 32 ? lens[1] : 32), argv[1]);
+        request_complete_error(s, req, text);
+        return true;
+    }
+    node_id_t leader = raft_leader(s->raft);
+    if (raft_role(s->raft) != RAFT_LEADER && leader != 0 && leader != s->cfg.id &&
+        req->remote_peer == 0) {
+        server_forward(s, req, argc, argv, lens, !is(argv[1], lens[1], "members"));
+        return true;
+    }
+    struct kv_reply r;
+    kv_reply_init(&r);
+    run_on_leader(s, argc, argv, lens, &r);
+    request_complete(s, req, &r);
+    kv_reply_free(&r);
+    return true; /* the loop's check handle sends what the change produced */
+}
+
+void members_info(const struct server *s, struct buf *out)
+{
+    char text[128];
+    int n = snprintf(text, sizeof text, "# Membership\r\nchorus_member:%s\r\nchorus_members:%u\r\n\r\n",
+                     members_removed(s) ? "removed" : members_role_of(s, s->cfg.id),
+                     s->cfg.peers_count);
+    buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
