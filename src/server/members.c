@@ -443,7 +443,7 @@ bool members_command(struct server *s, struct request *req, int argc, const uint
 void members_info(const struct server *s, struct buf *out)
 {
     char text[128];
-    int n = snprintf(text, sizeof text, "# Membership\r\nchorus_member:%s\r\nchorus_members:%u\r\n\r\n",
+    int n = snprintf(text, sizeof text, "\r\n# Membership\r\nchorus_member:%s\r\nchorus_members:%u\r\n",
                      members_removed(s) ? "removed" : members_role_of(s, s->cfg.id),
                      s->cfg.peers_count);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
