@@ -19,7 +19,8 @@
 #include "base/errors.h"
 #include "raft/raft_impl.h"
 
-#define CONFIG_FORMAT_VERSION 1
+#define CONFIG_FORMAT_VERSION_IDS 1 /* ids only: every address empty */
+#define CONFIG_FORMAT_VERSION 2     /* ids, then an address per member */
 
 static bool ids_contain(const node_id_t *ids, uint32_t count, node_id_t id)
 {
@@ -115,6 +116,130 @@ raft_index_t raft_config_committed_index(const struct raft_config *c,
     return index;
 }
 
+/* Distinct ids of c in the order of first appearance: voters, old voters, learners
+ * (room for 3 * RAFT_NODES_COUNT_MAX; a valid configuration has at most
+ * RAFT_NODES_COUNT_MAX). */
+static uint32_t config_ids(const struct raft_config *c, node_id_t *ids)
+{
+    const node_id_t *sets[3] = {c->voters, c->voters_old, c->learners};
+    uint32_t counts[3] = {c->voters_count, c->voters_old_count, c->learners_count};
+    uint32_t count = 0;
+    for (int s = 0; s < 3; s++) {
+        for (uint32_t i = 0; i < counts[s]; i++) {
+            if (!ids_contain(ids, count, sets[s][i])) {
+                ids[count++] = sets[s][i];
+            }
+        }
+    }
+    return count;
+}
+
+/* Members: voters of both sets, then learners, each once. Returns false when more
+ * than RAFT_NODES_COUNT_MAX. */
+static bool config_members(const struct raft_config *c, node_id_t *members, uint32_t *count)
+{
+    node_id_t ids[3 * RAFT_NODES_COUNT_MAX];
+    *count = config_ids(c, ids);
+    if (*count > RAFT_NODES_COUNT_MAX) {
+        return false;
+    }
+    memcpy(members, ids, *count * sizeof *ids);
+    return true;
+}
+
+static bool config_is_member(const struct raft_config *c, node_id_t id)
+{
+    return raft_config_is_voter(c, id) || raft_config_is_learner(c, id);
+}
+
+static int address_slot(const struct raft_member_address *table, uint32_t count, node_id_t id)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        if (table[i].id == id) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Sets id's entry in a table of RAFT_NODES_COUNT_MAX entries: replaced, added, or
+ * removed when len is 0. The caller checked that id belongs (so there is room). */
+static void address_put(struct raft_member_address *table, uint32_t *count, node_id_t id,
+                        const uint8_t *address, size_t len)
+{
+    ASSERT(len <= RAFT_MEMBER_ADDRESS_BYTES_MAX);
+    int slot = address_slot(table, *count, id);
+    if (len == 0) {
+        if (slot >= 0) {
+            table[slot] = table[--*count];
+        }
+        return;
+    }
+    if (slot < 0) {
+        ASSERT(*count < RAFT_NODES_COUNT_MAX);
+        slot = (int)(*count)++;
+    }
+    struct raft_member_address *a = &table[slot];
+    memset(a, 0, sizeof *a);
+    a->id = id;
+    a->len = (uint8_t)len;
+    memcpy(a->bytes, address, len);
+}
+
+const uint8_t *raft_config_address(const struct raft_config *c, node_id_t id, size_t *len)
+{
+    static const uint8_t none[1];
+    *len = 0;
+    if (!config_is_member(c, id)) {
+        return NULL;
+    }
+    int slot = address_slot(c->addresses, c->addresses_count, id);
+    if (slot < 0) {
+        return none;
+    }
+    *len = c->addresses[slot].len;
+    return c->addresses[slot].bytes;
+}
+
+int raft_config_set_address(struct raft_config *c, node_id_t id, const uint8_t *address,
+                            size_t len)
+{
+    if (len > RAFT_MEMBER_ADDRESS_BYTES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    if (!config_is_member(c, id)) {
+        return ERR_NOT_FOUND;
+    }
+    address_put(c->addresses, &c->addresses_count, id, address, len);
+    return 0;
+}
+
+int raft_options_set_address(struct raft_options *o, node_id_t id, const uint8_t *address,
+                             size_t len)
+{
+    if (len > RAFT_MEMBER_ADDRESS_BYTES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    if (!ids_contain(o->voters, o->voters_count, id)) {
+        return ERR_NOT_FOUND;
+    }
+    address_put(o->voter_addresses, &o->voter_addresses_count, id, address, len);
+    return 0;
+}
+
+/* Drops the addresses of nodes that are no longer members: a removed node's address
+ * leaves with it once it has left both voter sets. */
+static void config_drop_stale_addresses(struct raft_config *c)
+{
+    for (uint32_t i = 0; i < c->addresses_count;) {
+        if (config_is_member(c, c->addresses[i].id)) {
+            i++;
+        } else {
+            c->addresses[i] = c->addresses[--c->addresses_count];
+        }
+    }
+}
+
 static size_t put_ids(uint8_t *out, const node_id_t *ids, uint32_t count)
 {
     for (uint32_t i = 0; i < count; i++) {
@@ -135,6 +260,17 @@ size_t raft_config_encode(const struct raft_config *c, uint8_t *out)
     len += put_ids(out + len, c->voters, c->voters_count);
     len += put_ids(out + len, c->voters_old, c->voters_old_count);
     len += put_ids(out + len, c->learners, c->learners_count);
+    node_id_t ids[3 * RAFT_NODES_COUNT_MAX];
+    uint32_t count = config_ids(c, ids);
+    ASSERT(count <= RAFT_NODES_COUNT_MAX);
+    for (uint32_t i = 0; i < count; i++) {
+        size_t address_len;
+        const uint8_t *address = raft_config_address(c, ids[i], &address_len);
+        out[len++] = (uint8_t)address_len;
+        memcpy(out + len, address, address_len);
+        len += address_len;
+    }
+    ASSERT(len <= RAFT_CONFIG_ENCODED_SIZE_MAX);
     return len;
 }
 
@@ -153,57 +289,71 @@ static bool get_ids(const uint8_t *in, uint32_t count, node_id_t *ids, const nod
     return true;
 }
 
+/* Reads the three id sets that start at data + 4 (their counts, bytes 1..3, are
+ * already checked against the limit and the length). */
+static bool get_sets(const uint8_t *data, struct raft_config *c)
+{
+    uint32_t voters = data[1], old = data[2], learners = data[3];
+    const uint8_t *p = data + 4;
+    /* A learner is neither a new nor an old voter; the two voter sets may overlap. */
+    node_id_t all_voters[2 * RAFT_NODES_COUNT_MAX];
+    if (!get_ids(p, voters, c->voters, NULL, 0) ||
+        !get_ids(p + 4 * voters, old, c->voters_old, NULL, 0)) {
+        return false;
+    }
+    memcpy(all_voters, c->voters, voters * sizeof *all_voters);
+    memcpy(all_voters + voters, c->voters_old, old * sizeof *all_voters);
+    if (!get_ids(p + 4 * (voters + old), learners, c->learners, all_voters, voters + old)) {
+        return false;
+    }
+    c->voters_count = voters;
+    c->voters_old_count = old;
+    c->learners_count = learners;
+    return true;
+}
+
+/* Reads one address per member from in[0, len): a length byte and that many bytes
+ * each, ending exactly at len. */
+static bool get_addresses(const uint8_t *in, size_t len, struct raft_config *c)
+{
+    node_id_t ids[3 * RAFT_NODES_COUNT_MAX];
+    uint32_t count = config_ids(c, ids);
+    size_t at = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (at >= len || in[at] > RAFT_MEMBER_ADDRESS_BYTES_MAX || len - at - 1 < in[at]) {
+            return false;
+        }
+        address_put(c->addresses, &c->addresses_count, ids[i], in + at + 1, in[at]);
+        at += 1 + (size_t)in[at];
+    }
+    return at == len;
+}
+
 int raft_config_decode(const uint8_t *data, size_t len, struct raft_config *c)
 {
     memset(c, 0, sizeof *c);
     if (len < 4) {
         return ERR_MALFORMED;
     }
-    if (data[0] != CONFIG_FORMAT_VERSION) {
+    uint8_t version = data[0];
+    if (version != CONFIG_FORMAT_VERSION && version != CONFIG_FORMAT_VERSION_IDS) {
         return ERR_VERSION;
     }
     uint32_t voters = data[1], old = data[2], learners = data[3];
+    size_t ids_end = 4 + 4 * (size_t)(voters + old + learners);
     if (voters == 0 || voters > RAFT_NODES_COUNT_MAX || old > RAFT_NODES_COUNT_MAX ||
-        learners > RAFT_NODES_COUNT_MAX || len != 4 + 4 * (size_t)(voters + old + learners)) {
+        learners > RAFT_NODES_COUNT_MAX || len < ids_end ||
+        (version == CONFIG_FORMAT_VERSION_IDS && len != ids_end)) {
         return ERR_MALFORMED;
     }
-    const uint8_t *p = data + 4;
-    /* A learner is neither a new nor an old voter; the two voter sets may overlap. */
-    node_id_t all_voters[2 * RAFT_NODES_COUNT_MAX];
-    if (!get_ids(p, voters, c->voters, NULL, 0) ||
-        !get_ids(p + 4 * voters, old, c->voters_old, NULL, 0)) {
+    node_id_t members[RAFT_NODES_COUNT_MAX];
+    uint32_t members_count;
+    if (!get_sets(data, c) || !config_members(c, members, &members_count) ||
+        (version == CONFIG_FORMAT_VERSION && !get_addresses(data + ids_end, len - ids_end, c))) {
+        memset(c, 0, sizeof *c);
         return ERR_MALFORMED;
     }
-    memcpy(all_voters, c->voters, voters * sizeof *all_voters);
-    memcpy(all_voters + voters, c->voters_old, old * sizeof *all_voters);
-    if (!get_ids(p + 4 * (voters + old), learners, c->learners, all_voters, voters + old)) {
-        return ERR_MALFORMED;
-    }
-    c->voters_count = voters;
-    c->voters_old_count = old;
-    c->learners_count = learners;
     return 0;
-}
-
-/* Members: voters of both sets, then learners, each once. Returns false when more
- * than RAFT_NODES_COUNT_MAX. */
-static bool config_members(const struct raft_config *c, node_id_t *members, uint32_t *count)
-{
-    const node_id_t *sets[3] = {c->voters, c->voters_old, c->learners};
-    uint32_t counts[3] = {c->voters_count, c->voters_old_count, c->learners_count};
-    *count = 0;
-    for (int s = 0; s < 3; s++) {
-        for (uint32_t i = 0; i < counts[s]; i++) {
-            if (ids_contain(members, *count, sets[s][i])) {
-                continue;
-            }
-            if (*count == RAFT_NODES_COUNT_MAX) {
-                return false;
-            }
-            members[(*count)++] = sets[s][i];
-        }
-    }
-    return true;
 }
 
 size_t raft_member_slot(const struct raft *r, node_id_t id)
@@ -273,6 +423,10 @@ static void config_from_log(struct raft *r, raft_index_t index)
     }
     struct raft_config c = {.voters_count = r->opt.voters_count};
     memcpy(c.voters, r->opt.voters, r->opt.voters_count * sizeof *c.voters);
+    for (uint32_t i = 0; i < r->opt.voter_addresses_count; i++) {
+        const struct raft_member_address *a = &r->opt.voter_addresses[i];
+        raft_config_set_address(&c, a->id, a->bytes, a->len);
+    }
     config_set(r, &c, 0);
 }
 
@@ -300,9 +454,11 @@ void config_on_truncate(struct raft *r, raft_index_t index)
     }
 }
 
-/* Appends c as a config entry of the leader's term; it takes effect at once. */
-static int append_config(struct raft *r, const struct raft_config *c, raft_index_t *index_out)
+/* Appends c as a config entry of the leader's term; it takes effect at once. The
+ * addresses of nodes it no longer lists are dropped. */
+static int append_config(struct raft *r, struct raft_config *c, raft_index_t *index_out)
 {
+    config_drop_stale_addresses(c);
     uint8_t payload[RAFT_CONFIG_ENCODED_SIZE_MAX];
     struct raft_entry e = {
         .term = r->term,
@@ -411,8 +567,11 @@ static int change_apply(struct raft *r, const struct raft_change *ch, struct raf
             raft_config_is_learner(next, ch->id)) {
             return ERR_INVALID;
         }
+        if (ch->address_len > RAFT_MEMBER_ADDRESS_BYTES_MAX) {
+            return ERR_TOO_LARGE;
+        }
         next->learners[next->learners_count++] = ch->id;
-        return 0;
+        return raft_config_set_address(next, ch->id, ch->address, ch->address_len);
     case RAFT_CHANGE_PROMOTE: {
         if (!raft_config_is_learner(next, ch->id)) {
             return ERR_INVALID;

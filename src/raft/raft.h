@@ -54,6 +54,15 @@ typedef uint64_t raft_index_t;
 typedef uint32_t node_id_t;
 
 #define RAFT_NODES_COUNT_MAX 9
+/* A member's address is an opaque byte string of at most this many bytes, carried in
+ * the configuration for the driver (e.g. "host:port"); raft never interprets it. */
+#define RAFT_MEMBER_ADDRESS_BYTES_MAX 64
+
+struct raft_member_address {
+    node_id_t id;
+    uint8_t len; /* 0..RAFT_MEMBER_ADDRESS_BYTES_MAX */
+    uint8_t bytes[RAFT_MEMBER_ADDRESS_BYTES_MAX];
+};
 
 enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
@@ -172,10 +181,20 @@ struct raft_options {
     /* A learner is promoted to voter only once its match index is within this many
      * entries of the leader's last index (a lagging voter would stall commitment). */
     uint32_t promote_lag_entries_max;
+    /* Addresses of the initial voters (set with raft_options_set_address; none by
+     * default). They go into the configuration used while the log and the snapshot
+     * hold none. */
+    struct raft_member_address voter_addresses[RAFT_NODES_COUNT_MAX];
+    uint32_t voter_addresses_count;
 };
 
 void raft_options_default(struct raft_options *o, node_id_t id, const node_id_t *voters,
                           uint32_t voters_count);
+/* Sets the address of initial voter id (copied; len 0 clears it). Returns 0,
+ * ERR_NOT_FOUND when id is not among o->voters, ERR_TOO_LARGE when len >
+ * RAFT_MEMBER_ADDRESS_BYTES_MAX. */
+int raft_options_set_address(struct raft_options *o, node_id_t id, const uint8_t *address,
+                             size_t len);
 
 /* What the driver recovered from durable storage at start. Entries are copied. The
  * configuration is the latest config entry among them, else the voters of raft_options. */
@@ -356,11 +375,24 @@ struct raft_config {
     uint32_t voters_old_count;                  /* 0: not joint */
     node_id_t learners[RAFT_NODES_COUNT_MAX];
     uint32_t learners_count;
+    /* The members' addresses, one entry per member that has a nonempty one, in any
+     * order; read and write them with raft_config_address / raft_config_set_address. */
+    struct raft_member_address addresses[RAFT_NODES_COUNT_MAX];
+    uint32_t addresses_count;
 };
 
-/* A config entry's payload: version byte, three count bytes (voters, old voters,
- * learners), then each id as 4 bytes little-endian, in that order. */
-#define RAFT_CONFIG_ENCODED_SIZE_MAX (4 + 3 * RAFT_NODES_COUNT_MAX * 4)
+/* A config entry's payload (also the configuration stored with a snapshot), all
+ * integers little-endian. Version 2:
+ *   byte 0       version (2)
+ *   bytes 1..3   count of voters, of old voters (0: not joint), of learners, each <= 9
+ *   then         each id as 4 bytes: the voters, then the old voters, then the learners
+ *   then         for each member once, in the order of first appearance above (voters,
+ *                old voters that are not voters, learners): one length byte L <=
+ *                RAFT_MEMBER_ADDRESS_BYTES_MAX and L bytes of its address (L = 0: none)
+ * and nothing after. Version 1 (still decoded, with every address empty) is the same
+ * without the addresses. */
+#define RAFT_CONFIG_ENCODED_SIZE_MAX \
+    (4 + 3 * RAFT_NODES_COUNT_MAX * 4 + RAFT_NODES_COUNT_MAX * (1 + RAFT_MEMBER_ADDRESS_BYTES_MAX))
 
 bool raft_config_is_joint(const struct raft_config *c);
 /* A voter of C_new or, while joint, of C_old. */
@@ -374,10 +406,20 @@ bool raft_config_has_quorum(const struct raft_config *c,
 raft_index_t raft_config_committed_index(const struct raft_config *c,
                                          raft_index_t (*match_of)(const void *ctx, node_id_t id),
                                          const void *ctx);
-/* Writes c into out (RAFT_CONFIG_ENCODED_SIZE_MAX bytes suffice); returns the length. */
+/* The address of member id (a voter of either set or a learner): a pointer to its bytes,
+ * borrowed from c, and their count in *len (0: none was given). NULL (and *len = 0)
+ * when id is not a member of c. Raft never interprets an address. */
+const uint8_t *raft_config_address(const struct raft_config *c, node_id_t id, size_t *len);
+/* Sets member id's address (copied; len 0 clears it). Returns 0, ERR_NOT_FOUND when id
+ * is not a member of c, ERR_TOO_LARGE when len > RAFT_MEMBER_ADDRESS_BYTES_MAX. */
+int raft_config_set_address(struct raft_config *c, node_id_t id, const uint8_t *address,
+                            size_t len);
+/* Writes c in the current version into out (RAFT_CONFIG_ENCODED_SIZE_MAX bytes suffice);
+ * returns the length. Addresses of ids that are not members are not written. */
 size_t raft_config_encode(const struct raft_config *c, uint8_t *out);
 /* Returns 0, or ERR_MALFORMED / ERR_VERSION for a payload that is not a valid config:
- * bad lengths, no voters, an id of 0, or an id twice in one set or in two roles. */
+ * bad lengths, no voters, an id of 0, an id twice in one set or in two roles, or an
+ * address longer than RAFT_MEMBER_ADDRESS_BYTES_MAX. */
 int raft_config_decode(const uint8_t *data, size_t len, struct raft_config *c);
 
 enum raft_change_type {
@@ -389,6 +431,11 @@ enum raft_change_type {
 struct raft_change {
     uint8_t type; /* enum raft_change_type */
     node_id_t id;
+    /* ADD_LEARNER: the new member's address (borrowed for the call, copied into the
+     * configuration; may be empty); it stays with the node through promotion and the
+     * joint phase until the node is removed. Ignored by the other changes. */
+    const uint8_t *address;
+    size_t address_len;
 };
 
 /* Proposes a membership change (leader only). Changes that touch the voters go through
@@ -397,7 +444,8 @@ struct raft_change {
  * ERR_NOT_LEADER; ERR_BUSY while another change is in flight or before the leader has
  * committed an entry of its term; ERR_NOT_CAUGHT_UP when a learner to promote lags by
  * more than promote_lag_entries_max; ERR_INVALID for a change that does not fit the
- * current configuration (unknown or duplicate id, no voter left, too many members). */
+ * current configuration (unknown or duplicate id, no voter left, too many members);
+ * ERR_TOO_LARGE for an address longer than RAFT_MEMBER_ADDRESS_BYTES_MAX. */
 int raft_change_membership(struct raft *r, uint64_t now_ns, const struct raft_change *changes,
                            size_t changes_count, raft_index_t *index_out);
 /* The configuration in effect (borrowed until the next event call), and the index of the

@@ -4,7 +4,9 @@
  * never disrupt, a lagging learner is refused promotion, a voter change passes through
  * C_old,new to C_new, one change at a time, a removed leader steps down, and a node's
  * configuration follows its log on boot and on truncation. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/assertions.h"
 #include "base/errors.h"
@@ -33,6 +35,13 @@ static void net_init(struct net *n, uint32_t count, uint32_t voters_count)
         o.heartbeat_interval_ns = 20 * MS;
         o.prng_seed = (i + 1) * 7919;
         o.promote_lag_entries_max = 8;
+        for (uint32_t v = 0; v < voters_count; v++) {
+            char address[16];
+            snprintf(address, sizeof address, "node-%u", voters[v]);
+            CHECK_EQ(raft_options_set_address(&o, voters[v], (const uint8_t *)address,
+                                              strlen(address)),
+                     0);
+        }
         struct raft_boot empty = {0};
         n->nodes[i] = raft_create(&o, &empty, 0);
         CHECK(n->nodes[i] != NULL);
@@ -142,7 +151,7 @@ TEST(config_payload_round_trips_and_rejects_malformed_input)
                             .voters_old_count = 3, .learners = {5}, .learners_count = 1};
     uint8_t buf[RAFT_CONFIG_ENCODED_SIZE_MAX];
     size_t len = raft_config_encode(&c, buf);
-    CHECK_EQ(len, 4 + 7 * 4);
+    CHECK_EQ(len, 4 + 7 * 4 + 5); /* five members, each with an empty address */
     struct raft_config d;
     CHECK_EQ(raft_config_decode(buf, len, &d), 0);
     CHECK(memcmp(&c, &d, sizeof c) == 0);
@@ -162,6 +171,96 @@ TEST(config_payload_round_trips_and_rejects_malformed_input)
         len = raft_config_encode(&bad[i], buf);
         CHECK_EQ(raft_config_decode(buf, len, &d), ERR_MALFORMED);
     }
+}
+
+static bool address_is(const struct raft_config *c, node_id_t id, const char *want)
+{
+    size_t len;
+    const uint8_t *a = raft_config_address(c, id, &len);
+    return a != NULL && len == strlen(want) && memcmp(a, want, len) == 0;
+}
+
+static int set_address(struct raft_config *c, node_id_t id, const char *address)
+{
+    return raft_config_set_address(c, id, (const uint8_t *)address, strlen(address));
+}
+
+TEST(config_v2_round_trips_member_addresses)
+{
+    struct raft_config c = {.voters = {1, 2, 4}, .voters_count = 3, .voters_old = {1, 2, 3},
+                            .voters_old_count = 3, .learners = {5}, .learners_count = 1};
+    char longest[RAFT_MEMBER_ADDRESS_BYTES_MAX + 1];
+    memset(longest, 'a', RAFT_MEMBER_ADDRESS_BYTES_MAX);
+    longest[RAFT_MEMBER_ADDRESS_BYTES_MAX] = 0;
+    CHECK_EQ(set_address(&c, 2, "10.0.0.2:7002"), 0);
+    CHECK_EQ(set_address(&c, 3, "old-voter:1"), 0); /* a C_old voter only */
+    CHECK_EQ(set_address(&c, 5, longest), 0);
+    CHECK_EQ(set_address(&c, 6, "x"), ERR_NOT_FOUND);
+    uint8_t buf[RAFT_CONFIG_ENCODED_SIZE_MAX];
+    size_t len = raft_config_encode(&c, buf);
+    CHECK_EQ(buf[0], 2);
+    CHECK_EQ(len, 4 + 7 * 4 + 5 + 13 + 11 + RAFT_MEMBER_ADDRESS_BYTES_MAX);
+    struct raft_config d;
+    CHECK_EQ(raft_config_decode(buf, len, &d), 0);
+    CHECK(address_is(&d, 2, "10.0.0.2:7002"));
+    CHECK(address_is(&d, 3, "old-voter:1"));
+    CHECK(address_is(&d, 5, longest));
+    CHECK(address_is(&d, 1, "") && address_is(&d, 4, ""));
+    size_t none_len = 9;
+    CHECK(raft_config_address(&d, 6, &none_len) == NULL && none_len == 0);
+    CHECK_EQ(raft_config_encode(&d, buf + 0), len); /* canonical: the same bytes again */
+    /* Clearing an address removes it; the largest configuration fits the named bound. */
+    CHECK_EQ(set_address(&d, 2, ""), 0);
+    CHECK(address_is(&d, 2, ""));
+    struct raft_config big = {.voters_count = RAFT_NODES_COUNT_MAX};
+    for (uint32_t i = 0; i < RAFT_NODES_COUNT_MAX; i++) {
+        big.voters[i] = i + 1;
+        CHECK_EQ(set_address(&big, i + 1, longest), 0);
+    }
+    CHECK_EQ(raft_config_encode(&big, buf), RAFT_CONFIG_ENCODED_SIZE_MAX - 2 * RAFT_NODES_COUNT_MAX * 4);
+}
+
+TEST(config_v1_payload_decodes_with_empty_addresses)
+{
+    /* Version 1, as written before addresses: voters {1, 2}, learner {3}. */
+    const uint8_t v1[] = {1, 2, 0, 1, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0};
+    struct raft_config c;
+    CHECK_EQ(raft_config_decode(v1, sizeof v1, &c), 0);
+    CHECK_EQ(c.voters_count, 2);
+    CHECK_EQ(c.learners_count, 1);
+    CHECK_EQ(c.addresses_count, 0);
+    CHECK(address_is(&c, 1, "") && address_is(&c, 3, ""));
+    uint8_t longer[sizeof v1 + 1];
+    memcpy(longer, v1, sizeof v1);
+    longer[sizeof v1] = 0; /* an address byte has no place in version 1 */
+    CHECK_EQ(raft_config_decode(longer, sizeof longer, &c), ERR_MALFORMED);
+}
+
+TEST(config_rejects_a_too_long_address_and_malformed_address_lengths)
+{
+    struct raft_config c = {.voters = {1, 2}, .voters_count = 2};
+    char too_long[RAFT_MEMBER_ADDRESS_BYTES_MAX + 2];
+    memset(too_long, 'b', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = 0;
+    CHECK_EQ(set_address(&c, 1, too_long), ERR_TOO_LARGE);
+    CHECK_EQ(set_address(&c, 1, "ab"), 0);
+    uint8_t buf[RAFT_CONFIG_ENCODED_SIZE_MAX + 1];
+    size_t len = raft_config_encode(&c, buf); /* ids, then [2 'a' 'b'] [0] */
+    CHECK_EQ(len, 4 + 8 + 3 + 1);
+    struct raft_config d;
+    CHECK_EQ(raft_config_decode(buf, len - 1, &d), ERR_MALFORMED); /* a member missing */
+    CHECK_EQ(raft_config_decode(buf, 4 + 8 + 2, &d), ERR_MALFORMED); /* address cut short */
+    buf[len] = 0;
+    CHECK_EQ(raft_config_decode(buf, len + 1, &d), ERR_MALFORMED); /* trailing byte */
+    buf[12] = 200; /* a length past the end */
+    CHECK_EQ(raft_config_decode(buf, len, &d), ERR_MALFORMED);
+    CHECK_EQ(d.voters_count, 0); /* nothing half-decoded is left behind */
+    /* A length over the limit, with the bytes present, is refused too. */
+    uint8_t over[4 + 4 + 1 + RAFT_MEMBER_ADDRESS_BYTES_MAX + 1] = {2, 1, 0, 0, 7, 0, 0, 0,
+                                                                     RAFT_MEMBER_ADDRESS_BYTES_MAX + 1};
+    CHECK_EQ(raft_config_decode(over, sizeof over, &d), ERR_MALFORMED);
+    over[8] = RAFT_MEMBER_ADDRESS_BYTES_MAX;
+    CHECK_EQ(raft_config_decode(over, sizeof over - 1, &d), 0);
 }
 
 static bool in_granted(const void *ctx, node_id_t id)
@@ -288,6 +387,48 @@ TEST(removed_leader_steps_down_once_c_new_commits_and_the_rest_elect_a_leader)
     CHECK(next != NULL && raft_id(next) != old_id);
     CHECK(!raft_config_is_voter(raft_configuration(next), old_id));
     CHECK_EQ(raft_configuration(next)->voters_count, 2);
+    net_free(&n);
+}
+
+TEST(member_address_follows_a_node_through_promotion_and_joint_and_leaves_with_it)
+{
+    struct net n;
+    struct raft *leader = net_start(&n, 4, 3);
+    for (uint32_t i = 0; i < 4; i++) { /* the initial voters' addresses, from raft_options */
+        CHECK(address_is(raft_configuration(n.nodes[i]), 2, "node-2"));
+    }
+    raft_index_t index;
+    char too_long[RAFT_MEMBER_ADDRESS_BYTES_MAX + 1] = {0};
+    struct raft_change add = {.type = RAFT_CHANGE_ADD_LEARNER, .id = 4,
+                              .address = (const uint8_t *)too_long, .address_len = sizeof too_long};
+    CHECK_EQ(raft_change_membership(leader, n.now, &add, 1, &index), ERR_TOO_LARGE);
+    add.address = (const uint8_t *)"10.0.0.4:7004";
+    add.address_len = 13;
+    CHECK_EQ(raft_change_membership(leader, n.now, &add, 1, &index), 0);
+    net_run(&n, 300);
+    node_id_t removed = raft_id(leader) == 1 ? 2 : 1;
+    struct raft_change swap[2] = {{.type = RAFT_CHANGE_PROMOTE, .id = 4},
+                                  {.type = RAFT_CHANGE_REMOVE, .id = removed}};
+    CHECK_EQ(raft_change_membership(leader, n.now, swap, 2, &index), 0);
+    const struct raft_config *c = raft_configuration(leader);
+    CHECK(raft_config_is_joint(c));
+    CHECK(address_is(c, 4, "10.0.0.4:7004"));
+    char removed_address[16];
+    snprintf(removed_address, sizeof removed_address, "node-%u", removed);
+    CHECK(address_is(c, removed, removed_address)); /* still a C_old voter */
+    net_run(&n, 300);
+    for (uint32_t i = 0; i < 4; i++) {
+        if (i + 1 == removed) {
+            continue;
+        }
+        c = raft_configuration(n.nodes[i]);
+        CHECK(!raft_config_is_joint(c) && raft_config_is_voter(c, 4));
+        CHECK(address_is(c, 4, "10.0.0.4:7004"));
+        CHECK(address_is(c, 3, "node-3"));
+        size_t len;
+        CHECK(raft_config_address(c, removed, &len) == NULL);
+        CHECK_EQ(c->addresses_count, 3);
+    }
     net_free(&n);
 }
 
