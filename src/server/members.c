@@ -7,16 +7,14 @@
  * members_promote and members_remove, which answer 0 or an error code together with the
  * text both front ends show.
  *
- * Addresses. Raft's configuration names members by id only, so a member's cluster
- * address travels in the replicated keyspace: adding a learner proposes the
- * configuration change and then `HSET chorus:members <id> <host:port>` in the same loop
- * iteration. Every replica applies it, snapshots carry it, restarts recover it. The peers
- * of --peers are known from the start; any other member of the configuration is resolved
- * from that hash (or, on the leader that added it, from the address it was given), added
- * to the link table and to cfg.peers. A peer outside the configuration is dropped from
- * both once the configuration that left it out is committed. This is an interim design
- * until the configuration itself carries addresses (branch raftcfg); a client that
- * overwrites chorus:members misdirects the cluster's traffic, so it is reserved.
+ * Addresses. Every member's cluster address ("IPV4:PORT") is carried in Raft's
+ * configuration (raft_config_address): the initial voters' from --peers
+ * (raft_options_set_address), a learner's from CHORUS ADDLEARNER; config entries carry
+ * them, so they survive restarts, and they stay with a node until it is removed. The
+ * peers of --peers are known from the start; any other member of the configuration in
+ * effect is added to the link table and to cfg.peers at the address the configuration
+ * gives. A peer outside the configuration is dropped from both once the configuration
+ * that left it out is committed.
  *
  * A node started with `join yes` boots with the members of --peers other than itself as
  * voters: a spare, outside its own configuration, which Raft lets campaign only through
@@ -33,8 +31,6 @@
 
 #include "base/errors.h"
 #include "server/server.h"
-
-#define MEMBERS_HASH_KEY "chorus:members"
 
 static bool is(const uint8_t *name, size_t len, const char *want)
 {
@@ -146,10 +142,10 @@ static void change_error_text(struct server *s, int rc, node_id_t id, char *why,
     }
 }
 
-static int change(struct server *s, uint8_t type, node_id_t id, raft_index_t *index, char *why,
-                  size_t cap)
+static int change(struct server *s, uint8_t type, node_id_t id, const uint8_t *address,
+                  size_t address_len, raft_index_t *index, char *why, size_t cap)
 {
-    struct raft_change ch = {.type = type, .id = id};
+    struct raft_change ch = {.type = type, .id = id, .address = address, .address_len = address_len};
     int rc = raft_change_membership(s->raft, server_now_ns(), &ch, 1, index);
     if (rc != 0) {
         change_error_text(s, rc, id, why, cap);
@@ -159,26 +155,6 @@ static int change(struct server *s, uint8_t type, node_id_t id, raft_index_t *in
                (unsigned long long)*index,
                type == RAFT_CHANGE_ADD_LEARNER ? "add learner" : type == RAFT_CHANGE_PROMOTE ? "promote" : "remove",
                id);
-    }
-    return rc;
-}
-
-/* Proposes HSET chorus:members id address (no one waits for its reply). */
-static int propose_address(struct server *s, node_id_t id, const struct server_peer *p)
-{
-    char id_text[16], address[SERVER_HOST_BYTES_MAX + 8];
-    snprintf(id_text, sizeof id_text, "%u", id);
-    snprintf(address, sizeof address, "%s:%u", p->host, p->port);
-    const uint8_t *argv[4] = {(const uint8_t *)"HSET", (const uint8_t *)MEMBERS_HASH_KEY,
-                              (const uint8_t *)id_text, (const uint8_t *)address};
-    size_t lens[4] = {4, strlen(MEMBERS_HASH_KEY), strlen(id_text), strlen(address)};
-    struct kv_argv cmd = {.argc = 4, .argv = argv, .argv_len = lens};
-    buf_reset(&s->scratch);
-    kv_reply_reset(&s->reply);
-    int rc = kv_prepare(kv_config_of(s->kv), server_wall_ms(), NULL, &cmd, &s->scratch, &s->reply);
-    raft_index_t index = 0;
-    if (rc == 0) {
-        rc = raft_propose(s->raft, server_now_ns(), s->scratch.data, s->scratch.len, &index);
     }
     return rc;
 }
@@ -195,22 +171,15 @@ int members_add_learner(struct server *s, node_id_t id, const char *address, siz
         snprintf(why, cap, "node %u is already a member", id);
         return ERR_EXISTS;
     }
-    int rc = change(s, RAFT_CHANGE_ADD_LEARNER, id, index, why, cap);
-    if (rc != 0) {
-        return rc;
-    }
-    s->member_hint = p; /* reachable from this leader at once */
-    rc = propose_address(s, id, &p);
-    if (rc != 0) {
-        LOG_AT(&s->logger, LOG_WARN, "node %u added, but its address was not replicated: %s", id,
-               err_str(rc));
-    }
-    return 0;
+    char text[SERVER_HOST_BYTES_MAX + 8];
+    int len = snprintf(text, sizeof text, "%s:%u", p.host, p.port);
+    return change(s, RAFT_CHANGE_ADD_LEARNER, id, (const uint8_t *)text, (size_t)len, index, why,
+                  cap);
 }
 
 int members_promote(struct server *s, node_id_t id, raft_index_t *index, char *why, size_t cap)
 {
-    return change(s, RAFT_CHANGE_PROMOTE, id, index, why, cap);
+    return change(s, RAFT_CHANGE_PROMOTE, id, NULL, 0, index, why, cap);
 }
 
 int members_remove(struct server *s, node_id_t id, raft_index_t *index, char *why, size_t cap)
@@ -229,7 +198,7 @@ int members_remove(struct server *s, node_id_t id, raft_index_t *index, char *wh
                  p ? p->port : 0);
         return ERR_TRANSFERRING;
     }
-    return change(s, RAFT_CHANGE_REMOVE, id, index, why, cap);
+    return change(s, RAFT_CHANGE_REMOVE, id, NULL, 0, index, why, cap);
 }
 
 bool members_removed(const struct server *s)
@@ -253,37 +222,21 @@ const char *members_role_of(const struct server *s, node_id_t id)
 
 /* ---- the peer set ---- */
 
-/* The address of member id from chorus:members, into p; false when unknown. */
-static bool address_from_keyspace(struct server *s, node_id_t id, struct server_peer *p)
-{
-    char id_text[16];
-    snprintf(id_text, sizeof id_text, "%u", id);
-    const uint8_t *argv[3] = {(const uint8_t *)"HGET", (const uint8_t *)MEMBERS_HASH_KEY,
-                              (const uint8_t *)id_text};
-    size_t lens[3] = {4, strlen(MEMBERS_HASH_KEY), strlen(id_text)};
-    struct kv_argv cmd = {.argc = 3, .argv = argv, .argv_len = lens};
-    kv_reply_reset(&s->reply);
-    kv_read(s->kv, server_wall_ms(), &cmd, &s->reply);
-    struct kv_reply_iter it;
-    struct kv_reply_item item;
-    kv_reply_iter_init(&it, &s->reply);
-    return kv_reply_next(&it, &item) && item.type == KV_REPLY_BULK &&
-           members_parse_address((const char *)item.str, item.str_len, p) == 0;
-}
-
-static void peer_add(struct server *s, node_id_t id)
+/* Adds member id of c at the address the configuration gives it. */
+static void peer_add(struct server *s, const struct raft_config *c, node_id_t id)
 {
     struct server_peer p = {.id = id};
-    bool known = (s->member_hint.id == id && (p = s->member_hint, true)) ||
-                 address_from_keyspace(s, id, &p);
-    if (!known || s->cfg.peers_count == SERVER_PEERS_COUNT_MAX) {
-        s->members_unresolved = true;
+    size_t len = 0;
+    const uint8_t *address = raft_config_address(c, id, &len);
+    if (address == NULL || members_parse_address((const char *)address, len, &p) != 0 ||
+        s->cfg.peers_count == SERVER_PEERS_COUNT_MAX) {
+        LOG_AT(&s->logger, LOG_WARN, "member %u has no usable address (%.*s): unreachable", id,
+               (int)len, address != NULL ? (const char *)address : "");
         return;
     }
     p.id = id;
     uint32_t i = s->cfg.peers_count;
     if (link_table_add_peer(s->links, id) != 0) {
-        s->members_unresolved = true;
         return;
     }
     s->cfg.peers[i] = p;
@@ -307,15 +260,11 @@ void members_sync(struct server *s)
     const struct raft_config *c = raft_configuration(s->raft);
     raft_index_t ci = raft_configuration_index(s->raft);
     bool committed = ci <= raft_commit_index(s->raft);
-    raft_index_t applied = raft_applied_index(s->raft);
-    if (ci == s->members_config_index && committed == s->members_config_committed &&
-        (!s->members_unresolved || applied == s->members_applied_seen)) {
+    if (ci == s->members_config_index && committed == s->members_config_committed) {
         return;
     }
     s->members_config_index = ci;
     s->members_config_committed = committed;
-    s->members_applied_seen = applied;
-    s->members_unresolved = false;
     s->member_seen = s->member_seen || ids_have(c->voters, c->voters_count, s->cfg.id) ||
                      ids_have(c->learners, c->learners_count, s->cfg.id);
     const node_id_t *sets[3] = {c->voters, c->voters_old, c->learners};
@@ -323,7 +272,7 @@ void members_sync(struct server *s)
     for (int k = 0; k < 3; k++) {
         for (uint32_t i = 0; i < counts[k]; i++) {
             if (sets[k][i] != s->cfg.id && server_config_peer(&s->cfg, sets[k][i]) == NULL) {
-                peer_add(s, sets[k][i]);
+                peer_add(s, c, sets[k][i]);
             }
         }
     }

@@ -642,6 +642,14 @@ static int boot_raft(struct server *s)
     }
     struct raft_options opt;
     raft_options_default(&opt, s->cfg.id, voters, voters_count);
+    /* Every member's address travels in the configuration (members.c); a joining node's
+     * own is no voter's, so setting it is refused (ERR_NOT_FOUND) and ignored. */
+    for (uint32_t i = 0; i < s->cfg.peers_count; i++) {
+        const struct server_peer *p = &s->cfg.peers[i];
+        char address[SERVER_HOST_BYTES_MAX + 8];
+        int len = snprintf(address, sizeof address, "%s:%u", p->host, p->port);
+        raft_options_set_address(&opt, p->id, (const uint8_t *)address, (size_t)len);
+    }
     opt.election_timeout_ns_min = (uint64_t)s->cfg.election_timeout_ms * 1000000ull;
     opt.heartbeat_interval_ns = (uint64_t)s->cfg.heartbeat_ms * 1000000ull;
     opt.prng_seed = server_now_ns() ^ ((uint64_t)s->cfg.id << 32);

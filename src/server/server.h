@@ -152,12 +152,9 @@ struct server {
     uint64_t snapshots_taken;
     uint64_t snapshots_installed;
     /* Membership (members.c): the peer set follows the configuration in effect. */
-    struct server_peer member_hint;   /* the learner this leader added last, and where */
     bool member_seen;                 /* this node was a voter or learner at some point */
     raft_index_t members_config_index; /* the configuration members_sync last followed */
     bool members_config_committed;
-    bool members_unresolved;          /* a member's address is not known yet */
-    raft_index_t members_applied_seen;
 };
 
 /* Clocks: monotonic for Raft and links, wall clock (ms) for kv's expiry times. */
