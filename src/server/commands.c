@@ -119,6 +119,8 @@ static void info(struct server *s, int argc, const uint8_t *const *argv, const s
     buf_init(&all, 0);
     buf_init(&out, 0);
     commands_info_text(s, &all);
+    buf_put_u8(&all, 0); /* strstr below needs the terminator; not part of the text */
+    all.len--;
     const char *text = (const char *)all.data, *end = text + all.len;
     while (text < end) {
         /* A section: "# Title\r\n" lines up to the blank line that ends it. */

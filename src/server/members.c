@@ -73,7 +73,7 @@ int members_parse_address(const char *text, size_t len, struct server_peer *p)
         uv_ip4_addr(tmp, (int)port, &sa) != 0 || strlen(tmp) >= sizeof p->host) {
         return ERR_INVALID;
     }
-    snprintf(p->host, sizeof p->host, "%s", tmp);
+    memcpy(p->host, tmp, strlen(tmp) + 1); /* fits: checked above */
     p->port = (uint16_t)port;
     return 0;
 }
