@@ -194,3 +194,38 @@ def test_removing_the_leader_hands_leadership_over_first(compacting_cluster):
     code, out, err = run_cli("--peers", ",".join("%d@127.0.0.1:%d" % (n.id, n.cluster_port)
                                                  for n in remaining), "status")
     assert code == 0, out + err
+
+
+def test_members_added_at_run_time_are_reached_again_after_a_full_restart(tmp_path):
+    """Addresses live in the config entries: after kill -9 of every node and a restart with
+    the same flags (the original --peers, which still names the removed node and not the
+    new one), the cluster of 1, 2 and 4 elects a leader and replicates to node 4."""
+    c = Cluster(tmp_path, 3)
+    c.start()
+    try:
+        leader = c.leader()
+        assert retry(lambda: leader.client().set("before", "1")) is True
+        n4 = start_joiner(c, 4)
+        code, out, err = run_cli("--peers", c.peers, "add", "4",
+                                 "127.0.0.1:%d" % n4.cluster_port, timeout_s=60)
+        assert code == 0, out + err
+        gone = c.nodes[2] if c.leader() is not c.nodes[2] else c.nodes[1]
+        code, out, err = run_cli("--peers", c.peers, "remove", str(gone.id), timeout_s=60)
+        assert code == 0, out + err
+        wait_for(lambda: gone.id not in members(c.leader(exclude=gone)), "the removal")
+        gone.kill()
+        for n in c.nodes:
+            n.kill()
+        for n in c.nodes:
+            if n is not gone:
+                n.start()
+        leader = c.leader(exclude=gone)
+        assert retry(lambda: leader.client().set("after", "2")) is True
+        assert sorted(members(leader)) == [n.id for n in c.nodes if n is not gone]
+        commit = leader.status()["commit_index"]
+        wait_for(lambda: n4.status()["apply_index"] >= commit, "node 4 to apply the new write")
+        c4 = n4.client()
+        c4.execute_command("READONLY")
+        assert c4.mget("before", "after") == [b"1", b"2"]
+    finally:
+        c.stop()
