@@ -459,8 +459,13 @@ static struct member_status *call_leader(struct cli *c, const char *method_name,
 
 static int print_leader_answer(const char *what, const struct member_status *m)
 {
+    if (m->answered && m->index == 0) {
+        printf("%s: OK (node %u)\n", what, m->peer->id);
+        return 0;
+    }
     if (m->answered) {
-        printf("%s: OK (node %u, index %llu)\n", what, m->peer->id, (unsigned long long)m->index);
+        printf("%s: OK (node %u, config index %llu)\n", what, m->peer->id,
+               (unsigned long long)m->index);
         return 0;
     }
     printf("%s: %s: %s (node %u)\n", what, rpc_status_name(m->status), m->detail, m->peer->id);
