@@ -6,6 +6,7 @@
  * Asked of every member at once (one RPC each, sent as frames of kind FRAME_KIND_RPC to
  * its cluster UDP port, see src/server/admin_rpc.h):
  *   status    one line per member: role, term, leader, commit, applied and last index
+ *             (members of the configuration that --peers does not name are asked too)
  *   snapshot  one line per member: what it answered (each takes its own snapshot)
  * A member that does not answer OK gets the status and its detail instead (e.g.
  * RPC_DEADLINE_EXCEEDED).
@@ -47,8 +48,11 @@
 #define CLI_RETRY_PAUSE_MS 200
 #define CLI_ERROR_BYTES 256
 
+struct cli;
+
 /* What one member said. */
 struct member_status {
+    struct cli *cli;
     const struct server_peer *peer;
     struct sockaddr_in addr;
     bool answered;
@@ -139,6 +143,8 @@ static void on_datagram(void *ctx, const struct sockaddr_in *from, const uint8_t
     pump(c);
 }
 
+static void note_members(struct cli *c, const Chorus__StatusReply *r);
+
 static void on_answer(void *ctx, const struct rpc_result *r)
 {
     struct member_status *m = ctx;
@@ -153,11 +159,14 @@ static void on_answer(void *ctx, const struct rpc_result *r)
         m->index = ((const Chorus__SnapshotReply *)r->reply)->index;
     }
     if (m->answered && r->reply->descriptor == &chorus__status_reply__descriptor) {
+        note_members(m->cli, (const Chorus__StatusReply *)r->reply);
         m->reply = *(const Chorus__StatusReply *)r->reply;
         m->reply.n_voters = 0;
         m->reply.voters = NULL;
         m->reply.n_learners = 0;
         m->reply.learners = NULL;
+        m->reply.n_members = 0;
+        m->reply.members = NULL;
     }
 }
 
@@ -343,6 +352,7 @@ static int start_client(struct cli *c)
     for (uint32_t i = 0; i < c->cfg.peers_count; i++) {
         struct member_status *m = &c->members[i];
         m->peer = &c->cfg.peers[i];
+        m->cli = c;
         if (uv_ip4_addr(m->peer->host, m->peer->port, &m->addr) != 0) {
             return ERR_INVALID;
         }
@@ -371,18 +381,51 @@ static int start_call(struct cli *c, struct member_status *m, const ProtobufCMet
     return id < 0 ? (int)id : 0;
 }
 
-/* Status and Snapshot: every member at once. */
+/* Status and Snapshot: every member at once; for Status then also the members the
+ * answers name that --peers did not. */
 static int call_every_member(struct cli *c, uint64_t timeout_ms)
 {
-    for (uint32_t i = 0; i < c->cfg.peers_count; i++) {
-        int rc = start_call(c, &c->members[i], c->method, NULL, timeout_ms);
-        if (rc != 0) {
-            return rc;
+    uint32_t asked = 0;
+    while (asked < c->cfg.peers_count) {
+        uint32_t known = c->cfg.peers_count;
+        for (uint32_t i = asked; i < known; i++) {
+            int rc = start_call(c, &c->members[i], c->method, NULL, timeout_ms);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        asked = known;
+        pump(c);
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+    }
+    return 0;
+}
+
+/* Adds p to the members asked; its index, or -1 when there is no room. */
+static int add_peer(struct cli *c, const struct server_peer *p)
+{
+    if (c->cfg.peers_count == SERVER_PEERS_COUNT_MAX) {
+        return -1;
+    }
+    uint32_t i = c->cfg.peers_count++;
+    c->cfg.peers[i] = *p;
+    c->members[i].peer = &c->cfg.peers[i];
+    c->members[i].cli = c;
+    uv_ip4_addr(p->host, p->port, &c->members[i].addr);
+    return (int)i;
+}
+
+/* Members of a configuration that --peers did not name are asked too (status). */
+static void note_members(struct cli *c, const Chorus__StatusReply *r)
+{
+    for (size_t i = 0; i < r->n_members; i++) {
+        const Chorus__MemberInfo *mi = r->members[i];
+        struct server_peer p = {.id = mi->node_id};
+        if (server_config_peer(&c->cfg, mi->node_id) == NULL && mi->address != NULL &&
+            members_parse_address(mi->address, strlen(mi->address), &p) == 0) {
+            add_peer(c, &p);
         }
     }
-    pump(c);
-    uv_run(&c->loop, UV_RUN_DEFAULT);
-    return 0;
 }
 
 /* The member to ask after a redirect ("node N leads at HOST:PORT"), added when new;
@@ -405,15 +448,7 @@ static int redirect_target(struct cli *c, const char *detail)
         }
     }
     struct server_peer p = {.id = id};
-    if (c->cfg.peers_count == SERVER_PEERS_COUNT_MAX ||
-        members_parse_address(address, strlen(address), &p) != 0) {
-        return -1;
-    }
-    uint32_t i = c->cfg.peers_count++;
-    c->cfg.peers[i] = p;
-    c->members[i].peer = &c->cfg.peers[i];
-    uv_ip4_addr(p.host, p.port, &c->members[i].addr);
-    return (int)i;
+    return members_parse_address(address, strlen(address), &p) == 0 ? add_peer(c, &p) : -1;
 }
 
 static void pause_ms(struct cli *c, uint64_t ms)

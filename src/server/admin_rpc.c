@@ -48,6 +48,13 @@ static void admin_status(Chorus__Admin_Service *svc, const Chorus__StatusRequest
     r.voters = voters;
     r.n_learners = c->learners_count;
     r.learners = learners;
+    Chorus__MemberInfo infos[RAFT_NODES_COUNT_MAX], *info_ptrs[RAFT_NODES_COUNT_MAX];
+    char addresses[RAFT_NODES_COUNT_MAX][RAFT_MEMBER_ADDRESS_BYTES_MAX + 1];
+    r.n_members = members_describe(s, infos, addresses, RAFT_NODES_COUNT_MAX);
+    for (size_t i = 0; i < r.n_members; i++) {
+        info_ptrs[i] = &infos[i];
+    }
+    r.members = info_ptrs;
     done(&r, call);
 }
 

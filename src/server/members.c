@@ -285,30 +285,52 @@ void members_sync(struct server *s)
 
 /* ---- CHORUS commands on the RESP port ---- */
 
-static void members_list(struct server *s, struct kv_reply *r)
+size_t members_describe(const struct server *s, Chorus__MemberInfo *out,
+                        char (*addresses)[RAFT_MEMBER_ADDRESS_BYTES_MAX + 1], size_t cap)
 {
     const struct raft_config *c = raft_configuration(s->raft);
     const node_id_t *sets[3] = {c->voters, c->voters_old, c->learners};
     uint32_t counts[3] = {c->voters_count, c->voters_old_count, c->learners_count};
-    size_t pos = kv_reply_array_begin(r);
-    uint32_t n = 0;
-    node_id_t listed[3 * RAFT_NODES_COUNT_MAX];
+    size_t n = 0;
     for (int k = 0; k < 3; k++) {
-        for (uint32_t i = 0; i < counts[k]; i++) {
+        for (uint32_t i = 0; i < counts[k] && n < cap; i++) {
             node_id_t id = sets[k][i];
-            if (ids_have(listed, n, id)) {
+            bool listed = false;
+            for (size_t j = 0; j < n; j++) {
+                listed = listed || out[j].node_id == id;
+            }
+            if (listed) {
                 continue;
             }
-            listed[n++] = id;
-            const struct server_peer *p = server_config_peer(&s->cfg, id);
-            char line[160];
-            int len = snprintf(line, sizeof line, "%u %s:%u %s %llu", id, p ? p->host : "?",
-                               p ? p->port : 0, members_role_of(s, id),
-                               (unsigned long long)raft_member_match_index(s->raft, id));
-            kv_reply_bulk(r, (const uint8_t *)line, (size_t)len);
+            size_t len = 0;
+            const uint8_t *address = raft_config_address(c, id, &len);
+            snprintf(addresses[n], RAFT_MEMBER_ADDRESS_BYTES_MAX + 1, "%.*s", (int)len,
+                     address != NULL ? (const char *)address : "");
+            chorus__member_info__init(&out[n]);
+            out[n].node_id = id;
+            out[n].address = addresses[n];
+            out[n].role = (char *)members_role_of(s, id);
+            out[n].match_index = raft_member_match_index(s->raft, id);
+            n++;
         }
     }
-    kv_reply_array_end(r, pos, n);
+    return n;
+}
+
+static void members_list(struct server *s, struct kv_reply *r)
+{
+    Chorus__MemberInfo infos[RAFT_NODES_COUNT_MAX];
+    char addresses[RAFT_NODES_COUNT_MAX][RAFT_MEMBER_ADDRESS_BYTES_MAX + 1];
+    size_t n = members_describe(s, infos, addresses, RAFT_NODES_COUNT_MAX);
+    size_t pos = kv_reply_array_begin(r);
+    for (size_t i = 0; i < n; i++) {
+        char line[160];
+        int len = snprintf(line, sizeof line, "%u %s %s %llu", infos[i].node_id,
+                           infos[i].address[0] != '\0' ? infos[i].address : "?", infos[i].role,
+                           (unsigned long long)infos[i].match_index);
+        kv_reply_bulk(r, (const uint8_t *)line, (size_t)len);
+    }
+    kv_reply_array_end(r, pos, (uint32_t)n);
 }
 
 /* Runs a CHORUS admin command on the leader into r. */

@@ -264,6 +264,11 @@ bool members_removed(const struct server *s);
 /* "leader", "voter", "learner", "leaving" (C_old only) or "none". */
 const char *members_role_of(const struct server *s, node_id_t id);
 void members_info(const struct server *s, struct buf *out); /* INFO's # Membership */
+/* Every member of the configuration in effect (at most cap) into out, for Admin.Status
+ * and CHORUS MEMBERS: id, address (written into addresses[i], which out[i] borrows),
+ * role (static text) and the leader's match index. Returns the count. */
+size_t members_describe(const struct server *s, Chorus__MemberInfo *out,
+                        char (*addresses)[RAFT_MEMBER_ADDRESS_BYTES_MAX + 1], size_t cap);
 node_id_t members_parse_id(const char *text, size_t len);   /* 0 when malformed */
 int members_parse_address(const char *text, size_t len, struct server_peer *p);
 

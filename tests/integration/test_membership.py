@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from conftest import Cluster, Node, retry
-from test_cli import run_cli
+from test_cli import rows, run_cli
 
 SNAPSHOT_ENTRIES = "50"
 
@@ -131,6 +131,11 @@ def add_fourth_node(c, writer):
     assert "add-learner: OK" in out and "promote: OK" in out
     wait_for(lambda: members(c.leader())[4][1] == "voter", "node 4 to be a voter")
     assert int(info(n4, "snapshots")["chorus_snapshots_installed"]) >= 1
+    assert members(c.leader())[4][0] == "127.0.0.1:%d" % n4.cluster_port
+    code, out, err = run_cli("--peers", c.peers, "status")  # --peers does not name node 4
+    assert code == 0, out + err
+    table = rows(out)
+    assert sorted(table) == [1, 2, 3, 4] and table[4][1] == "127.0.0.1:%d" % n4.cluster_port
     assert writer.acks_since(t0) > 0
     return n4
 
