@@ -203,9 +203,7 @@ int members_remove(struct server *s, node_id_t id, raft_index_t *index, char *wh
 
 bool members_removed(const struct server *s)
 {
-    const struct raft_config *c = raft_configuration(s->raft);
-    return s->member_seen && !ids_have(c->voters, c->voters_count, s->cfg.id) &&
-           !ids_have(c->learners, c->learners_count, s->cfg.id);
+    return s->member_removed;
 }
 
 const char *members_role_of(const struct server *s, node_id_t id)
@@ -265,8 +263,14 @@ void members_sync(struct server *s)
     }
     s->members_config_index = ci;
     s->members_config_committed = committed;
-    s->member_seen = s->member_seen || ids_have(c->voters, c->voters_count, s->cfg.id) ||
-                     ids_have(c->learners, c->learners_count, s->cfg.id);
+    bool member = ids_have(c->voters, c->voters_count, s->cfg.id) ||
+                  ids_have(c->learners, c->learners_count, s->cfg.id);
+    s->member_seen = s->member_seen || member;
+    if (s->member_seen && !member && !s->member_removed) {
+        LOG_AT(&s->logger, LOG_WARN, "removed from the cluster by the configuration at %llu: "
+               "refusing key-value commands from now on", (unsigned long long)ci);
+    }
+    s->member_removed = s->member_seen && !member;
     const node_id_t *sets[3] = {c->voters, c->voters_old, c->learners};
     uint32_t counts[3] = {c->voters_count, c->voters_old_count, c->learners_count};
     for (int k = 0; k < 3; k++) {
@@ -384,7 +388,7 @@ bool members_command(struct server *s, struct request *req, int argc, const uint
                      const size_t *lens)
 {
     if (!is(argv[0], lens[0], "chorus") || argc < 2 || wanted_argc(argv[1], lens[1]) == 0) {
-        if (members_removed(s) && kv_command_lookup(argv[0], lens[0]) != NULL) {
+        if (s->member_removed && kv_command_lookup(argv[0], lens[0]) != NULL) {
             request_complete_error(s, req, "ERR this node was removed from the cluster");
             return true;
         }

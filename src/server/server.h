@@ -153,6 +153,7 @@ struct server {
     uint64_t snapshots_installed;
     /* Membership (members.c): the peer set follows the configuration in effect. */
     bool member_seen;                 /* this node was a voter or learner at some point */
+    bool member_removed;              /* ...and the configuration in effect leaves it out */
     raft_index_t members_config_index; /* the configuration members_sync last followed */
     bool members_config_committed;
 };
