@@ -236,3 +236,22 @@ def test_members_added_at_run_time_are_reached_again_after_a_full_restart(tmp_pa
         assert c4.mget("before", "after") == [b"1", b"2"]
     finally:
         c.stop()
+
+
+def test_membership_commands_refuse_bad_requests_clearly(cluster):
+    leader = cluster.leader()
+    follower = next(n for n in cluster.nodes if n is not leader)
+    cases = [(("ADDLEARNER", "4", "localhost:1"), "invalid address"),
+             (("ADDLEARNER", "2", "127.0.0.1:9"), "already a member"),
+             (("ADDLEARNER", "x", "127.0.0.1:9"), "invalid node id"),
+             (("PROMOTE", "7"), "does not fit the configuration"),
+             (("REMOVE", "7"), "does not fit the configuration"),
+             (("PROMOTE",), "wrong number of arguments")]
+    for node in (leader, follower):  # a follower forwards and relays the leader's answer
+        for args, text in cases:
+            with pytest.raises(redis.ResponseError, match=text):
+                retry(lambda: node.client().execute_command("CHORUS", *args))
+    listed = members(follower)  # forwarded: the leader's view, with match indexes
+    assert sorted(listed) == [1, 2, 3]
+    assert listed[leader.id][1] == "leader" and all(m[2] > 0 for m in listed.values())
+    assert info(follower)["chorus_member"] == "voter"
