@@ -4,13 +4,17 @@
  *
  * A configuration lives in the log as a RAFT_ENTRY_CONFIG entry and takes effect on a
  * node as soon as the entry is appended there, committed or not (thesis §4.1); removing
- * the entry by truncation reverts to the previous configuration in the log. A change of
- * voters goes through the joint configuration C_old,new, in which elections and
- * commitment need a majority of C_old and a majority of C_new; once C_old,new commits,
- * the leader appends C_new. Only one change is in flight at a time. Learners receive the
- * log but never count toward a quorum, and campaign only through PreVote (see
- * config_can_campaign); a learner is
- * promoted only once it has caught up, so that it does not stall commitment.
+ * the entry by truncation reverts to the previous configuration in the log or, when the
+ * log holds none, to the snapshot's configuration (the one in effect as of its index,
+ * which comes with the snapshot at boot and on install), or, without a snapshot, to
+ * raft_options' voters. A change of voters goes through the joint configuration
+ * C_old,new, in which elections and commitment need a majority of C_old and a majority of
+ * C_new; once C_old,new commits, the leader appends C_new. Only one change is in flight
+ * at a time. Learners receive the log but never count toward a quorum, and campaign only
+ * through PreVote (see config_can_campaign); a learner is promoted only once it has
+ * caught up, so that it does not stall commitment. Each member carries an opaque address
+ * (raft never reads it) that stays with it through promotion and the joint phase and
+ * leaves with it.
  *
  * Every quorum decision of the core (votes, PreVote, CheckQuorum, ReadIndex rounds,
  * commitment) goes through raft_config_has_quorum or raft_config_committed_index. */
@@ -409,28 +413,87 @@ static void config_set(struct raft *r, const struct raft_config *c, raft_index_t
          (unsigned long long)index, c->voters_count, c->voters_old_count, c->learners_count);
 }
 
-/* The latest configuration in the log at or before index, else that of raft_options.
- * With log compaction the configuration at the base must come with the snapshot. */
-static void config_from_log(struct raft *r, raft_index_t index)
+/* The configuration of raft_options: its voters and their addresses. */
+static void config_initial(const struct raft *r, struct raft_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->voters_count = r->opt.voters_count;
+    memcpy(c->voters, r->opt.voters, r->opt.voters_count * sizeof *c->voters);
+    for (uint32_t i = 0; i < r->opt.voter_addresses_count; i++) {
+        const struct raft_member_address *a = &r->opt.voter_addresses[i];
+        raft_config_set_address(c, a->id, a->bytes, a->len);
+    }
+}
+
+/* The latest configuration in the log at or before index, else the one in effect as of
+ * the snapshot, which covers everything before the log (raft_options' voters when there
+ * is no snapshot). */
+raft_index_t config_at(const struct raft *r, raft_index_t index, struct raft_config *out)
 {
     for (raft_index_t i = MIN(index, raft_log_last_index(&r->log)); i >= r->log.first_index; i--) {
         const struct raft_entry *e = raft_log_get(&r->log, i);
-        struct raft_config c;
-        if (e->type == RAFT_ENTRY_CONFIG && raft_config_decode(e->data, e->data_len, &c) == 0) {
-            config_set(r, &c, i);
-            return;
+        if (e->type == RAFT_ENTRY_CONFIG && raft_config_decode(e->data, e->data_len, out) == 0) {
+            return i;
         }
     }
-    struct raft_config c = {.voters_count = r->opt.voters_count};
-    memcpy(c.voters, r->opt.voters, r->opt.voters_count * sizeof *c.voters);
-    for (uint32_t i = 0; i < r->opt.voter_addresses_count; i++) {
-        const struct raft_member_address *a = &r->opt.voter_addresses[i];
-        raft_config_set_address(&c, a->id, a->bytes, a->len);
+    if (raft_mutant(r, RAFT_MUTANT_SNAPSHOT_DROP_CONFIG)) {
+        config_initial(r, out);
+        return 0;
     }
-    config_set(r, &c, 0);
+    *out = r->snapshot_config;
+    return r->snapshot_index;
 }
 
-void config_boot(struct raft *r) { config_from_log(r, raft_log_last_index(&r->log)); }
+static void config_from_log(struct raft *r, raft_index_t index)
+{
+    struct raft_config c;
+    raft_index_t at = config_at(r, index, &c);
+    config_set(r, &c, at);
+}
+
+void config_set_snapshot(struct raft *r, const struct raft_config *c, bool adopt)
+{
+    r->snapshot_config = *c;
+    r->snapshot_config_len = (uint32_t)raft_config_encode(c, r->snapshot_config_bytes);
+    if (adopt) {
+        config_from_log(r, raft_log_last_index(&r->log));
+    }
+}
+
+int config_boot(struct raft *r, const struct raft_boot *boot)
+{
+    struct raft_config c;
+    if (boot->snapshot_index != 0 && boot->snapshot_config_len != 0) {
+        int rc = raft_config_decode(boot->snapshot_config, boot->snapshot_config_len, &c);
+        if (rc != 0) {
+            LOGE(r->opt.logger, "the configuration of snapshot %llu is invalid (%s)",
+                 (unsigned long long)boot->snapshot_index, err_str(rc));
+            return rc;
+        }
+    } else {
+        if (boot->snapshot_index != 0) {
+            LOGW(r->opt.logger, "snapshot %llu has no configuration; using the configured voters",
+                 (unsigned long long)boot->snapshot_index);
+        }
+        config_initial(r, &c);
+    }
+    config_set_snapshot(r, &c, true);
+    return 0;
+}
+
+raft_index_t raft_configuration_at(const struct raft *r, raft_index_t index,
+                                   struct raft_config *out)
+{
+    return config_at(r, MAX(index, r->snapshot_index), out);
+}
+
+size_t raft_snapshot_config_encode(const struct raft *r, raft_index_t index, uint8_t *out)
+{
+    RAFT_ASSERT(r, index >= r->snapshot_index && index <= r->applied_index);
+    struct raft_config c;
+    config_at(r, index, &c);
+    return raft_config_encode(&c, out);
+}
 
 void config_on_append(struct raft *r, const struct raft_entry *e)
 {

@@ -8,9 +8,17 @@
 
 struct raft;
 
-/* Sets the configuration from the latest config entry in the log, or from the voters
- * of raft_options when there is none (raft_create). */
-void config_boot(struct raft *r);
+/* Sets the snapshot's configuration from boot (raft_options' voters without a snapshot
+ * or with an empty one), then the configuration in effect from the latest config entry
+ * in the log, or the snapshot's when there is none (raft_create). Returns ERR_MALFORMED
+ * when boot's snapshot_config does not decode. */
+int config_boot(struct raft *r, const struct raft_boot *boot);
+/* The snapshot's configuration is now c, as of r->snapshot_index (a snapshot was taken
+ * or installed); with adopt, the configuration in effect follows from the log again. */
+void config_set_snapshot(struct raft *r, const struct raft_config *c, bool adopt);
+/* The configuration as of index >= r->snapshot_index (raft_snapshot_taken looks before it
+ * compacts). */
+raft_index_t config_at(const struct raft *r, raft_index_t index, struct raft_config *out);
 /* The log gained entry e (a follower's append); a config entry takes effect now. */
 void config_on_append(struct raft *r, const struct raft_entry *e);
 /* Entries from index on were removed; a removed config entry gives way to the previous

@@ -115,7 +115,10 @@ struct raft *raft_create(const struct raft_options *opt, const struct raft_boot 
         r->snapshot_data = boot->snapshot_data;
         r->snapshot_size_bytes = boot->snapshot_size_bytes;
     }
-    config_boot(r);
+    if (config_boot(r, boot) != 0) {
+        raft_destroy(r);
+        return NULL;
+    }
     r->commit_index = r->log.first_index - 1;
     r->applied_index = r->commit_index;
     r->role = RAFT_FOLLOWER;

@@ -32,8 +32,11 @@
  * resumable chunks (§7, snapshot.c): the driver reports a snapshot it took
  * (raft_snapshot_taken), receives a complete one from the leader as
  * update.snapshot_install, and reports it durable (raft_persisted_snapshot) before the
- * follower acknowledges it. Not yet: the configuration does not travel with a snapshot
- * (config_from_log falls back to the initial voters once a config entry is compacted away).
+ * follower acknowledges it. The configuration travels with the snapshot: the core keeps
+ * the configuration in effect as of its snapshot's index, the driver stores it with the
+ * snapshot (raft_snapshot_config_encode) and hands it back at boot, InstallSnapshot
+ * carries it, and a node whose log holds no config entry uses it (never raft_options'
+ * voters once a snapshot exists).
  *
  * Ownership: pointers inside a struct raft_update (entries, messages, their data) are
  * borrowed from the core and stay valid until raft_update_done() or the next event call,
@@ -125,6 +128,10 @@ struct raft_message {
     const uint8_t *data;         /* borrowed, see the ownership note above */
     uint32_t data_len;
     bool done;
+    /* SNAPSHOT at offset 0: the configuration as of snapshot_index, encoded
+     * (raft_config_encode); the follower refuses a first chunk without a valid one. */
+    const uint8_t *config;       /* borrowed, see the ownership note above */
+    uint32_t config_len;
 };
 
 /* Known-wrong variants of the core (STYLE.md rule 20). They exist only in builds with
@@ -143,6 +150,8 @@ enum raft_mutant {
     RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL, /* installing keeps a log tail that conflicts */
     RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT,    /* switch voters C_old -> C_new in one step */
     RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS, /* learners' votes and acks count in quorums */
+    RAFT_MUTANT_SNAPSHOT_DROP_CONFIG,     /* a log without config entries uses raft_options'
+                                           * voters, not the snapshot's configuration */
     RAFT_MUTANT_COUNT_
 };
 
@@ -197,7 +206,8 @@ int raft_options_set_address(struct raft_options *o, node_id_t id, const uint8_t
                              size_t len);
 
 /* What the driver recovered from durable storage at start. Entries are copied. The
- * configuration is the latest config entry among them, else the voters of raft_options. */
+ * configuration is the latest config entry among them, else the snapshot's
+ * configuration, else (no snapshot) the voters of raft_options. */
 struct raft_boot {
     raft_term_t term;
     node_id_t vote;
@@ -218,10 +228,16 @@ struct raft_boot {
     raft_term_t snapshot_term;
     const uint8_t *snapshot_data;
     uint64_t snapshot_size_bytes;
+    /* The configuration as of snapshot_index, as raft_snapshot_config_encode or
+     * snapshot_install.config gave it (copied). Empty (a snapshot saved before
+     * configurations travelled with snapshots): the voters of raft_options. */
+    const uint8_t *snapshot_config;
+    uint32_t snapshot_config_len;
 };
 
 struct raft;
 
+/* Returns NULL when out of memory or when boot's snapshot_config does not decode. */
 struct raft *raft_create(const struct raft_options *opt, const struct raft_boot *boot,
                          uint64_t now_ns);
 void raft_destroy(struct raft *r);
@@ -271,7 +287,8 @@ void raft_persisted_entries(struct raft *r, uint64_t now_ns, raft_index_t index,
 void raft_persisted_hard_state(struct raft *r, uint64_t now_ns, raft_term_t term, node_id_t vote);
 
 /* Snapshots (snapshot.c, §7). The driver serialised its state machine as of applied
- * index `index` (<= raft_applied_index) and saved it durably: the core drops in-memory
+ * index `index` (<= raft_applied_index) and saved it durably, with the configuration
+ * raft_snapshot_config_encode(index) gave it when it serialised: the core drops in-memory
  * entries up to index - snapshot_trailing_entries and sends this snapshot to followers
  * that need entries it no longer has. data is borrowed until the next call or
  * raft_destroy(). Must not be called between raft_get_update and raft_update_done.
@@ -282,6 +299,11 @@ int raft_snapshot_taken(struct raft *r, uint64_t now_ns, raft_index_t index,
  * the install said, loaded its state machine): the follower installs it in memory and
  * only now acknowledges it to the leader. Stale reports are ignored. */
 void raft_persisted_snapshot(struct raft *r, uint64_t now_ns, raft_index_t index, raft_term_t term);
+/* The configuration in effect as of applied index `index` (raft_snapshot_index <= index <=
+ * raft_applied_index), encoded into out (RAFT_CONFIG_ENCODED_SIZE_MAX bytes suffice), for
+ * the driver to save with the snapshot it takes at index (log_snapshot_save's config).
+ * Returns the length. */
+size_t raft_snapshot_config_encode(const struct raft *r, raft_index_t index, uint8_t *out);
 
 struct raft_read_ready {
     uint64_t request_id;
@@ -292,14 +314,18 @@ struct raft_read_ready {
  * durably; if log_tail_matches, keep the log entries after index and drop those at or
  * before it, otherwise drop the whole log (it conflicts or ends before index), so the
  * next entry is index + 1; load the state machine from data; then call
- * raft_persisted_snapshot(). data is borrowed until that call or raft_destroy(). While
- * an install is pending the follower accepts no entries and does not campaign. */
+ * raft_persisted_snapshot(). data and config are borrowed until that call or
+ * raft_destroy(). While an install is pending the follower accepts no entries and does
+ * not campaign. config, the configuration as of index, is saved with the snapshot and
+ * given back at boot (raft_boot.snapshot_config); the core adopts it on install. */
 struct raft_snapshot_install {
     raft_index_t index;
     raft_term_t term;
     const uint8_t *data;
     uint64_t size_bytes;
     bool log_tail_matches;
+    const uint8_t *config;
+    uint32_t config_len;
 };
 
 struct raft_update {
@@ -363,9 +389,11 @@ void raft_check_invariants(const struct raft *r);
  * change is in its joint phase C_old,new also the old set of voters, plus the learners,
  * which receive the log but never vote and never count toward any quorum. Each node uses
  * the latest configuration in its log, whether committed or not (it takes effect when
- * appended); without one, the voters of raft_options. Every quorum decision of the core
- * goes through raft_config_has_quorum / raft_config_committed_index, which demand
- * majorities of both sets while joint. A node outside the voters of its configuration
+ * appended); without one, the snapshot's configuration; without a snapshot, the voters
+ * of raft_options. Every quorum decision of the core goes through raft_config_has_quorum
+ * / raft_config_committed_index, which demand majorities of both sets while joint. Once the entry that set a configuration is
+ * compacted into a snapshot, the configuration lives on with the snapshot (see
+ * raft_boot.snapshot_config). A node outside the voters of its configuration
  * campaigns only through PreVote, and only when its log is what the voters need (see
  * config.c); as leader it hands leadership over once its configuration commits. */
 struct raft_config {
@@ -449,8 +477,14 @@ struct raft_change {
 int raft_change_membership(struct raft *r, uint64_t now_ns, const struct raft_change *changes,
                            size_t changes_count, raft_index_t *index_out);
 /* The configuration in effect (borrowed until the next event call), and the index of the
- * entry that set it (0: the voters of raft_options). */
+ * entry that set it (the snapshot's index when it came with the snapshot; 0: the voters
+ * of raft_options). */
 const struct raft_config *raft_configuration(const struct raft *r);
 raft_index_t raft_configuration_index(const struct raft *r);
+/* The configuration in effect as of index: the latest config entry at or before it, else
+ * the snapshot's configuration; an index before the snapshot's reads as the snapshot's.
+ * Returns the index of the entry that set it, as raft_configuration_index does. */
+raft_index_t raft_configuration_at(const struct raft *r, raft_index_t index,
+                                   struct raft_config *out);
 
 #endif

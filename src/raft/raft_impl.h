@@ -80,6 +80,9 @@ struct snapshot_receive {
     bool installing;              /* handed to the driver, not yet durable */
     bool install_reported;        /* the update carried it */
     bool log_tail_matches;
+    struct raft_config config;    /* as of index, from the first chunk */
+    uint8_t config_bytes[RAFT_CONFIG_ENCODED_SIZE_MAX]; /* the same, encoded */
+    uint32_t config_len;
 };
 
 struct pending_read {
@@ -186,6 +189,12 @@ struct raft {
     const uint8_t *snapshot_data;
     uint64_t snapshot_size_bytes;
     uint8_t *snapshot_data_owned;
+    /* The configuration in effect as of snapshot_index, which config.c falls back to
+     * when the log holds no config entry (raft_options' voters while there is no
+     * snapshot), and its encoding, sent with the first chunk of the snapshot. */
+    struct raft_config snapshot_config;
+    uint8_t snapshot_config_bytes[RAFT_CONFIG_ENCODED_SIZE_MAX];
+    uint32_t snapshot_config_len;
     struct snapshot_receive receive;
     struct raft_snapshot_install install; /* what update.snapshot_install points to */
 };

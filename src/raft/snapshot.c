@@ -22,7 +22,16 @@
  * commit and applied indexes jump to it. A snapshot at or below the commit index is
  * acknowledged without being installed: a node never goes backwards. While an install is
  * pending the follower ignores appends and does not campaign, so its log cannot change
- * under the driver's feet. Pure: see raft.h. */
+ * under the driver's feet.
+ *
+ * The configuration travels with the snapshot: once the config entries are compacted
+ * away, the snapshot's configuration (r->snapshot_config, the one in effect as of its
+ * index) is what a node uses when its log holds no config entry (config.c). Taking one,
+ * the core records the configuration as of its index (the driver saves the same bytes,
+ * raft_snapshot_config_encode); sending one, the leader puts it on every chunk at offset
+ * 0; receiving one, the follower refuses a first chunk without a valid configuration and
+ * adopts it when the install is durable, unless a kept log tail holds a later config
+ * entry. Pure: see raft.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +116,9 @@ void snapshot_on_reply(struct raft *r, const struct raft_message *m)
         return;
     }
     struct progress *p = raft_progress_of(r, m->from);
+    if (p == NULL) {
+        return; /* removed from the configuration while the transfer ran */
+    }
     p->recently_active = true;
     if (p->state != PROGRESS_SNAPSHOT || m->snapshot_index != p->snapshot.index) {
         return; /* about a transfer that is over or was restarted */
@@ -135,12 +147,17 @@ void snapshot_on_reply(struct raft *r, const struct raft_message *m)
     snapshot_send(r, p);
 }
 
-/* Attaches a queued chunk's bytes, borrowed from the current snapshot. */
+/* Attaches a queued chunk's bytes, borrowed from the current snapshot, and to the first
+ * chunk the configuration as of the snapshot, which the follower adopts with it. */
 void snapshot_fill_message(const struct raft *r, struct raft_message *m)
 {
     RAFT_ASSERT(r, m->snapshot_index == r->snapshot_index);
     RAFT_ASSERT(r, m->offset + m->data_len <= r->snapshot_size_bytes);
     m->data = m->data_len != 0 ? r->snapshot_data + m->offset : NULL;
+    if (m->offset == 0) {
+        m->config = r->snapshot_config_bytes;
+        m->config_len = r->snapshot_config_len;
+    }
 }
 
 /* A new snapshot replaces the bytes queued chunks point into: drop those chunks and
@@ -198,7 +215,10 @@ int raft_snapshot_taken(struct raft *r, uint64_t now_ns, raft_index_t index,
     }
     raft_term_t term = raft_log_term_at(&r->log, index);
     RAFT_ASSERT(r, term != 0);
+    struct raft_config config; /* looked up before the entries go */
+    config_at(r, index, &config);
     snapshot_set_source(r, index, term, data, size_bytes, NULL);
+    config_set_snapshot(r, &config, false);
     raft_index_t keep = r->opt.snapshot_trailing_entries;
     raft_index_t compact_to = index > keep ? index - keep : 0;
     if (compact_to >= r->log.first_index) {
@@ -245,7 +265,8 @@ static void receive_reset(struct snapshot_receive *rx)
     memset(rx, 0, sizeof *rx);
 }
 
-/* Starts gathering the snapshot m is a chunk of, in a buffer of its whole size. */
+/* Starts gathering the snapshot m is the first chunk of, in a buffer of its whole size,
+ * and keeps the configuration that comes with it. */
 static bool receive_alloc(struct raft *r, const struct raft_message *m)
 {
     struct snapshot_receive *rx = &r->receive;
@@ -256,6 +277,16 @@ static bool receive_alloc(struct raft *r, const struct raft_message *m)
              (unsigned long long)m->snapshot_size_bytes, m->from);
         return false;
     }
+    int rc = m->config_len <= sizeof rx->config_bytes
+                 ? raft_config_decode(m->config, m->config_len, &rx->config)
+                 : ERR_MALFORMED;
+    if (rc != 0) {
+        LOGW(r->opt.logger, "refusing snapshot %llu from %u: its configuration is invalid (%s)",
+             (unsigned long long)m->snapshot_index, m->from, err_str(rc));
+        return false;
+    }
+    memcpy(rx->config_bytes, m->config, m->config_len);
+    rx->config_len = m->config_len;
     rx->data = malloc((size_t)m->snapshot_size_bytes);
     if (rx->data == NULL) {
         return false; /* the leader retries */
@@ -303,6 +334,8 @@ static void install_begin(struct raft *r)
         .data = rx->data,
         .size_bytes = rx->size_bytes,
         .log_tail_matches = rx->log_tail_matches,
+        .config = rx->config_bytes,
+        .config_len = rx->config_len,
     };
     LOGD(r->opt.logger, "snapshot %llu received (%llu bytes); installing",
          (unsigned long long)rx->index, (unsigned long long)rx->size_bytes);
@@ -376,6 +409,9 @@ void raft_persisted_snapshot(struct raft *r, uint64_t now_ns, raft_index_t index
     uint8_t *data = rx->data;
     rx->data = NULL;
     snapshot_set_source(r, index, term, data, rx->size_bytes, data);
+    /* The configuration comes with the snapshot: in effect unless the kept log tail
+     * holds a later config entry. */
+    config_set_snapshot(r, &rx->config, true);
     restart_transfers(r); /* chunks queued while this node led point into the old bytes */
     node_id_t from = rx->from;
     bool same_term = rx->leader_term == r->term;

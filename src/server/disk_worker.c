@@ -94,8 +94,8 @@ int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
 }
 
 int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_term_t term,
-                              const uint8_t *data, uint64_t size_bytes, bool install,
-                              bool log_tail_matches)
+                              const uint8_t *config, uint32_t config_len, const uint8_t *data,
+                              uint64_t size_bytes, bool install, bool log_tail_matches)
 {
     struct disk_job *j = job_alloc(0);
     if (j == NULL) {
@@ -106,6 +106,8 @@ int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_te
     j->log_tail_matches = log_tail_matches;
     j->snapshot_index = index;
     j->snapshot_term = term;
+    j->snapshot_config = config;
+    j->snapshot_config_len = config_len;
     j->snapshot_data = data;
     j->snapshot_size_bytes = size_bytes;
     enqueue(w, j);
@@ -126,6 +128,7 @@ static void run_batch(struct disk_worker *w, struct disk_job *batch)
             break;
         case DISK_JOB_SNAPSHOT:
             j->result = storage_save_snapshot(w->storage, j->snapshot_index, j->snapshot_term,
+                                              j->snapshot_config, j->snapshot_config_len,
                                               j->snapshot_data, j->snapshot_size_bytes,
                                               j->snapshot_install, j->log_tail_matches);
             break;

@@ -43,6 +43,8 @@ struct disk_job {
     bool log_tail_matches;
     raft_index_t snapshot_index;
     raft_term_t snapshot_term;
+    const uint8_t *snapshot_config; /* Raft's configuration as of snapshot_index; */
+    uint32_t snapshot_config_len;   /* borrowed, like the data */
     const uint8_t *snapshot_data; /* borrowed until the completion callback returns */
     uint64_t snapshot_size_bytes;
     int result;                 /* set by the worker */
@@ -85,10 +87,11 @@ int disk_worker_lift_vote_barrier(struct disk_worker *w);
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
                       const struct raft_entry *entries, size_t count);
 /* Finishes queued jobs, joins the thread and closes the async handle. */
-/* Queue a snapshot save (storage_save_snapshot); data stays borrowed until done. */
+/* Queue a snapshot save (storage_save_snapshot); config and data stay borrowed until
+ * done. */
 int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_term_t term,
-                              const uint8_t *data, uint64_t size_bytes, bool install,
-                              bool log_tail_matches);
+                              const uint8_t *config, uint32_t config_len, const uint8_t *data,
+                              uint64_t size_bytes, bool install, bool log_tail_matches);
 void disk_worker_stop(struct disk_worker *w);
 void disk_worker_stats(struct disk_worker *w, struct disk_stats *out);
 

@@ -36,6 +36,8 @@ int raft_codec_encode(const struct raft_message *m, struct buf *out)
     pm.chunk.len = m->data_len;
     pm.chunk.data = (uint8_t *)m->data;
     pm.done = m->done;
+    pm.snapshot_config.len = m->config_len;
+    pm.snapshot_config.data = (uint8_t *)m->config;
     Chorus__Entry *entries = NULL;
     Chorus__Entry **ptrs = NULL;
     int rc = ERR_NOMEM;
@@ -90,7 +92,10 @@ static int check_chunk(const Chorus__RaftMessage *pm)
         return ERR_TOO_LARGE;
     }
     bool is_chunk = pm->type == CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_SNAPSHOT;
-    if ((pm->chunk.len > 0 && !is_chunk) ||
+    if (pm->snapshot_config.len > RAFT_CONFIG_ENCODED_SIZE_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    if (((pm->chunk.len > 0 || pm->snapshot_config.len > 0) && !is_chunk) ||
         (is_chunk && (pm->offset > pm->snapshot_size ||
                       pm->chunk.len > pm->snapshot_size - pm->offset))) {
         return ERR_MALFORMED;
@@ -125,6 +130,8 @@ static void fill_message(const Chorus__RaftMessage *pm, struct raft_message *m)
     m->data_len = (uint32_t)pm->chunk.len;
     m->data = pm->chunk.len != 0 ? pm->chunk.data : NULL;
     m->done = pm->done;
+    m->config_len = (uint32_t)pm->snapshot_config.len;
+    m->config = pm->snapshot_config.len != 0 ? pm->snapshot_config.data : NULL;
 }
 
 int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded *out)

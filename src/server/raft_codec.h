@@ -5,7 +5,9 @@
  * known message type, non-zero from/to, at most RAFT_CODEC_ENTRIES_MAX entries, entry
  * types the core knows, and consecutive entry indexes after prev_log_index; a snapshot
  * chunk only on RAFT_MSG_SNAPSHOT, at most RAFT_CODEC_CHUNK_BYTES_MAX bytes and within
- * the snapshot's size. Depends on
+ * the snapshot's size; a snapshot configuration (snapshot_config, on the first chunk)
+ * only on RAFT_MSG_SNAPSHOT and at most RAFT_CONFIG_ENCODED_SIZE_MAX bytes (the core
+ * decodes it). Depends on
  * base, wire (generated code) and raft's public header. */
 #ifndef CHORUS_SERVER_RAFT_CODEC_H
 #define CHORUS_SERVER_RAFT_CODEC_H

@@ -147,6 +147,7 @@ struct server {
      * (borrowed by the disk worker until done), and what is in flight. */
     struct buf snapshot;
     struct buf snapshot_saving;
+    uint8_t snapshot_saving_config[RAFT_CONFIG_ENCODED_SIZE_MAX]; /* Raft's, as of it */
     bool snapshot_in_flight;
     bool install_in_flight;
     uint64_t snapshots_taken;

@@ -1,8 +1,12 @@
 /* snapshots: the server's half of Raft's snapshots (src/raft/snapshot.c), as the
  * simulator does it (src/sim/sim_snapshot.c), with the disk work on the disk worker.
  *
+ * Each snapshot is saved with Raft's configuration as of its index (the membership the
+ * compacted log no longer holds), and Raft gets it back at boot.
+ *
  * Taking: every `snapshot-entries` applied entries, or on CHORUS SNAPSHOT, the loop
- * serialises the keyspace (kv_snapshot_write) into snapshot_saving and queues a save; the
+ * serialises the keyspace (kv_snapshot_write) into snapshot_saving, with the configuration
+ * (raft_snapshot_config_encode) into snapshot_saving_config, and queues a save; the
  * worker saves it durably and compacts the log behind it; on completion Raft is told
  * (raft_snapshot_taken) and borrows the bytes, which become `snapshot`, to send to
  * followers that fell behind. One save is in flight at a time.
@@ -29,7 +33,10 @@ int server_snapshot_take(struct server *s, bool force, raft_index_t *index_out)
     buf_reset(&s->snapshot_saving);
     int rc = kv_snapshot_write(s->kv, &s->snapshot_saving);
     if (rc == 0) {
+        size_t config_len = raft_snapshot_config_encode(s->raft, applied,
+                                                        s->snapshot_saving_config);
         rc = disk_worker_save_snapshot(&s->disk, applied, raft_term_at(s->raft, applied),
+                                       s->snapshot_saving_config, (uint32_t)config_len,
                                        s->snapshot_saving.data, s->snapshot_saving.len, false,
                                        false);
     }
@@ -43,8 +50,8 @@ int server_snapshot_take(struct server *s, bool force, raft_index_t *index_out)
 
 void server_snapshot_install(struct server *s, const struct raft_snapshot_install *in)
 {
-    int rc = disk_worker_save_snapshot(&s->disk, in->index, in->term, in->data, in->size_bytes,
-                                       true, in->log_tail_matches);
+    int rc = disk_worker_save_snapshot(&s->disk, in->index, in->term, in->config, in->config_len,
+                                       in->data, in->size_bytes, true, in->log_tail_matches);
     if (rc != 0) {
         LOG_AT(&s->logger, LOG_ERROR, "cannot queue the install of snapshot %llu: %s",
                (unsigned long long)in->index, err_str(rc));
@@ -108,6 +115,8 @@ int server_snapshot_boot(struct server *s, const struct log_snapshot *snap, stru
     boot->snapshot_term = snap->meta.term;
     boot->snapshot_data = s->snapshot.data;
     boot->snapshot_size_bytes = s->snapshot.len;
+    boot->snapshot_config = snap->config; /* read by raft_create, before snap is freed */
+    boot->snapshot_config_len = snap->config_len;
     boot->first_index = snap->meta.index + 1;
     boot->base_term = snap->meta.term;
     return 0;

@@ -328,13 +328,13 @@ int storage_sync(struct storage *s)
 }
 
 int storage_save_snapshot(struct storage *s, raft_index_t index, raft_term_t term,
-                          const uint8_t *data, uint64_t size_bytes, bool install,
-                          bool log_tail_matches)
+                          const uint8_t *config, uint32_t config_len, const uint8_t *data,
+                          uint64_t size_bytes, bool install, bool log_tail_matches)
 {
     if (s->failed != 0) {
         return s->failed;
     }
-    int rc = log_snapshot_save(s->log, index, term, NULL, 0, data, size_bytes);
+    int rc = log_snapshot_save(s->log, index, term, config, config_len, data, size_bytes);
     if (rc == 0 && install && !log_tail_matches) {
         rc = log_truncate_suffix(s->log, log_first_index(s->log));
     }

@@ -69,12 +69,14 @@ int storage_write(struct storage *s, raft_index_t from_index, const struct raft_
                   size_t count);
 /* One fdatasync for everything written since the last one (group commit). */
 int storage_sync(struct storage *s);
-/* Saves a snapshot of the state machine as of index (data borrowed) durably and compacts
- * the log behind it. install (a snapshot from the leader): unless log_tail_matches, the
- * whole log is dropped first, so the next entry is index + 1 (docs/log.md). */
+/* Saves a snapshot of the state machine as of index (data borrowed), with Raft's
+ * configuration as of index (config, borrowed; raft_snapshot_config_encode or
+ * snapshot_install.config), durably and compacts the log behind it. install (a snapshot
+ * from the leader): unless log_tail_matches, the whole log is dropped first, so the next
+ * entry is index + 1 (docs/log.md). */
 int storage_save_snapshot(struct storage *s, raft_index_t index, raft_term_t term,
-                          const uint8_t *data, uint64_t size_bytes, bool install,
-                          bool log_tail_matches);
+                          const uint8_t *config, uint32_t config_len, const uint8_t *data,
+                          uint64_t size_bytes, bool install, bool log_tail_matches);
 /* storage_write then storage_sync. */
 int storage_append(struct storage *s, raft_index_t from_index, const struct raft_entry *entries,
                    size_t count);

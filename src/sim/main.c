@@ -31,6 +31,7 @@ static const char *const mutant_names[] = {
     [RAFT_MUTANT_SNAPSHOT_KEEP_CONFLICTING_TAIL] = "snapshot-keep-conflicting-tail",
     [RAFT_MUTANT_MEMBERSHIP_SKIP_JOINT] = "membership-skip-joint",
     [RAFT_MUTANT_MEMBERSHIP_COUNT_LEARNERS] = "membership-count-learners",
+    [RAFT_MUTANT_SNAPSHOT_DROP_CONFIG] = "snapshot-drop-config",
 };
 
 #ifdef CHORUS_MUTANTS
@@ -55,7 +56,8 @@ static void usage(void)
             "  lease-without-drift-allowance lease-kept-after-timeout-now propose-during-transfer\n"
             "  log-ack-before-fsync log-skip-dir-fsync log-midlog-corruption-as-end\n"
             "  snapshot-ack-before-durable snapshot-keep-conflicting-tail\n"
-            "  snapshot-discard-without-barrier membership-skip-joint membership-count-learners\n");
+            "  snapshot-discard-without-barrier membership-skip-joint membership-count-learners\n"
+            "  snapshot-drop-config\n");
     exit(2);
 }
 

@@ -31,12 +31,12 @@ enum sim_faults {
     /* Not a fault but an operator's action drawn by the same schedule: the leader is
      * told to hand leadership to a random node (sim_transfer.c). */
     SIM_FAULT_TRANSFER = 1u << 6,
-    /* Membership changes while faults run (sim_membership.c; needs four or more nodes).
-     * Not in `all` yet: the configuration does not travel with snapshots, so a run with
-     * membership changes takes no snapshots (sim_snapshot.c). */
+    /* Membership changes while faults run (sim_membership.c; needs four or more nodes),
+     * together with snapshots: the configuration travels with them. */
     SIM_FAULT_MEMBERSHIP = 1u << 7,
     SIM_FAULT_ALL = SIM_FAULT_NET | SIM_FAULT_CRASH | SIM_FAULT_CLOCK | SIM_FAULT_DISK |
-                    SIM_FAULT_ISOLATE | SIM_FAULT_BITROT | SIM_FAULT_TRANSFER,
+                    SIM_FAULT_ISOLATE | SIM_FAULT_BITROT | SIM_FAULT_TRANSFER |
+                    SIM_FAULT_MEMBERSHIP,
 };
 
 /* How the cluster serves reads. MIXED, the default, gives a quarter of the seeds lease

@@ -245,7 +245,7 @@ static void check_commit_safety(struct sim_world *w, struct sim_node *leader)
             tips[1].index = raft_last_index(nx->raft);
             tips[1].term = raft_term_at(nx->raft, tips[1].index);
             lacks[1] = !node_holds(nx, i, term, false);
-            membership_config_at(w, nx->raft, nx->synced_count, &configs[0]);
+            raft_configuration_at(nx->raft, nx->synced_count, &configs[0]);
             configs[1] = *raft_configuration(nx->raft);
         }
         for (int v = 0; v < (up ? 2 : 1); v++) {

@@ -133,6 +133,7 @@ struct sim_node {
      * to build the next one in, and an install waiting for the disk. */
     struct buf snapshot;
     struct buf snapshot_next;
+    uint8_t snapshot_config[RAFT_CONFIG_ENCODED_SIZE_MAX]; /* recovered with it (boot) */
     bool install_pending;
     raft_index_t synced_snapshot_index; /* checkers: durable state covers up to here */
     /* Pending disk writes, FIFO. */
@@ -274,6 +275,9 @@ void node_send_reply(struct sim_world *w, struct sim_node *n, const struct sim_r
 void net_send(struct sim_world *w, const struct raft_message *m);
 void net_free_message(struct raft_message *m);
 void node_disk_enqueue(struct sim_world *w, struct sim_node *n, struct disk_op *op);
+/* The checkers' view of the durable log (synced_count, synced_terms): up to
+ * durable_index, and at least up to the durable snapshot. */
+void node_synced_refresh(struct sim_node *n, raft_index_t durable_index);
 void node_fail_stop(struct sim_world *w, struct sim_node *n, const char *what, int rc);
 
 /* sim_transfer.c */
@@ -302,10 +306,7 @@ int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
 void membership_init(struct sim_world *w);
 void membership_step(struct sim_world *w);
 uint32_t membership_voters_min(const struct sim_world *w);
-/* The configuration in r's log at index: the latest config entry at or before it. */
-void membership_config_at(const struct sim_world *w, const struct raft *r, raft_index_t index,
-                          struct raft_config *out);
-void membership_on_crash(struct sim_world *w, struct sim_node *n);
+void membership_on_crash(struct sim_node *n);
 void membership_on_apply(struct sim_world *w, const struct raft_entry *e);
 
 /* sim_check.c */

@@ -8,8 +8,8 @@
  * below three, so a damaged node and a crashed one cannot both block a quorum for good.
  *
  * The checkers use each node's own configuration: the latest config entry in the log it
- * would present (raft_configuration for the in-memory log, the config at its synced
- * index for the durable one). */
+ * would present, or its snapshot's configuration (raft_configuration for the in-memory
+ * log, raft_configuration_at its synced index for the durable one). */
 #include <string.h>
 
 #include "base/assertions.h"
@@ -39,26 +39,9 @@ uint32_t membership_voters_min(const struct sim_world *w)
     return w->membership ? MEMBERSHIP_VOTERS_MIN : w->cfg.nodes_count;
 }
 
-void membership_config_at(const struct sim_world *w, const struct raft *r, raft_index_t index,
-                          struct raft_config *out)
+void membership_on_crash(struct sim_node *n)
 {
-    if (raft_configuration_index(r) <= index) {
-        *out = *raft_configuration(r);
-        return;
-    }
-    for (raft_index_t i = MIN(index, raft_last_index(r)); i >= 1; i--) {
-        const struct raft_entry *e = raft_entry_at(r, i);
-        if (e != NULL && e->type == RAFT_ENTRY_CONFIG &&
-            raft_config_decode(e->data, e->data_len, out) == 0) {
-            return;
-        }
-    }
-    *out = w->initial_config;
-}
-
-void membership_on_crash(struct sim_world *w, struct sim_node *n)
-{
-    membership_config_at(w, n->raft, n->synced_count, &n->durable_config);
+    raft_configuration_at(n->raft, n->synced_count, &n->durable_config);
 }
 
 void membership_on_apply(struct sim_world *w, const struct raft_entry *e)

@@ -20,7 +20,8 @@
 
 static struct raft_message *message_copy(const struct raft_message *m)
 {
-    size_t bytes = sizeof *m + m->entries_count * sizeof(struct raft_entry) + m->data_len;
+    size_t bytes = sizeof *m + m->entries_count * sizeof(struct raft_entry) + m->data_len +
+                   m->config_len;
     for (uint32_t i = 0; i < m->entries_count; i++) {
         bytes += m->entries[i].data_len;
     }
@@ -42,6 +43,11 @@ static struct raft_message *message_copy(const struct raft_message *m)
     if (m->data_len != 0) {
         memcpy(data, m->data, m->data_len); /* a snapshot chunk */
         c->data = data;
+        data += m->data_len;
+    }
+    if (m->config_len != 0) {
+        memcpy(data, m->config, m->config_len); /* the snapshot's configuration */
+        c->config = data;
     }
     return c;
 }
@@ -86,10 +92,10 @@ static void synced_set(struct sim_node *n, raft_index_t index, raft_term_t term)
     n->synced_terms[index - 1] = term;
 }
 
-/* Refreshes the checkers' view of what the log holds durably, up to durable_index.
- * Entries compacted behind the snapshot read as term 0; synced_snapshot_index covers
- * them. */
-static void synced_refresh(struct sim_node *n, raft_index_t durable_index)
+/* Refreshes the checkers' view of what the log holds durably, up to durable_index (at
+ * least the snapshot's index, whose term the log knows). Entries compacted behind the
+ * snapshot read as term 0; synced_snapshot_index covers them. */
+void node_synced_refresh(struct sim_node *n, raft_index_t durable_index)
 {
     durable_index = MAX(durable_index, n->synced_snapshot_index);
     for (raft_index_t i = 1; i <= durable_index; i++) {
@@ -188,7 +194,7 @@ void node_disk_done(struct sim_world *w, struct sim_node *n)
         if (rc != 0) {
             node_fail_stop(w, n, "sync", rc);
         } else if (durable > 0) {
-            synced_refresh(n, durable);
+            node_synced_refresh(n, durable);
             raft_persisted_entries(n->raft, now, durable, log_term_at(n->log, durable));
         }
     }
@@ -528,7 +534,7 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
     buf_free(&data);
     n->recovered_term = log_term(n->log);
     n->recovered_vote = (node_id_t)log_vote(n->log);
-    synced_refresh(n, last);
+    node_synced_refresh(n, last);
     boot->term = n->recovered_term;
     boot->vote = n->recovered_vote;
     boot->first_index = first;
@@ -679,7 +685,7 @@ void node_crash(struct sim_world *w, struct sim_node *n)
     w->result->crashes_mid_snapshot_send += raft_snapshots_sending(n->raft) > 0;
     w->result->crashes_mid_snapshot_receive += raft_snapshot_receiving(n->raft) && !n->install_pending;
     w->result->crashes_mid_snapshot_install += n->install_pending;
-    membership_on_crash(w, n);
+    membership_on_crash(n);
     node_drop_volatile(n);
     disk_sim_crash(n->disk, DISK_SIM_CRASH_RANDOM); /* unsynced bytes: none, all or torn */
     if ((w->cfg.faults & SIM_FAULT_BITROT) && !w->healed && prng_chance(&w->prng, 150000) &&

@@ -11,6 +11,11 @@
  * saves it, replaces the log as Raft said (keep the tail after it, or drop the log),
  * loads the state machine and reports raft_persisted_snapshot.
  *
+ * Every snapshot is saved with the configuration in effect as of its index
+ * (raft_snapshot_config_encode when taken, snapshot_install.config when installed), and
+ * Raft gets it back at boot (raft_boot.snapshot_config): membership changes, snapshots
+ * and every fault run together.
+ *
  * Recovery: a node restarts from its snapshot plus the log after it. A snapshot damaged
  * on disk (a latent bit flip) takes the state the log after it builds on: the node keeps
  * its term and vote, discards the snapshot and the log, and neither votes nor campaigns
@@ -26,9 +31,6 @@
 void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n)
 {
     raft_index_t index = raft_applied_index(n->raft);
-    if (w->membership) {
-        return; /* the configuration does not travel with a snapshot yet (raft.h) */
-    }
     if (n->crash_now || n->install_pending || n->log == NULL ||
         index < raft_snapshot_index(n->raft) + w->snapshot_every_entries) {
         return;
@@ -36,8 +38,10 @@ void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n)
     raft_term_t term = raft_term_at(n->raft, index);
     buf_reset(&n->snapshot_next);
     ASSERT(sm_snapshot_write(n->sm, &n->snapshot_next) == 0);
-    int rc = log_snapshot_save(n->log, index, term, NULL, 0, n->snapshot_next.data,
-                               n->snapshot_next.len);
+    uint8_t config[RAFT_CONFIG_ENCODED_SIZE_MAX];
+    size_t config_len = raft_snapshot_config_encode(n->raft, index, config);
+    int rc = log_snapshot_save(n->log, index, term, config, (uint32_t)config_len,
+                               n->snapshot_next.data, n->snapshot_next.len);
     if (rc == 0) {
         rc = log_compact(n->log, index);
     }
@@ -52,6 +56,7 @@ void sim_snapshot_maybe_take(struct sim_world *w, struct sim_node *n)
     ASSERT(raft_snapshot_taken(n->raft, sim_node_now(w, n), index, n->snapshot.data,
                                n->snapshot.len) == 0);
     n->synced_snapshot_index = index;
+    node_synced_refresh(n, n->synced_count); /* the durable tip includes the snapshot */
     w->result->snapshots_taken++;
     sim_trace(w, "\"ev\":\"snapshot\",\"node\":%u,\"index\":%llu,\"bytes\":%zu", n->id,
               (unsigned long long)index, n->snapshot.len);
@@ -73,7 +78,8 @@ void sim_snapshot_queue_install(struct sim_world *w, struct sim_node *n,
 /* Replaces the durable log as the install says: docs/log.md, log_compact. */
 static int install_replace_log(struct sim_node *n, const struct raft_snapshot_install *in)
 {
-    int rc = log_snapshot_save(n->log, in->index, in->term, NULL, 0, in->data, in->size_bytes);
+    int rc = log_snapshot_save(n->log, in->index, in->term, in->config, in->config_len, in->data,
+                               in->size_bytes);
     if (rc == 0 && !in->log_tail_matches) {
         rc = log_truncate_suffix(n->log, log_first_index(n->log));
     }
@@ -101,6 +107,9 @@ void sim_snapshot_install_done(struct sim_world *w, struct sim_node *n, struct d
         return;
     }
     n->synced_snapshot_index = index;
+    /* The durable log is now the snapshot, plus the synced tail when it was kept: a
+     * dropped tail no longer counts for the checkers (its votes follow the snapshot). */
+    node_synced_refresh(n, kept ? n->synced_count : index);
     raft_persisted_snapshot(n->raft, sim_node_now(w, n), index, term);
     w->result->snapshots_installed++;
     sim_trace(w, "\"ev\":\"installed\",\"node\":%u,\"index\":%llu,\"tail_kept\":%s", n->id,
@@ -156,6 +165,10 @@ bool sim_snapshot_recover(struct sim_world *w, struct sim_node *n, const struct 
         return false;
     }
     ASSERT(buf_put(&n->snapshot, snap.data, (size_t)snap.data_len) == 0);
+    ASSERT(snap.config_len <= sizeof n->snapshot_config);
+    memcpy(n->snapshot_config, snap.config, snap.config_len);
+    boot->snapshot_config = n->snapshot_config;
+    boot->snapshot_config_len = snap.config_len;
     boot->snapshot_index = snap.meta.index;
     boot->snapshot_term = snap.meta.term;
     boot->snapshot_data = n->snapshot.data;

@@ -13,6 +13,18 @@
 #define CHUNKS_INFLIGHT 2
 
 static uint8_t snapshot_data[SNAPSHOT_BYTES];
+/* The configuration that comes with the snapshots of these tests: voters 1, 2, 3 and a
+ * learner 4 with an address, which raft_options (voters 1, 2, 3) does not know. */
+static uint8_t snapshot_config[RAFT_CONFIG_ENCODED_SIZE_MAX];
+static uint32_t snapshot_config_len;
+
+static void make_snapshot_config(void)
+{
+    struct raft_config c = {.voters = {1, 2, 3}, .voters_count = 3, .learners = {4},
+                            .learners_count = 1};
+    CHECK_EQ(raft_config_set_address(&c, 4, (const uint8_t *)"n4:7004", 7), 0);
+    snapshot_config_len = (uint32_t)raft_config_encode(&c, snapshot_config);
+}
 
 static struct raft *make(node_id_t id, const struct raft_boot *boot)
 {
@@ -26,6 +38,7 @@ static struct raft *make(node_id_t id, const struct raft_boot *boot)
     for (size_t i = 0; i < SNAPSHOT_BYTES; i++) {
         snapshot_data[i] = (uint8_t)(i * 7 + 1);
     }
+    make_snapshot_config();
     struct raft_boot empty = {0};
     return raft_create(&o, boot != NULL ? boot : &empty, 0);
 }
@@ -34,6 +47,7 @@ static struct raft *make(node_id_t id, const struct raft_boot *boot)
 struct drained {
     struct raft_message msgs[32];
     uint8_t chunk_data[32][CHUNK_BYTES];
+    uint8_t config[32][RAFT_CONFIG_ENCODED_SIZE_MAX];
     size_t count;
     bool install;
     struct raft_snapshot_install installed;
@@ -54,6 +68,11 @@ static void drain(struct raft *r, struct drained *d, uint64_t now)
             if (m->data_len != 0) {
                 memcpy(d->chunk_data[d->count], m->data, m->data_len);
                 m->data = d->chunk_data[d->count];
+            }
+            CHECK(m->config_len <= RAFT_CONFIG_ENCODED_SIZE_MAX);
+            if (m->config_len != 0) {
+                memcpy(d->config[d->count], m->config, m->config_len);
+                m->config = d->config[d->count];
             }
             d->count++;
         }
@@ -81,14 +100,23 @@ static size_t count_type(const struct drained *d, uint8_t type)
     return n;
 }
 
-/* Node 1 boots with a snapshot at 10 (term 1) and nothing after it, and wins term 2
- * with node 3's votes. */
+/* What a node recovers with a snapshot at 10 (term 1), its configuration, and nothing
+ * after it. */
+static struct raft_boot snapshot_boot(void)
+{
+    make_snapshot_config();
+    return (struct raft_boot){.term = 1, .first_index = 11, .base_term = 1,
+                              .snapshot_index = 10, .snapshot_term = 1,
+                              .snapshot_data = snapshot_data,
+                              .snapshot_size_bytes = SNAPSHOT_BYTES,
+                              .snapshot_config = snapshot_config,
+                              .snapshot_config_len = snapshot_config_len};
+}
+
+/* Node 1 boots with the snapshot and wins term 2 with node 3's votes. */
 static struct raft *leader_with_snapshot(uint64_t *now)
 {
-    struct raft_boot boot = {.term = 1, .first_index = 11, .base_term = 1,
-                             .snapshot_index = 10, .snapshot_term = 1,
-                             .snapshot_data = snapshot_data,
-                             .snapshot_size_bytes = SNAPSHOT_BYTES};
+    struct raft_boot boot = snapshot_boot();
     struct raft *r = make(1, &boot);
     struct drained d;
     *now = 1000 * MS;
@@ -139,6 +167,9 @@ TEST(leader_sends_compacted_prefix_as_bounded_chunks)
         CHECK_EQ(m->data_len, CHUNK_BYTES);
         CHECK(memcmp(m->data, snapshot_data + offset, m->data_len) == 0);
         CHECK(!m->done);
+        /* The configuration as of the snapshot rides on the first chunk only. */
+        CHECK_EQ(m->config_len, offset == 0 ? snapshot_config_len : 0);
+        CHECK(offset != 0 || memcmp(m->config, snapshot_config, snapshot_config_len) == 0);
         offset += m->data_len;
     }
     /* An acknowledgement of the first chunk opens the window by one chunk. */
@@ -200,7 +231,9 @@ static struct raft_message chunk(uint64_t offset, uint32_t len, raft_term_t snap
                                  .snapshot_index = 10, .snapshot_term = snapshot_term,
                                  .snapshot_size_bytes = SNAPSHOT_BYTES, .offset = offset,
                                  .data = snapshot_data + offset, .data_len = len,
-                                 .done = offset + len == SNAPSHOT_BYTES};
+                                 .done = offset + len == SNAPSHOT_BYTES,
+                                 .config = offset == 0 ? snapshot_config : NULL,
+                                 .config_len = offset == 0 ? snapshot_config_len : 0};
 }
 
 /* Delivers the whole snapshot to r in chunks, a duplicate and a gap included. */
@@ -328,5 +361,162 @@ TEST(snapshot_taken_compacts_the_log_behind_it)
     CHECK_EQ(raft_first_index(r), 15);
     CHECK_EQ(raft_term_at(r, 14), 2);
     CHECK_EQ(raft_snapshot_taken(r, now, 13, snapshot_data, 10), ERR_INVALID); /* older */
+    raft_destroy(r);
+}
+
+static bool address_is(const struct raft_config *c, node_id_t id, const char *want)
+{
+    size_t len;
+    const uint8_t *a = raft_config_address(c, id, &len);
+    return a != NULL && len == strlen(want) && memcmp(a, want, len) == 0;
+}
+
+TEST(installed_snapshot_brings_its_configuration_with_it)
+{
+    struct raft *r = make(2, NULL);
+    CHECK(!raft_config_is_learner(raft_configuration(r), 4));
+    struct drained d;
+    deliver_snapshot(r, &d, 10 * MS, 1);
+    CHECK(d.install);
+    /* The driver saves the configuration with the snapshot, byte for byte. */
+    CHECK_EQ(d.installed.config_len, snapshot_config_len);
+    CHECK(memcmp(d.installed.config, snapshot_config, snapshot_config_len) == 0);
+    CHECK(!raft_config_is_learner(raft_configuration(r), 4)); /* not before it is durable */
+    raft_persisted_snapshot(r, 5000 * MS, 10, 1);
+    const struct raft_config *c = raft_configuration(r);
+    CHECK(raft_config_is_learner(c, 4));
+    CHECK(address_is(c, 4, "n4:7004"));
+    CHECK_EQ(raft_configuration_index(r), 10);
+    uint8_t out[RAFT_CONFIG_ENCODED_SIZE_MAX];
+    CHECK_EQ(raft_snapshot_config_encode(r, 10, out), snapshot_config_len);
+    CHECK(memcmp(out, snapshot_config, snapshot_config_len) == 0);
+    raft_destroy(r);
+}
+
+TEST(a_kept_log_tail_with_a_later_config_entry_overrides_the_snapshot_configuration)
+{
+    /* Node 2's entry 12 is a config entry with five voters; the snapshot at 10 matches
+     * its log, so the tail and its configuration stay. */
+    struct raft_config five = {.voters = {1, 2, 3, 4, 5}, .voters_count = 5};
+    uint8_t payload[RAFT_CONFIG_ENCODED_SIZE_MAX];
+    struct raft_entry e[12];
+    for (size_t i = 0; i < 12; i++) {
+        e[i] = (struct raft_entry){.term = 1, .index = i + 1};
+    }
+    e[11].type = RAFT_ENTRY_CONFIG;
+    e[11].data = payload;
+    e[11].data_len = (uint32_t)raft_config_encode(&five, payload);
+    struct raft_boot boot = {.term = 1, .first_index = 1, .entries = e, .entries_count = 12};
+    struct raft *r = make(2, &boot);
+    struct drained d;
+    deliver_snapshot(r, &d, 10 * MS, 1);
+    CHECK(d.install && d.installed.log_tail_matches);
+    raft_persisted_snapshot(r, 10 * MS, 10, 1);
+    CHECK_EQ(raft_configuration_index(r), 12);
+    CHECK_EQ(raft_configuration(r)->voters_count, 5);
+    /* A leader of term 2 replaces entry 12: the snapshot's configuration, not the
+     * voters of raft_options, takes over again. */
+    struct raft_entry replacement = {.term = 2, .index = 12, .type = RAFT_ENTRY_NOOP};
+    struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2,
+                             .prev_log_index = 11, .prev_log_term = 1, .entries = &replacement,
+                             .entries_count = 1};
+    raft_receive(r, 11 * MS, &m);
+    CHECK_EQ(raft_term_at(r, 12), 2);
+    CHECK_EQ(raft_configuration_index(r), 10);
+    CHECK(raft_config_is_learner(raft_configuration(r), 4));
+    struct raft_config at;
+    CHECK_EQ(raft_configuration_at(r, 3, &at), 10); /* before the snapshot: its config */
+    CHECK(raft_config_is_learner(&at, 4));
+    raft_destroy(r);
+}
+
+TEST(a_first_chunk_without_a_valid_configuration_is_refused)
+{
+    struct raft *r = make(2, NULL);
+    struct drained d;
+    struct raft_message c0 = chunk(0, 400, 1);
+    c0.config = NULL;
+    c0.config_len = 0;
+    raft_receive(r, 10 * MS, &c0);
+    drain(r, &d, 10 * MS);
+    CHECK_EQ(count_type(&d, RAFT_MSG_SNAPSHOT_REPLY), 1);
+    CHECK_EQ(d.msgs[0].offset, 0); /* start over */
+    CHECK(!raft_snapshot_receiving(r));
+    uint8_t bad[4] = {2, 0, 0, 0}; /* no voters */
+    c0.config = bad;
+    c0.config_len = sizeof bad;
+    raft_receive(r, 10 * MS, &c0);
+    drain(r, &d, 10 * MS);
+    CHECK(!raft_snapshot_receiving(r));
+    raft_destroy(r);
+}
+
+TEST(boot_takes_the_snapshot_configuration_over_the_configured_voters)
+{
+    struct raft_boot boot = snapshot_boot();
+    struct raft *r = make(2, &boot);
+    CHECK(r != NULL);
+    CHECK(raft_config_is_learner(raft_configuration(r), 4));
+    CHECK_EQ(raft_configuration_index(r), 10);
+    raft_destroy(r);
+    /* A snapshot saved before configurations travelled with snapshots: the voters of
+     * raft_options, as before. */
+    boot.snapshot_config_len = 0;
+    r = make(2, &boot);
+    CHECK(!raft_config_is_learner(raft_configuration(r), 4));
+    CHECK_EQ(raft_configuration(r)->voters_count, 3);
+    raft_destroy(r);
+    /* A configuration that does not decode is not papered over. */
+    uint8_t bad[5] = {2, 1, 0, 0, 1};
+    boot.snapshot_config = bad;
+    boot.snapshot_config_len = sizeof bad;
+    CHECK(make(2, &boot) == NULL);
+}
+
+TEST(snapshot_taken_keeps_the_configuration_as_of_its_index)
+{
+    uint64_t now;
+    struct raft *r = leader_with_snapshot(&now);
+    raft_persisted_entries(r, now, 11, 2); /* the no-op */
+    struct raft_message ok = {.type = RAFT_MSG_APPEND_REPLY, .from = 3, .to = 1, .term = 2,
+                              .success = true, .match_index = 11, .last_log_index = 11};
+    raft_receive(r, now, &ok);
+    struct drained d;
+    drain(r, &d, now);
+    /* Learner 5 joins at 12, then a plain entry at 13. */
+    raft_index_t idx;
+    struct raft_change add = {.type = RAFT_CHANGE_ADD_LEARNER, .id = 5,
+                              .address = (const uint8_t *)"n5:7005", .address_len = 7};
+    CHECK_EQ(raft_change_membership(r, now, &add, 1, &idx), 0);
+    CHECK_EQ(idx, 12);
+    CHECK_EQ(raft_propose(r, now, (const uint8_t *)"x", 1, &idx), 0);
+    drain(r, &d, now);
+    raft_persisted_entries(r, now, 13, 2);
+    ok.match_index = ok.last_log_index = 13;
+    raft_receive(r, now, &ok);
+    drain(r, &d, now);
+    CHECK_EQ(raft_applied_index(r), 13);
+    uint8_t out[RAFT_CONFIG_ENCODED_SIZE_MAX];
+    struct raft_config c;
+    size_t len = raft_snapshot_config_encode(r, 11, out); /* before the change */
+    CHECK_EQ(raft_config_decode(out, len, &c), 0);
+    CHECK(!raft_config_is_learner(&c, 5) && raft_config_is_learner(&c, 4));
+    len = raft_snapshot_config_encode(r, 13, out);
+    CHECK_EQ(raft_config_decode(out, len, &c), 0);
+    CHECK(raft_config_is_learner(&c, 5) && address_is(&c, 5, "n5:7005"));
+    /* The entry that set it is compacted away: the snapshot's configuration carries it,
+     * and so does the first chunk sent to a follower that needs the snapshot. */
+    CHECK_EQ(raft_snapshot_taken(r, now, 13, snapshot_data, SNAPSHOT_BYTES), 0);
+    CHECK_EQ(raft_first_index(r), 14);
+    CHECK_EQ(raft_configuration_at(r, 13, &c), 13);
+    CHECK(raft_config_is_learner(&c, 5));
+    struct raft_message rej = {.type = RAFT_MSG_APPEND_REPLY, .from = 2, .to = 1, .term = 2,
+                               .success = false, .prev_log_index = 10, .conflict_index = 1};
+    raft_receive(r, now, &rej);
+    drain(r, &d, now);
+    CHECK(count_type(&d, RAFT_MSG_SNAPSHOT) > 0);
+    CHECK_EQ(d.msgs[0].offset, 0);
+    CHECK_EQ(raft_config_decode(d.msgs[0].config, d.msgs[0].config_len, &c), 0);
+    CHECK(raft_config_is_learner(&c, 5) && raft_config_is_learner(&c, 4));
     raft_destroy(r);
 }

@@ -66,10 +66,12 @@ TEST(raft_codec_round_trips_vote_and_append_reply_fields)
 TEST(raft_codec_round_trips_snapshot_chunks_and_replies)
 {
     uint8_t bytes[5] = {9, 8, 7, 6, 5};
+    uint8_t config[RAFT_CONFIG_ENCODED_SIZE_MAX + 1] = {2, 1, 0, 0, 7, 0, 0, 0, 0};
     struct raft_message m = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 3,
                              .snapshot_index = 40, .snapshot_term = 2,
                              .snapshot_size_bytes = 105, .offset = 100, .data = bytes,
-                             .data_len = 5, .done = true, .commit_index = 41};
+                             .data_len = 5, .done = true, .commit_index = 41,
+                             .config = config, .config_len = 9};
     struct buf b;
     buf_init(&b, 0);
     CHECK_EQ(raft_codec_encode(&m, &b), 0);
@@ -83,8 +85,16 @@ TEST(raft_codec_round_trips_snapshot_chunks_and_replies)
     CHECK_EQ(d.msg.data_len, 5);
     CHECK(memcmp(d.msg.data, bytes, 5) == 0);
     CHECK(d.msg.done);
+    CHECK_EQ(d.msg.config_len, 9);
+    CHECK(memcmp(d.msg.config, config, 9) == 0);
     raft_codec_free(&d);
     buf_reset(&b);
+    /* A configuration larger than any encoding is refused before the core sees it. */
+    m.config_len = sizeof config;
+    CHECK_EQ(raft_codec_encode(&m, &b), 0);
+    CHECK_EQ(raft_codec_decode(b.data, b.len, &d), ERR_TOO_LARGE);
+    buf_reset(&b);
+    m.config_len = 9;
     struct raft_message r = {.type = RAFT_MSG_SNAPSHOT_REPLY, .from = 2, .to = 1, .term = 3,
                              .snapshot_index = 40, .offset = 105, .done = true,
                              .success = true, .match_index = 40};
@@ -93,7 +103,7 @@ TEST(raft_codec_round_trips_snapshot_chunks_and_replies)
     CHECK(d.msg.done && d.msg.success);
     CHECK_EQ(d.msg.offset, 105);
     CHECK_EQ(d.msg.match_index, 40);
-    CHECK(d.msg.data == NULL);
+    CHECK(d.msg.data == NULL && d.msg.config == NULL);
     raft_codec_free(&d);
     buf_reset(&b);
     /* A chunk that runs past the snapshot's end, or rides on a reply, is refused. */
@@ -103,6 +113,12 @@ TEST(raft_codec_round_trips_snapshot_chunks_and_replies)
     buf_reset(&b);
     r.data = bytes;
     r.data_len = 5;
+    CHECK_EQ(raft_codec_encode(&r, &b), 0);
+    CHECK_EQ(raft_codec_decode(b.data, b.len, &d), ERR_MALFORMED);
+    buf_reset(&b);
+    r.data_len = 0;
+    r.config = config;
+    r.config_len = 9;
     CHECK_EQ(raft_codec_encode(&r, &b), 0);
     CHECK_EQ(raft_codec_decode(b.data, b.len, &d), ERR_MALFORMED);
     buf_free(&b);

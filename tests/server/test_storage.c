@@ -163,12 +163,15 @@ TEST(storage_recovers_a_snapshot_and_only_the_entries_after_it)
     CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
     append_n(&s, 1, 8, 1);
     const uint8_t state[] = "the keyspace as of 5";
-    CHECK_EQ(storage_save_snapshot(&s, 5, 1, state, sizeof state, false, false), 0);
+    const uint8_t config[] = "Raft's configuration as of 5";
+    CHECK_EQ(storage_save_snapshot(&s, 5, 1, config, sizeof config, state, sizeof state, false, false), 0);
     reopen(&s, dir, &rec);
     CHECK_EQ(rec.snapshot.meta.index, 5);
     CHECK_EQ(rec.snapshot.meta.term, 1);
     CHECK_EQ(rec.snapshot.data_len, sizeof state);
     CHECK(memcmp(rec.snapshot.data, state, sizeof state) == 0);
+    CHECK_EQ(rec.snapshot.config_len, sizeof config);
+    CHECK(memcmp(rec.snapshot.config, config, sizeof config) == 0);
     CHECK_EQ(rec.entries_count, 3); /* 6..8; what the snapshot covers is not read back */
     CHECK_EQ(rec.entries[0].index, 6);
     storage_recovered_free(&rec);
@@ -187,7 +190,7 @@ TEST(storage_installing_a_conflicting_snapshot_drops_the_whole_log_and_a_damaged
     CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
     append_n(&s, 1, 4, 1);
     const uint8_t state[] = "the leader's keyspace as of 10";
-    CHECK_EQ(storage_save_snapshot(&s, 10, 3, state, sizeof state, true, false), 0);
+    CHECK_EQ(storage_save_snapshot(&s, 10, 3, NULL, 0, state, sizeof state, true, false), 0);
     append_n(&s, 11, 2, 3); /* the leader's entries continue right after it */
     reopen(&s, dir, &rec);
     CHECK_EQ(rec.snapshot.meta.index, 10);
