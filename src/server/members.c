@@ -10,7 +10,8 @@
  * Addresses. Every member's cluster address ("IPV4:PORT") is carried in Raft's
  * configuration (raft_config_address): the initial voters' from --peers
  * (raft_options_set_address), a learner's from CHORUS ADDLEARNER; config entries carry
- * them, so they survive restarts, and they stay with a node until it is removed. The
+ * them and snapshots keep the configuration, so they survive restarts even when --peers
+ * is out of date, and they stay with a node until it is removed. The
  * peers of --peers are known from the start; any other member of the configuration in
  * effect is added to the link table and to cfg.peers at the address the configuration
  * gives. A peer outside the configuration is dropped from both once the configuration

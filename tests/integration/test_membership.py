@@ -201,12 +201,24 @@ def test_removing_the_leader_hands_leadership_over_first(compacting_cluster):
     assert code == 0, out + err
 
 
-def test_members_added_at_run_time_are_reached_again_after_a_full_restart(tmp_path):
-    """Addresses live in the config entries: after node 4 joins and the leader is removed
-    with chorus-cli (which follows the hand-over), kill -9 of every node and a restart with
-    the same flags (the original --peers, which still names the removed node and not the
-    new one) brings back a cluster that elects a leader and replicates to node 4."""
-    c = Cluster(tmp_path, 3)
+def snapshot_at_least(node, index):
+    """Asks node for a snapshot (BUSY, or nothing new, are fine) and tells whether its
+    latest snapshot covers index."""
+    try:
+        node.client().execute_command("CHORUS", "SNAPSHOT")
+    except redis.ResponseError:
+        pass
+    return int(info(node, "snapshots")["chorus_snapshot_index"]) >= index
+
+
+@pytest.mark.parametrize("compacted", [False, True], ids=["in_the_log", "in_the_snapshot"])
+def test_members_added_at_run_time_are_reached_again_after_a_full_restart(tmp_path, compacted):
+    """Addresses live in the configuration, which config entries carry and snapshots keep
+    once those are compacted away: after node 4 joins and the leader is removed with
+    chorus-cli (which follows the hand-over), kill -9 of every node and a restart with the
+    same flags (the original --peers, which still names the removed node and not the new
+    one) brings back a cluster that elects a leader and replicates to node 4."""
+    c = Cluster(tmp_path, 3, extra_args=("--snapshot-entries", "20") if compacted else ())
     c.start()
     try:
         leader = c.leader()
@@ -220,6 +232,16 @@ def test_members_added_at_run_time_are_reached_again_after_a_full_restart(tmp_pa
         assert code == 0, out + err
         assert "remove: OK (node %d" % gone.id not in out
         wait_for(lambda: gone.id not in members(c.leader(exclude=gone)), "the removal")
+        if compacted:  # every config entry goes behind a snapshot on every member
+            leader = c.leader(exclude=gone)
+            for i in range(60):
+                assert retry(lambda: leader.client().set("fill%d" % i, "x")) is True
+            commit = leader.status()["commit_index"]
+            wait_for(lambda: all(n.status()["apply_index"] >= commit
+                                 for n in c.nodes if n is not gone), "members to apply")
+            for n in c.nodes:
+                if n is not gone:
+                    wait_for(lambda: snapshot_at_least(n, commit), "node %d's snapshot" % n.id)
         gone.kill()
         for n in c.nodes:
             n.kill()
