@@ -424,3 +424,18 @@ void members_info(const struct server *s, struct buf *out)
                      s->cfg.peers_count);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
 }
+
+void members_metrics(const struct server *s, struct buf *out)
+{
+    const struct raft_config *c = raft_configuration(s->raft);
+    char text[512];
+    int n = snprintf(text, sizeof text,
+                     "# TYPE chorus_config_voters gauge\nchorus_config_voters %u\n"
+                     "# TYPE chorus_config_learners gauge\nchorus_config_learners %u\n"
+                     "# TYPE chorus_config_joint gauge\nchorus_config_joint %d\n"
+                     "# TYPE chorus_config_index gauge\nchorus_config_index %llu\n"
+                     "# TYPE chorus_member_removed gauge\nchorus_member_removed %d\n",
+                     c->voters_count, c->learners_count, raft_config_is_joint(c),
+                     (unsigned long long)raft_configuration_index(s->raft), s->member_removed);
+    buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}

@@ -266,6 +266,7 @@ bool members_removed(const struct server *s);
 /* "leader", "voter", "learner", "leaving" (C_old only) or "none". */
 const char *members_role_of(const struct server *s, node_id_t id);
 void members_info(const struct server *s, struct buf *out); /* INFO's # Membership */
+void members_metrics(const struct server *s, struct buf *out); /* for /metrics */
 /* Every member of the configuration in effect (at most cap) into out, for Admin.Status
  * and CHORUS MEMBERS: id, address (written into addresses[i], which out[i] borrows),
  * role (static text) and the leader's match index. Returns the count. */

@@ -7,6 +7,7 @@ acknowledged write is readable on every remaining member. Driven with chorus-cli
 the CHORUS commands."""
 import re
 import threading
+import urllib.request
 import time
 
 import pytest
@@ -159,6 +160,11 @@ def test_a_joining_node_catches_up_from_a_snapshot_and_a_follower_is_removed(com
         wait_for(lambda: info(gone)["chorus_member"] == "removed", "the removed node to know")
         with pytest.raises(redis.ResponseError, match="removed from the cluster"):
             gone.client().set("after", "removal")
+        assert gone.status()["member"] == "removed"
+        assert n4.status()["member"] in ("voter", "leader")
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gone.admin_port,
+                                    timeout=2) as r:
+            assert re.search(r"^chorus_member_removed 1$", r.read().decode(), re.M)
         time.sleep(0.5)
         assert writer.acks_since(t1) > 0
     finally:
