@@ -142,8 +142,8 @@ void request_complete_error(struct server *s, struct request *req, const char *t
 
 /* ---- executing commands ---- */
 
-void server_forward(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
-                    const size_t *lens, bool is_write)
+static void forward_command(struct server *s, struct request *req, int argc,
+                            const uint8_t *const *argv, const size_t *lens, bool is_write)
 {
     struct pending *p = pending_add(s, PENDING_FORWARD, req);
     if (p == NULL) {
@@ -163,6 +163,12 @@ void server_forward(struct server *s, struct request *req, int argc, const uint8
     }
     s->metrics.forwards_sent++;
     link_send_msg(s, raft_leader(s->raft), &s->msg);
+}
+
+void server_forward(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
+                    const size_t *lens, bool is_write)
+{
+    forward_command(s, req, argc, argv, lens, is_write);
 }
 
 static void start_write(struct server *s, struct request *req, const struct kv_argv *cmd)
@@ -242,7 +248,7 @@ void server_execute(struct server *s, struct request *req, int argc, const uint8
         } else if (req->remote_peer != 0) {
             request_complete_error(s, req, "TRYAGAIN not leader");
         } else {
-            server_forward(s, req, argc, argv, lens, info->write);
+            forward_command(s, req, argc, argv, lens, info->write);
         }
         return;
     }
