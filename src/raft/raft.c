@@ -497,6 +497,18 @@ raft_index_t raft_applied_index(const struct raft *r) { return r->applied_index;
 raft_index_t raft_last_index(const struct raft *r) { return raft_log_last_index(&r->log); }
 raft_index_t raft_persisted_index(const struct raft *r) { return r->persisted_index; }
 
+raft_index_t raft_member_match_index(const struct raft *r, node_id_t id)
+{
+    if (r->role != RAFT_LEADER) {
+        return 0;
+    }
+    if (id == r->opt.id) {
+        return r->persisted_index;
+    }
+    const struct progress *p = raft_progress_of((struct raft *)r, id);
+    return p != NULL ? p->match_index : 0;
+}
+
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index_t index)
 {
     return raft_log_get(&r->log, index);

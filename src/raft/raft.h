@@ -274,6 +274,9 @@ node_id_t raft_transfer_target(const struct raft *r);
 /* On a leader, the follower whose synced log reaches furthest (the quickest target of a
  * transfer); 0 on a follower or in a single-node cluster. */
 node_id_t raft_most_up_to_date_follower(const struct raft *r);
+/* On a leader, how far the member id's log is known to match the leader's (its own last
+ * synced index for the leader itself); 0 on a follower or for a node it does not track. */
+raft_index_t raft_member_match_index(const struct raft *r, node_id_t id);
 
 /* Lease reads (thesis §6.4.1): with read_mode RAFT_READ_LEASE, raft_read_index answers
  * at once (reads_ready in the next update) while the leader's lease holds, and falls

@@ -122,13 +122,14 @@ static void status(struct server *s, struct buf *o)
     int n = snprintf(t, sizeof t,
                      "{\"id\":%u,\"role\":\"%s\",\"term\":%llu,\"leader\":%u,\"commit_index\":%llu,"
                      "\"apply_index\":%llu,\"last_index\":%llu,\"port\":%u,\"cluster_port\":%u,"
-                     "\"members\":%u,\"storage_failed\":%s,\"vote_barrier\":%llu}\n",
+                     "\"members\":%u,\"member\":\"%s\",\"storage_failed\":%s,\"vote_barrier\":%llu}\n",
                      s->cfg.id, raft_role_name(raft_role(s->raft)),
                      (unsigned long long)raft_term(s->raft), raft_leader(s->raft),
                      (unsigned long long)raft_commit_index(s->raft),
                      (unsigned long long)raft_applied_index(s->raft),
                      (unsigned long long)raft_last_index(s->raft), s->cfg.port,
                      s->cfg.cluster_port, s->cfg.peers_count,
+                     members_removed(s) ? "removed" : members_role_of(s, s->cfg.id),
                      ds.failed != 0 ? "true" : "false",
                      (unsigned long long)raft_vote_barrier(s->raft));
     buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
@@ -174,6 +175,7 @@ static void handle(struct admin_conn *a)
         handoff_metrics(a->s, &body);
         admin_rpc_metrics(&a->s->admin_rpc, &a->s->udp, &body);
         server_snapshot_metrics(a->s, &body);
+        members_metrics(a->s, &body);
         respond(a, 200, "text/plain; version=0.0.4", &body);
     } else if (strcmp(path, "/status") == 0) {
         status(a->s, &body);

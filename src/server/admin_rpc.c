@@ -7,6 +7,7 @@
 
 #include "base/errors.h"
 #include "server/server.h"
+#include "server/admin_seal.h"
 #include "wire/frame.h"
 
 static Chorus__Role role_of(enum raft_role role)
@@ -28,21 +29,120 @@ static void admin_status(Chorus__Admin_Service *svc, const Chorus__StatusRequest
 {
     (void)in;
     const struct server *s = ((struct admin_rpc *)svc)->server;
-    uint32_t voters[SERVER_PEERS_COUNT_MAX];
-    for (uint32_t i = 0; i < s->cfg.peers_count; i++) {
-        voters[i] = s->cfg.peers[i].id;
-    }
+    const struct raft_config *c = raft_configuration(s->raft);
+    uint32_t voters[RAFT_NODES_COUNT_MAX], learners[RAFT_NODES_COUNT_MAX];
+    memcpy(voters, c->voters, c->voters_count * sizeof *voters);
+    memcpy(learners, c->learners, c->learners_count * sizeof *learners);
     Chorus__StatusReply r = CHORUS__STATUS_REPLY__INIT;
     r.node_id = s->cfg.id;
     r.role = role_of(raft_role(s->raft));
+    if (strcmp(members_role_of(s, s->cfg.id), "learner") == 0) {
+        r.role = CHORUS__ROLE__ROLE_LEARNER;
+    }
     r.term = raft_term(s->raft);
     r.leader_id = raft_leader(s->raft);
     r.commit_index = raft_commit_index(s->raft);
     r.applied_index = raft_applied_index(s->raft);
     r.last_log_index = raft_last_index(s->raft);
-    r.n_voters = s->cfg.peers_count;
+    r.n_voters = c->voters_count;
     r.voters = voters;
+    r.n_learners = c->learners_count;
+    r.learners = learners;
+    Chorus__MemberInfo infos[RAFT_NODES_COUNT_MAX], *info_ptrs[RAFT_NODES_COUNT_MAX];
+    char addresses[RAFT_NODES_COUNT_MAX][RAFT_MEMBER_ADDRESS_BYTES_MAX + 1];
+    r.n_members = members_describe(s, infos, addresses, RAFT_NODES_COUNT_MAX);
+    for (size_t i = 0; i < r.n_members; i++) {
+        info_ptrs[i] = &infos[i];
+    }
+    r.members = info_ptrs;
     done(&r, call);
+}
+
+/* A refusal: RPC_NOT_LEADER (the detail names the leader and its address, which
+ * chorus-cli follows) or RPC_FAILED with the same text as the CHORUS command. */
+static void fail(void *call, int rc, const char *why)
+{
+    bool redirect = rc == ERR_NOT_LEADER || (rc == ERR_TRANSFERRING && strstr(why, "leads at") != NULL);
+    rpc_call_fail(call, redirect ? CHORUS__RPC_STATUS__RPC_NOT_LEADER : CHORUS__RPC_STATUS__RPC_FAILED,
+                  why);
+}
+
+static void admin_transfer(Chorus__Admin_Service *svc, const Chorus__TransferLeaderRequest *in,
+                           Chorus__TransferLeaderReply_Closure done, void *call)
+{
+    char why[256];
+    int rc = members_transfer(((struct admin_rpc *)svc)->server, in->target_id, why, sizeof why);
+    if (rc != 0) {
+        fail(call, rc, why);
+        return;
+    }
+    Chorus__TransferLeaderReply r = CHORUS__TRANSFER_LEADER_REPLY__INIT;
+    done(&r, call);
+}
+
+static void admin_snapshot(Chorus__Admin_Service *svc, const Chorus__SnapshotRequest *in,
+                           Chorus__SnapshotReply_Closure done, void *call)
+{
+    (void)in;
+    struct server *s = ((struct admin_rpc *)svc)->server;
+    char why[128];
+    raft_index_t index = 0;
+    int rc = server_snapshot_now(s, &index, why, sizeof why);
+    if (rc != 0) {
+        fail(call, rc, why);
+        return;
+    }
+    Chorus__SnapshotReply r = CHORUS__SNAPSHOT_REPLY__INIT;
+    r.index = index;
+    done(&r, call);
+}
+
+/* The membership calls: one shape, the operation chosen by which slot called. */
+enum member_op { MEMBER_ADD_LEARNER, MEMBER_PROMOTE, MEMBER_REMOVE };
+
+static void member_call(Chorus__Admin_Service *svc, enum member_op op, const Chorus__MemberRequest *in,
+                        Chorus__MemberReply_Closure done, void *call)
+{
+    struct server *s = ((struct admin_rpc *)svc)->server;
+    char why[256];
+    raft_index_t index = 0;
+    int rc;
+    if (in->node_id == 0) {
+        rc = ERR_INVALID;
+        snprintf(why, sizeof why, "invalid node id 0");
+    } else if (op == MEMBER_ADD_LEARNER) {
+        const char *address = in->address != NULL ? in->address : "";
+        rc = members_add_learner(s, in->node_id, address, strlen(address), &index, why, sizeof why);
+    } else if (op == MEMBER_PROMOTE) {
+        rc = members_promote(s, in->node_id, &index, why, sizeof why);
+    } else {
+        rc = members_remove(s, in->node_id, &index, why, sizeof why);
+    }
+    if (rc != 0) {
+        fail(call, rc, why);
+        return;
+    }
+    Chorus__MemberReply r = CHORUS__MEMBER_REPLY__INIT;
+    r.config_index = index;
+    done(&r, call);
+}
+
+static void admin_add_learner(Chorus__Admin_Service *svc, const Chorus__MemberRequest *in,
+                              Chorus__MemberReply_Closure done, void *call)
+{
+    member_call(svc, MEMBER_ADD_LEARNER, in, done, call);
+}
+
+static void admin_promote(Chorus__Admin_Service *svc, const Chorus__MemberRequest *in,
+                          Chorus__MemberReply_Closure done, void *call)
+{
+    member_call(svc, MEMBER_PROMOTE, in, done, call);
+}
+
+static void admin_remove(Chorus__Admin_Service *svc, const Chorus__MemberRequest *in,
+                         Chorus__MemberReply_Closure done, void *call)
+{
+    member_call(svc, MEMBER_REMOVE, in, done, call);
 }
 
 int admin_rpc_init(struct admin_rpc *a, struct server *s)
@@ -50,11 +150,20 @@ int admin_rpc_init(struct admin_rpc *a, struct server *s)
     memset(a, 0, sizeof *a);
     chorus__admin__init(&a->service, NULL);
     a->service.status = admin_status;
+    a->service.transfer_leader = admin_transfer;
+    a->service.snapshot = admin_snapshot;
+    a->service.add_learner = admin_add_learner;
+    a->service.promote_learner = admin_promote;
+    a->service.remove_member = admin_remove;
     a->server = s;
     buf_init(&a->frame, 0);
+    int rc = admin_seal_init(&a->seal, s->cfg.sealed ? s->cfg.cluster_key : NULL);
+    if (rc != 0) {
+        return rc;
+    }
     struct rpc_server_config cfg;
     rpc_server_config_defaults(&cfg);
-    int rc = rpc_server_create(&cfg, &a->rpc);
+    rc = rpc_server_create(&cfg, &a->rpc);
     if (rc == 0) {
         rc = rpc_server_add_service(a->rpc, &a->service.base);
     }
@@ -65,6 +174,7 @@ void admin_rpc_free(struct admin_rpc *a)
 {
     rpc_server_destroy(a->rpc);
     buf_free(&a->frame);
+    admin_seal_free(&a->seal);
     a->rpc = NULL;
 }
 
@@ -97,7 +207,8 @@ static void send_replies(struct admin_rpc *a)
                                  .cluster_id = ADMIN_RPC_CLUSTER_ID, .from = s->cfg.id};
         buf_reset(&a->frame);
         if (token >= 1 && token <= a->callers_count &&
-            frame_encode(&a->frame, &h, envelope.data, envelope.len) == 0) {
+            admin_seal_frame(&a->seal, &a->frame, h, envelope.data, envelope.len,
+                             server_wall_ms()) == 0) {
             net_udp_send(&s->udp, &a->callers[token - 1], a->frame.data, a->frame.len);
         }
         buf_reset(&envelope);
@@ -112,6 +223,9 @@ void admin_rpc_metrics(const struct admin_rpc *a, const struct net_udp *udp, str
     int n = snprintf(
         t, sizeof t,
         "# TYPE chorus_rpc_frames_total counter\nchorus_rpc_frames_total %llu\n"
+        "# TYPE chorus_rpc_frames_refused_total counter\n"
+        "chorus_rpc_frames_refused_total{reason=\"auth\"} %llu\n"
+        "chorus_rpc_frames_refused_total{reason=\"malformed\"} %llu\n"
         "# TYPE chorus_rpc_requests_bad_total counter\nchorus_rpc_requests_bad_total %llu\n"
         "# TYPE chorus_rpc_calls_executed_total counter\nchorus_rpc_calls_executed_total %llu\n"
         "# TYPE chorus_rpc_duplicates_total counter\n"
@@ -130,7 +244,8 @@ void admin_rpc_metrics(const struct admin_rpc *a, const struct net_udp *udp, str
         "# TYPE chorus_udp_recv_batches_total counter\nchorus_udp_recv_batches_total %llu\n"
         "# TYPE chorus_udp_recv_batch_datagrams_max gauge\nchorus_udp_recv_batch_datagrams_max %llu\n"
         "# TYPE chorus_udp_sends_queued_total counter\nchorus_udp_sends_queued_total %llu\n",
-        (unsigned long long)a->frames_received, (unsigned long long)c->requests_bad,
+        (unsigned long long)a->frames_received, (unsigned long long)a->frames_refused_auth,
+        (unsigned long long)a->frames_refused_bad, (unsigned long long)c->requests_bad,
         (unsigned long long)c->calls_executed, (unsigned long long)c->duplicates_running,
         (unsigned long long)c->duplicates_replayed, (unsigned long long)c->refused_evicted,
         (unsigned long long)c->refused_busy, (unsigned long long)c->refused_no_budget,
@@ -152,10 +267,16 @@ bool admin_rpc_on_datagram(struct admin_rpc *a, const struct sockaddr_in *from,
     }
     a->frames_received++;
     struct frame_header h;
-    const uint8_t *payload = NULL;
-    long n = frame_decode(data, len, ADMIN_RPC_CLUSTER_ID, &h, &payload);
-    if (n > 0 && (size_t)n == len && h.flags == 0) {
-        rpc_server_on_message(a->rpc, caller_token(a, from), payload, h.length);
+    const uint8_t *envelope = NULL;
+    size_t envelope_len = 0;
+    int rc = admin_seal_open(&a->seal, data, len, server_wall_ms(), true, &h, &envelope,
+                             &envelope_len);
+    if (rc == ERR_AUTH) {
+        a->frames_refused_auth++; /* no answer: an unauthenticated caller learns nothing */
+    } else if (rc != 0 || h.cluster_id != ADMIN_RPC_CLUSTER_ID) {
+        a->frames_refused_bad++;
+    } else {
+        rpc_server_on_message(a->rpc, caller_token(a, from), envelope, envelope_len);
         send_replies(a);
     }
     return true;

@@ -8,11 +8,18 @@
  * request came from: the RPC server knows callers by a small token, mapped here to the
  * last ADMIN_RPC_CALLERS_MAX addresses seen.
  *
- * Implemented: Status (role, term, leader, commit, applied and last index, voters).
- * TransferLeader, Snapshot and the membership calls answer RPC_UNIMPLEMENTED until Raft
- * offers them. The frames are not sealed even when the links are: Status reveals nothing
- * a /status page would not; a mutating call must not be served here before admin frames
- * are authenticated. */
+ * Implemented: Status (role, term, leader, commit, applied and last index, voters,
+ * learners), TransferLeader, Snapshot, AddLearner, PromoteLearner and RemoveMember, each
+ * through the same function as its CHORUS command (members.c, snapshots.c). A call that
+ * needs the leader answers RPC_NOT_LEADER on a follower, with "node N leads at
+ * HOST:PORT" in the detail, which chorus-cli follows. AddMember (learner, catch up,
+ * promote) is chorus-cli's `add`, not a server call: it answers RPC_UNIMPLEMENTED.
+ *
+ * Authentication (admin_seal.h): with a cluster key every frame is sealed with a key
+ * derived from it and carries its send time; a frame that is not authentic, is plain, or
+ * is more than a minute off is dropped unanswered and counted
+ * (chorus_rpc_frames_refused_total{reason="auth"}). Without a cluster key frames are plain
+ * and the cluster port is trusted (loopback or a private network), as the links are. */
 #ifndef CHORUS_SERVER_ADMIN_RPC_H
 #define CHORUS_SERVER_ADMIN_RPC_H
 
@@ -24,6 +31,7 @@
 #include "io/net_udp.h"
 #include "proto/chorus.pb-c.h"
 #include "rpc/server.h"
+#include "server/admin_seal.h"
 
 #define ADMIN_RPC_CALLERS_MAX 64
 /* The cluster id in every frame; the links use the same (node.c open_links). */
@@ -39,7 +47,10 @@ struct admin_rpc {
     uint32_t callers_count;
     uint32_t callers_next;         /* the slot the next new caller overwrites */
     struct buf frame;
+    struct admin_seal seal;        /* plain without a cluster key */
     uint64_t frames_received;
+    uint64_t frames_refused_auth;  /* not authentic, wrong kind of frame, or too old */
+    uint64_t frames_refused_bad;   /* malformed, or another cluster's */
 };
 
 /* 0 or ERR_NOMEM. */

@@ -90,6 +90,7 @@ void commands_info_text(struct server *s, struct buf *out)
                      (unsigned long long)raft_vote_barrier(s->raft), st.keys_count);
     buf_put(out, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
     server_snapshot_info(s, out);
+    members_info(s, out);
 }
 
 /* True when INFO's arguments ask for the section titled `title` (as Redis: no argument,
@@ -118,6 +119,8 @@ static void info(struct server *s, int argc, const uint8_t *const *argv, const s
     buf_init(&all, 0);
     buf_init(&out, 0);
     commands_info_text(s, &all);
+    buf_put_u8(&all, 0); /* strstr below needs the terminator; not part of the text */
+    all.len--;
     const char *text = (const char *)all.data, *end = text + all.len;
     while (text < end) {
         /* A section: "# Title\r\n" lines up to the blank line that ends it. */

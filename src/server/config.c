@@ -207,6 +207,11 @@ int server_config_set(struct server_config *cfg, const char *key, const char *va
     } else if (strcmp(key, "request-timeout-ms") == 0) {
         rc = set_number(key, value, where, err, cap, 10, 600000, &v);
         cfg->request_timeout_ms = (uint32_t)v;
+    } else if (strcmp(key, "join") == 0) {
+        if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+            return fail(err, cap, "%s: join must be 'yes' or 'no', got '%s'", where, value);
+        }
+        cfg->join = strcmp(value, "yes") == 0;
     } else if (strcmp(key, "snapshot-entries") == 0) {
         rc = set_number(key, value, where, err, cap, 1, UINT32_MAX, &v);
         cfg->snapshot_entries = v;
@@ -362,6 +367,9 @@ int server_config_check(const struct server_config *cfg, char *err, size_t cap)
     if (self->port != cfg->cluster_port) {
         return fail(err, cap, "peers: node %u is listed at port %u but cluster-port is %u", cfg->id,
                     self->port, cfg->cluster_port);
+    }
+    if (cfg->join && cfg->peers_count < 2) {
+        return fail(err, cap, "join: peers must name at least one member besides this node");
     }
     if (cfg->heartbeat_ms * 2 > cfg->election_timeout_ms) {
         return fail(err, cap, "heartbeat-ms (%u) must be at most half of election-timeout-ms (%u)",

@@ -5,7 +5,7 @@
  *
  * Keys: id, dir, port, cluster-port, admin-port, peers (ID@HOST:PORT,...), fsync
  * (always|never), cluster-key (64 hex digits), log-level, election-timeout-ms,
- * heartbeat-ms, bind (the address every listener uses; 127.0.0.1 by default), read-mode
+ * heartbeat-ms, join (yes|no), bind (the address every listener uses; 127.0.0.1 by default), read-mode
  * (readindex|lease), clock-drift-bound-ms (the lease's allowance, below the election
  * timeout).
  * Depends on base and libc only; no I/O except reading the config file. */
@@ -50,6 +50,11 @@ struct server_config {
     bool lease_reads;             /* read-mode lease: reads served from the leader's lease */
     uint32_t clock_drift_bound_ms; /* the lease lasts election-timeout-ms minus this */
     uint64_t snapshot_entries;   /* snapshot and compact every this many applied entries */
+    /* join yes: this node boots as a spare outside the configuration (peers names the
+     * members to reach and this node's own address); it never forms a cluster of its own
+     * and waits for a leader to add it (CHORUS ADDLEARNER). Ignored once its log holds a
+     * configuration. */
+    bool join;
 };
 
 /* Fills cfg with the defaults (ports 0, fsync always, election 300 ms, heartbeat 50 ms). */

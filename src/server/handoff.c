@@ -1,5 +1,5 @@
-/* Leadership hand-off in the server: the CHORUS admin commands that move or name the
- * leader, and the graceful shutdown that hands leadership over before the process exits
+/* Leadership hand-off in the server: CHORUS LEADER (CHORUS TRANSFER is in members.c,
+ * which a follower forwards to the leader), and the graceful shutdown that hands leadership over before the process exits
  * (Raft thesis §3.10), so that a planned restart costs the cluster a round trip instead
  * of an election timeout without a leader. The protocol itself is src/raft/transfer.c;
  * this file only asks for it and watches the outcome. */
@@ -50,58 +50,15 @@ static bool is(const uint8_t *name, size_t len, const char *want)
     return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
 }
 
-/* A node id: 1 to 10 decimal digits within uint32; 0 when malformed. */
-static node_id_t parse_id(const uint8_t *text, size_t len)
-{
-    if (len == 0 || len > 10) {
-        return 0;
-    }
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9') {
-            return 0;
-        }
-        v = v * 10 + (uint64_t)(text[i] - '0');
-    }
-    return v <= UINT32_MAX ? (node_id_t)v : 0;
-}
-
-static void transfer(struct server *s, const uint8_t *arg, size_t len, struct kv_reply *r)
-{
-    node_id_t target = parse_id(arg, len);
-    if (target == 0) {
-        kv_reply_errorf(r, "ERR invalid node id '%.*s'", (int)len, arg);
-        return;
-    }
-    int rc = raft_transfer_leadership(s->raft, server_now_ns(), target);
-    switch (rc) {
-    case 0:
-        kv_reply_status(r, "OK");
-        server_process(s);
-        break;
-    case ERR_NOT_LEADER:
-        kv_reply_errorf(r, "ERR not the leader; node %u leads", raft_leader(s->raft));
-        break;
-    case ERR_INVALID: kv_reply_error(r, "ERR node already leads"); break;
-    case ERR_NOT_FOUND: kv_reply_errorf(r, "ERR no node %u in the cluster", target); break;
-    case ERR_BUSY:
-        kv_reply_errorf(r, "ERR a transfer to node %u is in progress", raft_transfer_target(s->raft));
-        break;
-    default: kv_reply_errorf(r, "ERR transfer refused: %s", err_str(rc)); break;
-    }
-}
-
 bool handoff_command(struct server *s, int argc, const uint8_t *const *argv, const size_t *lens,
                      struct kv_reply *r)
 {
     if (!is(argv[0], lens[0], "chorus") || argc < 2) {
         return false;
     }
-    if (is(argv[1], lens[1], "transfer") && argc == 3) {
-        transfer(s, argv[2], lens[2], r);
-    } else if (is(argv[1], lens[1], "leader") && argc == 2) {
+    if (is(argv[1], lens[1], "leader") && argc == 2) {
         kv_reply_integer(r, raft_leader(s->raft));
-    } else if (is(argv[1], lens[1], "transfer") || is(argv[1], lens[1], "leader")) {
+    } else if (is(argv[1], lens[1], "leader")) {
         kv_reply_errorf(r, "ERR wrong number of arguments for 'chorus|%.*s' command", (int)lens[1],
                         argv[1]);
     } else {

@@ -165,6 +165,12 @@ static void forward_command(struct server *s, struct request *req, int argc,
     link_send_msg(s, raft_leader(s->raft), &s->msg);
 }
 
+void server_forward(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
+                    const size_t *lens, bool is_write)
+{
+    forward_command(s, req, argc, argv, lens, is_write);
+}
+
 static void start_write(struct server *s, struct request *req, const struct kv_argv *cmd)
 {
     buf_reset(&s->scratch);
@@ -227,6 +233,9 @@ void server_execute(struct server *s, struct request *req, int argc, const uint8
                     const size_t *lens)
 {
     s->metrics.commands++;
+    if (members_command(s, req, argc, argv, lens)) {
+        return; /* CHORUS admin commands, or a removed node's refusal (members.c) */
+    }
     const struct kv_command_info *info = kv_command_lookup(argv[0], lens[0]);
     if (info == NULL) {
         request_complete_error(s, req, "ERR unknown command");
@@ -511,6 +520,7 @@ void server_process(struct server *s)
             LOG_AT(&s->logger, LOG_INFO, "log repaired by the leader: voting again");
         }
     }
+    members_sync(s);
     flush_datagrams(s);
 }
 
@@ -628,12 +638,24 @@ static int boot_raft(struct server *s)
         storage_recovered_free(&rec);
         return rc;
     }
+    /* A joining node (members.c) boots outside its configuration: a spare. */
     node_id_t voters[SERVER_PEERS_COUNT_MAX];
+    uint32_t voters_count = 0;
     for (uint32_t i = 0; i < s->cfg.peers_count; i++) {
-        voters[i] = s->cfg.peers[i].id;
+        if (!s->cfg.join || s->cfg.peers[i].id != s->cfg.id) {
+            voters[voters_count++] = s->cfg.peers[i].id;
+        }
     }
     struct raft_options opt;
-    raft_options_default(&opt, s->cfg.id, voters, s->cfg.peers_count);
+    raft_options_default(&opt, s->cfg.id, voters, voters_count);
+    /* Every member's address travels in the configuration (members.c); a joining node's
+     * own is no voter's, so setting it is refused (ERR_NOT_FOUND) and ignored. */
+    for (uint32_t i = 0; i < s->cfg.peers_count; i++) {
+        const struct server_peer *p = &s->cfg.peers[i];
+        char address[SERVER_HOST_BYTES_MAX + 8];
+        int len = snprintf(address, sizeof address, "%s:%u", p->host, p->port);
+        raft_options_set_address(&opt, p->id, (const uint8_t *)address, (size_t)len);
+    }
     opt.election_timeout_ns_min = (uint64_t)s->cfg.election_timeout_ms * 1000000ull;
     opt.heartbeat_interval_ns = (uint64_t)s->cfg.heartbeat_ms * 1000000ull;
     opt.prng_seed = server_now_ns() ^ ((uint64_t)s->cfg.id << 32);

@@ -152,6 +152,11 @@ struct server {
     bool install_in_flight;
     uint64_t snapshots_taken;
     uint64_t snapshots_installed;
+    /* Membership (members.c): the peer set follows the configuration in effect. */
+    bool member_seen;                 /* this node was a voter or learner at some point */
+    bool member_removed;              /* ...and the configuration in effect leaves it out */
+    raft_index_t members_config_index; /* the configuration members_sync last followed */
+    bool members_config_committed;
 };
 
 /* Clocks: monotonic for Raft and links, wall clock (ms) for kv's expiry times. */
@@ -167,6 +172,9 @@ void server_process(struct server *s);   /* drains Raft updates */
  * it to the leader. req completes later (or at once on an error). argv borrowed. */
 void server_execute(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
                     const size_t *lens);
+/* Sends req's command to the leader and relays its answer (a follower's forward). */
+void server_forward(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
+                    const size_t *lens, bool is_write);
 /* Proposes an already encoded entry for req (EXEC). */
 void server_propose(struct server *s, struct request *req, const struct buf *entry);
 /* "127.0.0.1:7001"-style RESP address of the leader into out; false when none known. */
@@ -178,7 +186,7 @@ bool server_leader_address(const struct server *s, char *out, size_t cap);
  * has stepped down, or after SERVER_HANDOFF_MS_MAX; others (or a second call) stop now. */
 void handoff_begin(struct server *s);
 void handoff_tick(struct server *s, uint64_t now_ns);
-/* CHORUS TRANSFER <id> | LEADER; false when argv is not a CHORUS admin command. */
+/* CHORUS LEADER; false when argv is not a CHORUS admin command. */
 bool handoff_command(struct server *s, int argc, const uint8_t *const *argv, const size_t *lens,
                      struct kv_reply *r);
 /* Appends the lease and transfer metrics (Prometheus text) to out. */
@@ -226,10 +234,45 @@ void server_snapshot_done(struct server *s, const struct disk_job *job, uint64_t
 int server_snapshot_boot(struct server *s, const struct log_snapshot *snap, struct raft_boot *boot);
 int server_snapshot_load_state(struct server *s);
 void server_snapshot_command(struct server *s, struct kv_reply *reply); /* CHORUS SNAPSHOT */
+/* A snapshot now, for CHORUS SNAPSHOT and Admin.Snapshot: server_snapshot_take's codes,
+ * with the text both show in why. */
+int server_snapshot_now(struct server *s, raft_index_t *index, char *why, size_t cap);
 void server_snapshot_info(const struct server *s, struct buf *out);     /* INFO's section */
 void server_snapshot_metrics(const struct server *s, struct buf *out);  /* for /metrics */
 
 /* admin.c */
 int admin_listen(struct server *s);
+
+/* members.c: leadership transfer and membership changes, one implementation for the
+ * CHORUS commands and the Admin RPCs. Each returns 0 or an error code and writes into why
+ * (cap bytes) the text both front ends show ("not the leader; node N leads at H:P" for
+ * ERR_NOT_LEADER). index gets the config entry's index. address borrowed. */
+int members_transfer(struct server *s, node_id_t target, char *why, size_t cap);
+int members_add_learner(struct server *s, node_id_t id, const char *address, size_t address_len,
+                        raft_index_t *index, char *why, size_t cap);
+int members_promote(struct server *s, node_id_t id, raft_index_t *index, char *why, size_t cap);
+/* Removing the leader itself starts a transfer and answers ERR_TRANSFERRING: retry at
+ * the new leader. */
+int members_remove(struct server *s, node_id_t id, raft_index_t *index, char *why, size_t cap);
+/* CHORUS TRANSFER|ADDLEARNER|PROMOTE|REMOVE|MEMBERS (forwarded to the leader from a
+ * follower), and the refusal of key-value commands on a removed node; false when argv
+ * is none of these. argv borrowed. */
+bool members_command(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
+                     const size_t *lens);
+/* Makes the link table and cfg.peers follow the configuration in effect (cheap when
+ * nothing changed); called after every drain of Raft updates. */
+void members_sync(struct server *s);
+bool members_removed(const struct server *s);
+/* "leader", "voter", "learner", "leaving" (C_old only) or "none". */
+const char *members_role_of(const struct server *s, node_id_t id);
+void members_info(const struct server *s, struct buf *out); /* INFO's # Membership */
+void members_metrics(const struct server *s, struct buf *out); /* for /metrics */
+/* Every member of the configuration in effect (at most cap) into out, for Admin.Status
+ * and CHORUS MEMBERS: id, address (written into addresses[i], which out[i] borrows),
+ * role (static text) and the leader's match index. Returns the count. */
+size_t members_describe(const struct server *s, Chorus__MemberInfo *out,
+                        char (*addresses)[RAFT_MEMBER_ADDRESS_BYTES_MAX + 1], size_t cap);
+node_id_t members_parse_id(const char *text, size_t len);   /* 0 when malformed */
+int members_parse_address(const char *text, size_t len, struct server_peer *p);
 
 #endif

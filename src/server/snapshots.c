@@ -134,18 +134,30 @@ int server_snapshot_load_state(struct server *s)
     return rc;
 }
 
+int server_snapshot_now(struct server *s, raft_index_t *index, char *why, size_t cap)
+{
+    int rc = server_snapshot_take(s, true, index);
+    if (rc == 0) {
+        snprintf(why, cap, "OK");
+    } else if (rc == ERR_BUSY) {
+        snprintf(why, cap, "a snapshot is being saved or installed");
+    } else if (rc == ERR_NOT_FOUND) {
+        snprintf(why, cap, "nothing applied since the last snapshot");
+    } else {
+        snprintf(why, cap, "snapshot failed: %s", err_str(rc));
+    }
+    return rc;
+}
+
 void server_snapshot_command(struct server *s, struct kv_reply *r)
 {
     raft_index_t index = 0;
-    int rc = server_snapshot_take(s, true, &index);
+    char why[128];
+    int rc = server_snapshot_now(s, &index, why, sizeof why);
     if (rc == 0) {
         kv_reply_integer(r, (int64_t)index);
-    } else if (rc == ERR_BUSY) {
-        kv_reply_error(r, "BUSY a snapshot is being saved or installed");
-    } else if (rc == ERR_NOT_FOUND) {
-        kv_reply_error(r, "ERR nothing applied since the last snapshot");
     } else {
-        kv_reply_errorf(r, "ERR snapshot failed: %s", err_str(rc));
+        kv_reply_errorf(r, "%s %s", rc == ERR_BUSY ? "BUSY" : "ERR", why);
     }
 }
 

@@ -40,11 +40,12 @@ class Node:
         self.dir = os.path.join(cluster.tmp, "n%d" % node_id)
         self.proc = None
         self.extra_args = list(cluster.extra_args)  # more "--flag value" pairs for this node
+        self.peers = None  # --peers for this node when not the cluster's (a joining node)
 
     def start(self):
         args = [SERVER, "--id", str(self.id), "--dir", self.dir, "--port", str(self.port),
                 "--cluster-port", str(self.cluster_port), "--admin-port", str(self.admin_port),
-                "--peers", self.cluster.peers, "--election-timeout-ms", "300",
+                "--peers", self.peers or self.cluster.peers, "--election-timeout-ms", "300",
                 "--heartbeat-ms", "50", "--request-timeout-ms", "3000"] + self.extra_args
         log = open(os.path.join(self.cluster.tmp, "n%d.log" % self.id), "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log)

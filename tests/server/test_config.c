@@ -149,3 +149,20 @@ TEST(config_read_mode_and_clock_drift_bound)
     const char *index_mode[] = {"--read-mode", "readindex", "--clock-drift-bound-ms", "300"};
     CHECK_EQ(parse_with(&cfg, err, index_mode, 4), 0); /* unused without leases */
 }
+
+TEST(config_join_wants_yes_or_no_and_another_member)
+{
+    struct server_config cfg;
+    char err[SERVER_ERROR_BYTES_MAX] = "";
+    CHECK_EQ(parse(GOOD_ARGC, good_args, &cfg, err), 0);
+    CHECK(!cfg.join);
+    const char *join[] = {"--join", "yes"};
+    CHECK_EQ(parse_with(&cfg, err, join, 2), 0);
+    CHECK(cfg.join);
+    const char *maybe[] = {"--join", "maybe"};
+    CHECK_EQ(parse_with(&cfg, err, maybe, 2), -1);
+    CHECK(strstr(err, "--join") != NULL);
+    const char *alone[] = {"--join", "yes", "--peers", "2@127.0.0.1:17002"};
+    CHECK_EQ(parse_with(&cfg, err, alone, 4), -1); /* nobody to join */
+    CHECK(strstr(err, "join") != NULL);
+}
