@@ -130,9 +130,19 @@ struct server {
     uv_signal_t sigint;
     bool stopping;
     uint64_t handoff_deadline_ns; /* SIGTERM on a leader: stop by then (0: not stopping) */
-    struct pending *pending;   /* unordered array */
+    struct pending *pending;   /* reads and forwards: an unordered array */
     size_t pending_count;
     size_t pending_cap;
+    /* Writes: a ring in proposal order, which is index order within a term, so applying
+     * an entry finds its writer at the front. A timed-out write stays as a hole (req
+     * NULL) until it reaches the front. writes_in_order is false once a write went in
+     * below the last one (a new term reused indexes); until the ring empties, apply
+     * then searches it all. */
+    struct pending *writes;
+    size_t writes_head;
+    size_t writes_count;
+    size_t writes_cap;
+    bool writes_in_order;
     uint64_t next_id;
     uint64_t next_client_id;
     uint32_t connections_count;
