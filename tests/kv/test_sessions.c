@@ -177,3 +177,33 @@ TEST(apply_rejects_stale_indexes_and_accepts_gaps)
     kv_reply_free(&r);
     kvt_free(&t);
 }
+
+/* kv_apply decodes the common entry by hand (pb_lite) and the rest with protobuf-c:
+ * both must agree on what protobuf allows (unknown fields are skipped) and refuse the
+ * same malformed bytes. */
+TEST(apply_decodes_unknown_fields_many_arguments_and_refuses_truncation)
+{
+    struct kvt t;
+    kvt_init(&t);
+    kvt_do(&t, "SET k 1");
+    struct kv_reply r;
+    kv_reply_init(&r);
+    struct buf e;
+    buf_init(&e, 0);
+    buf_put(&e, t.entry.data, t.entry.len);
+    const uint8_t unknown[] = {0xa0, 0x01, 0x07, 0xad, 0x01, 1, 2, 3, 4}; /* 20: 7; 21: fixed32 */
+    buf_put(&e, unknown, sizeof unknown);
+    CHECK_EQ(kv_apply(t.s, 10, e.data, e.len, &r), 0);
+    char out[128];
+    kv_reply_format(&r, out, sizeof out);
+    CHECK_REPLY(out, "OK");
+    CHECK_EQ(kv_apply(t.s, 11, t.entry.data, t.entry.len - 1, &r), 0);
+    kv_reply_format(&r, out, sizeof out);
+    CHECK_REPLY(out, "(error) ERR malformed command entry");
+    kv_reply_free(&r);
+    buf_free(&e);
+    t.index = 11;
+    CHECK_REPLY(kvt_do(&t, "DEL a b c d e f g h i j k l m n o p q r s t"), "(integer) 1");
+    CHECK_REPLY(kvt_do(&t, "GET k"), "(nil)");
+    kvt_free(&t);
+}
