@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/assertions.h"
 #include "base/errors.h"
 #include "proto/chorus.pb-c.h"
 #include "wire/pb_lite.h"
 
 /* Writes one Entry sub-message (field 12). */
-static void encode_entry(const struct raft_entry *e, struct buf *out)
+static void encode_entry(const struct raft_entry *e, struct pb_writer *out)
 {
     size_t size = pb_uint_size(1, e->term) + pb_uint_size(2, e->index) + pb_uint_size(3, e->type) +
                   (e->data_len != 0 ? pb_bytes_size(4, e->data_len) : 0);
@@ -20,13 +21,13 @@ static void encode_entry(const struct raft_entry *e, struct buf *out)
     pb_put_uint(out, 3, e->type);
     if (e->data_len != 0) {
         pb_put_bytes_header(out, 4, e->data_len);
-        buf_put(out, e->data, e->data_len);
+        pb_put_raw(out, e->data, e->data_len);
     }
 }
 
 /* The fields in number order, zero scalars and empty bytes left out, as protoc-c packs
- * them (tests/server/test_raft_codec.c decodes the result with protoc-c's code). */
-int raft_codec_encode(const struct raft_message *m, struct buf *out)
+ * them (tests/server/test_raft_codec.c checks the bytes against protoc-c's). */
+static void encode_message(const struct raft_message *m, struct pb_writer *out)
 {
     pb_put_uint(out, 1, m->type);
     pb_put_uint(out, 2, m->from);
@@ -53,11 +54,24 @@ int raft_codec_encode(const struct raft_message *m, struct buf *out)
     pb_put_uint(out, 22, m->offset);
     if (m->data_len != 0) {
         pb_put_bytes_header(out, 23, m->data_len);
-        buf_put(out, m->data, m->data_len);
+        pb_put_raw(out, m->data, m->data_len);
     }
     pb_put_uint(out, 24, m->done);
     pb_put_uint(out, 26, m->snapshot_size_bytes);
-    return out->failed ? ERR_NOMEM : 0;
+}
+
+int raft_codec_encode(const struct raft_message *m, struct buf *out)
+{
+    struct pb_writer w = {.p = NULL, .size = 0};
+    encode_message(m, &w);
+    size_t size = w.size;
+    w = (struct pb_writer){.p = buf_extend(out, size), .size = 0};
+    if (w.p == NULL) {
+        return ERR_NOMEM;
+    }
+    encode_message(m, &w);
+    ASSERT(w.size == size);
+    return 0;
 }
 
 /* ---- decoding ---- */

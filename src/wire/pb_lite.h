@@ -17,8 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "base/buf.h"
+#include <string.h>
 
 enum pb_wire_type { PB_VARINT = 0, PB_FIXED64 = 1, PB_BYTES = 2, PB_FIXED32 = 5 };
 
@@ -104,24 +103,42 @@ static inline size_t pb_varint_size(uint64_t v)
     return n;
 }
 
-static inline void pb_put_varint(struct buf *b, uint64_t v)
+/* Writing is done twice over the same code: a counting pass (p NULL) sizes the
+ * message, then the bytes are written into space reserved once, with no per-field
+ * bounds checks or buffer growth. */
+struct pb_writer {
+    uint8_t *p;   /* NULL: count only */
+    size_t size;  /* bytes counted or written */
+};
+
+static inline void pb_put_varint(struct pb_writer *w, uint64_t v)
 {
-    uint8_t tmp[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        tmp[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
+    size_t n = pb_varint_size(v);
+    if (w->p != NULL) {
+        uint8_t *p = w->p + w->size;
+        while (v >= 0x80) {
+            *p++ = (uint8_t)(v | 0x80);
+            v >>= 7;
+        }
+        *p = (uint8_t)v;
     }
-    tmp[n++] = (uint8_t)v;
-    buf_put(b, tmp, n);
+    w->size += n;
+}
+
+static inline void pb_put_raw(struct pb_writer *w, const uint8_t *data, size_t len)
+{
+    if (w->p != NULL && len != 0) {
+        memcpy(w->p + w->size, data, len);
+    }
+    w->size += len;
 }
 
 /* A varint field, left out when zero (protobuf 3 scalars). */
-static inline void pb_put_uint(struct buf *b, uint32_t field, uint64_t v)
+static inline void pb_put_uint(struct pb_writer *w, uint32_t field, uint64_t v)
 {
     if (v != 0) {
-        pb_put_varint(b, (uint64_t)field << 3 | PB_VARINT);
-        pb_put_varint(b, v);
+        pb_put_varint(w, (uint64_t)field << 3 | PB_VARINT);
+        pb_put_varint(w, v);
     }
 }
 
@@ -131,10 +148,10 @@ static inline size_t pb_uint_size(uint32_t field, uint64_t v)
 }
 
 /* A length-delimited field's key and length; the caller writes the len bytes. */
-static inline void pb_put_bytes_header(struct buf *b, uint32_t field, size_t len)
+static inline void pb_put_bytes_header(struct pb_writer *w, uint32_t field, size_t len)
 {
-    pb_put_varint(b, (uint64_t)field << 3 | PB_BYTES);
-    pb_put_varint(b, len);
+    pb_put_varint(w, (uint64_t)field << 3 | PB_BYTES);
+    pb_put_varint(w, len);
 }
 
 static inline size_t pb_bytes_size(uint32_t field, size_t len)

@@ -1,6 +1,7 @@
 /* Exactly-once client sessions (Raft thesis §6.3): registration, duplicate suppression,
  * refusal of unknown sessions, expiry by log time, and the bounded reply cache. */
 #include "kv_test.h"
+#include "proto/chorus.pb-c.h"
 
 static const char *session_do(struct kvt *t, uint64_t id, uint64_t seq, uint64_t ack,
                               const char *line)
@@ -205,5 +206,14 @@ TEST(apply_decodes_unknown_fields_many_arguments_and_refuses_truncation)
     t.index = 11;
     CHECK_REPLY(kvt_do(&t, "DEL a b c d e f g h i j k l m n o p q r s t"), "(integer) 1");
     CHECK_REPLY(kvt_do(&t, "GET k"), "(nil)");
+    /* kv_prepare writes the same bytes as protoc-c's pack. */
+    kvt_do(&t, "SET k2 v PX 100000");
+    Chorus__Command *m = chorus__command__unpack(NULL, t.entry.len, t.entry.data);
+    CHECK(m != NULL);
+    CHECK_EQ(chorus__command__get_packed_size(m), t.entry.len);
+    uint8_t packed[256];
+    chorus__command__pack(m, packed);
+    CHECK(memcmp(packed, t.entry.data, t.entry.len) == 0);
+    chorus__command__free_unpacked(m, NULL);
     kvt_free(&t);
 }
