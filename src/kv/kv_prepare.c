@@ -114,8 +114,9 @@ static void set_client(Chorus__Command *m, uint64_t now_ms, const struct kv_clie
 
 /* One command without MULTI or WATCH, written as protoc-c would (fields in number
  * order, zeros left out) but without its generic per-field walk. */
-static void pack_simple(const Chorus__Command *m, struct pb_writer *w)
+static void pack_simple(const void *msg, struct pb_writer *w)
 {
+    const Chorus__Command *m = msg;
     pb_put_uint(w, 1, m->client_id);
     pb_put_uint(w, 2, m->seq);
     pb_put_uint(w, 3, m->now_ms);
@@ -129,16 +130,7 @@ static void pack_simple(const Chorus__Command *m, struct pb_writer *w)
 static int pack(const Chorus__Command *m, struct buf *entry_out)
 {
     if (m->n_multi == 0 && m->n_watch_keys == 0 && m->n_watch_versions == 0) {
-        struct pb_writer w = {.p = NULL, .size = 0};
-        pack_simple(m, &w);
-        size_t size = w.size;
-        w = (struct pb_writer){.p = buf_extend(entry_out, size), .size = 0};
-        if (w.p == NULL) {
-            return ERR_NOMEM;
-        }
-        pack_simple(m, &w);
-        DEBUG_ASSERT(w.size == size && chorus__command__get_packed_size(m) == size);
-        return 0;
+        return pb_encode(entry_out, pack_simple, m) == 0 ? 0 : ERR_NOMEM;
     }
     size_t n = chorus__command__get_packed_size(m);
     uint8_t *p = buf_extend(entry_out, n);

@@ -27,8 +27,9 @@ static void encode_entry(const struct raft_entry *e, struct pb_writer *out)
 
 /* The fields in number order, zero scalars and empty bytes left out, as protoc-c packs
  * them (tests/server/test_raft_codec.c checks the bytes against protoc-c's). */
-static void encode_message(const struct raft_message *m, struct pb_writer *out)
+static void encode_message(const void *msg, struct pb_writer *out)
 {
+    const struct raft_message *m = msg;
     pb_put_uint(out, 1, m->type);
     pb_put_uint(out, 2, m->from);
     pb_put_uint(out, 3, m->to);
@@ -62,16 +63,7 @@ static void encode_message(const struct raft_message *m, struct pb_writer *out)
 
 int raft_codec_encode(const struct raft_message *m, struct buf *out)
 {
-    struct pb_writer w = {.p = NULL, .size = 0};
-    encode_message(m, &w);
-    size_t size = w.size;
-    w = (struct pb_writer){.p = buf_extend(out, size), .size = 0};
-    if (w.p == NULL) {
-        return ERR_NOMEM;
-    }
-    encode_message(m, &w);
-    ASSERT(w.size == size);
-    return 0;
+    return pb_encode(out, encode_message, m) == 0 ? 0 : ERR_NOMEM;
 }
 
 /* ---- decoding ---- */

@@ -19,6 +19,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/assertions.h"
+#include "base/buf.h"
+
 enum pb_wire_type { PB_VARINT = 0, PB_FIXED64 = 1, PB_BYTES = 2, PB_FIXED32 = 5 };
 
 struct pb_reader {
@@ -157,6 +160,23 @@ static inline void pb_put_bytes_header(struct pb_writer *w, uint32_t field, size
 static inline size_t pb_bytes_size(uint32_t field, size_t len)
 {
     return pb_varint_size((uint64_t)field << 3) + pb_varint_size(len) + len;
+}
+
+/* Appends msg to out: put(msg, w) runs once to count and once to write. 0, or -1 when
+ * out cannot grow. */
+static inline int pb_encode(struct buf *out, void (*put)(const void *msg, struct pb_writer *w),
+                            const void *msg)
+{
+    struct pb_writer w = {.p = NULL, .size = 0};
+    put(msg, &w);
+    size_t size = w.size;
+    w = (struct pb_writer){.p = buf_extend(out, size), .size = 0};
+    if (w.p == NULL) {
+        return -1;
+    }
+    put(msg, &w);
+    ASSERT(w.size == size);
+    return 0;
 }
 
 #endif
