@@ -183,7 +183,8 @@ void request_complete(struct server *s, struct request *req, const struct kv_rep
     kv_reply_reset(&req->reply);
     kv_reply_append(&req->reply, reply);
     req->done = true;
-    clients_flush(s, req->conn);
+    /* Written at the end of server_process: a pipelined batch leaves in one write. */
+    clients_mark_for_flush(s, req->conn);
 }
 
 void request_complete_error(struct server *s, struct request *req, const char *text)
@@ -558,6 +559,7 @@ void server_process(struct server *s)
         LOG_AT(&s->logger, LOG_DEBUG, "snapshot at %llu", (unsigned long long)snapshot_index);
     }
     serve_ready_reads(s);
+    clients_flush_marked(s);
     if (s->vote_barrier_saved && raft_vote_barrier(s->raft) == 0) {
         /* A leader repaired our damaged log: persist the lift (a lost lift only means
          * one more repair after a restart, so no need to wait for it). */

@@ -147,6 +147,7 @@ struct server {
     uint64_t next_client_id;
     uint32_t connections_count;
     struct conn *conns;        /* every open RESP connection (clients.c) */
+    struct conn *flush_list;   /* connections with replies completed since the last flush */
     struct buf scratch;        /* entry encoding */
     struct buf msg;            /* link message encoding */
     struct buf datagram;
@@ -201,9 +202,14 @@ int server_listen_tcp(struct server *s, uv_tcp_t *h, uint16_t port, int backlog,
 int clients_listen(struct server *s);
 /* Writes every finished reply at the head of c's queue and starts sending. */
 void clients_flush(struct server *s, struct conn *c);
+/* Defers that to clients_flush_marked, which server_process calls once per loop
+ * iteration, so the replies of a pipelined batch leave in one write. */
+void clients_mark_for_flush(struct server *s, struct conn *c);
+void clients_flush_marked(struct server *s);
 /* Closes every connection; their unanswered requests become orphans. */
 void clients_close_all(struct server *s);
-/* Completes req with reply (copied) and flushes its connection or forward. */
+/* Completes req with reply (copied); its connection is flushed at the end of the
+ * iteration's server_process, a forward answered at once. */
 void request_complete(struct server *s, struct request *req, const struct kv_reply *reply);
 void request_complete_error(struct server *s, struct request *req, const char *text);
 struct request *request_new(void);
