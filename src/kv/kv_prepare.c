@@ -72,9 +72,11 @@ static void rewrite_expire(struct kv_ctx *c, struct arena *a, ProtobufCBinaryDat
     }
 }
 
-/* Validates cmd and fills out->argv with its normalized form. */
+/* Validates cmd and fills out->argv with its normalized form: in small (small_count
+ * slots, may be NULL) when it fits, else from the arena. */
 static int normalize(const struct kv_config *cfg, uint64_t now_ms, const struct kv_argv *cmd,
-                     struct arena *a, Chorus__Command *out, struct kv_reply *err)
+                     struct arena *a, ProtobufCBinaryData *small, size_t small_count,
+                     Chorus__Command *out, struct kv_reply *err)
 {
     int rc = kv_command_check(cfg, now_ms, cmd, err);
     if (rc != 0) {
@@ -84,7 +86,7 @@ static int normalize(const struct kv_config *cfg, uint64_t now_ms, const struct 
     struct kv_ctx c = {.cfg = cfg, .dry_run = true, .now_ms = now_ms, .argc = cmd->argc,
                        .argv = cmd->argv, .argv_len = cmd->argv_len, .reply = err};
     size_t slots = MAX((size_t)cmd->argc, KV_SET_REWRITE_ARGC_MAX);
-    out->argv = arena_alloc(a, slots * sizeof *out->argv);
+    out->argv = slots <= small_count ? small : arena_alloc(a, slots * sizeof *out->argv);
     if (out->argv == NULL) {
         return ERR_NOMEM;
     }
@@ -173,7 +175,9 @@ int kv_prepare(const struct kv_config *cfg, uint64_t now_ms, const struct kv_cli
 {
     struct prepare_job j;
     job_begin(&j, cfg, now_ms, client, error_out);
-    int rc = normalize(&j.cfg, now_ms, cmd, &j.arena, &j.m, error_out);
+    /* A short command's arguments stay on the stack: a plain SET allocates nothing. */
+    ProtobufCBinaryData small[16];
+    int rc = normalize(&j.cfg, now_ms, cmd, &j.arena, small, ARRAY_COUNT(small), &j.m, error_out);
     return job_end(&j, rc, entry_out);
 }
 
@@ -215,7 +219,7 @@ static int fill_multi(const struct kv_config *cfg, uint64_t now_ms, struct arena
             return ERR_NOMEM;
         }
         chorus__command__init(sub);
-        int rc = normalize(cfg, now_ms, &cmds[i], a, sub, err);
+        int rc = normalize(cfg, now_ms, &cmds[i], a, NULL, 0, sub, err);
         if (rc == ERR_INVALID) {
             kv_reply_reset(err);
             kv_reply_error(err, "EXECABORT Transaction discarded because of previous errors.");
