@@ -59,6 +59,7 @@ static void encode_message(const void *msg, struct pb_writer *out)
     }
     pb_put_uint(out, 24, m->done);
     pb_put_uint(out, 26, m->snapshot_size_bytes);
+    pb_put_uint(out, 27, m->log_lost);
 }
 
 int raft_codec_encode(const struct raft_message *m, struct buf *out)
@@ -142,6 +143,7 @@ static int decode_pbc(const uint8_t *data, size_t len, struct raft_codec_decoded
     m->match_index = pm->match_index;
     m->conflict_term = pm->conflict_term;
     m->conflict_index = pm->conflict_index;
+    m->log_lost = pm->log_lost;
     m->snapshot_index = pm->snapshot_index;
     m->snapshot_term = pm->snapshot_term;
     m->snapshot_size_bytes = pm->snapshot_size;
@@ -153,6 +155,10 @@ static int decode_pbc(const uint8_t *data, size_t len, struct raft_codec_decoded
     m->entries_count = (uint32_t)pm->n_entries;
     return 0;
 }
+
+/* The highest field number of chorus.RaftMessage: a higher one is unknown and skipped,
+ * a known one with an unexpected wire type goes to protoc-c's unpack. */
+#define RAFT_CODEC_FIELD_LAST 27
 
 /* One Entry sub-message; false when it is not what the fast path handles. */
 static bool lite_entry(const uint8_t *p, size_t len, struct raft_entry *e)
@@ -217,6 +223,7 @@ static bool lite_scalar(struct raft_message *m, uint32_t field, uint64_t v)
     case 22: m->offset = v; break;
     case 24: m->done = v != 0; break;
     case 26: m->snapshot_size_bytes = v; break;
+    case 27: m->log_lost = v != 0; break;
     default: return false;
     }
     return true;
@@ -251,7 +258,7 @@ static int decode_lite(const uint8_t *data, size_t len, struct raft_codec_decode
         uint32_t type = pb_read_key(&r, &field);
         if (type == PB_VARINT) {
             uint64_t v = pb_read_varint(&r);
-            if (!lite_scalar(m, field, v) && field <= 26) {
+            if (!lite_scalar(m, field, v) && field <= RAFT_CODEC_FIELD_LAST) {
                 return 0; /* a bytes field sent as a varint */
             }
         } else if (type == PB_BYTES && (field == 12 || field == 23 || field == 25)) {
@@ -264,7 +271,7 @@ static int decode_lite(const uint8_t *data, size_t len, struct raft_codec_decode
                 m->data = n != 0 ? p : NULL;
                 m->data_len = n > RAFT_CODEC_CHUNK_BYTES_MAX ? UINT32_MAX : (uint32_t)n;
             }
-        } else if (field <= 26) {
+        } else if (field <= RAFT_CODEC_FIELD_LAST) {
             return 0; /* a known field with an unexpected wire type */
         } else {
             pb_skip(&r, type);

@@ -182,6 +182,26 @@ TEST(raft_codec_agrees_with_protoc_c_both_ways)
     chorus__raft_message__pack(pm, packed);
     CHECK(memcmp(packed, b.data, b.len) == 0);
     chorus__raft_message__free_unpacked(pm, NULL);
+    /* A rejection carrying every reply field, log_lost (27) the last. */
+    struct raft_message rej = {.type = RAFT_MSG_APPEND_REPLY, .from = 3, .to = 1, .term = 9,
+                               .prev_log_index = 12, .conflict_term = 4, .conflict_index = 7,
+                               .log_lost = true, .context = 5};
+    struct buf b2;
+    buf_init(&b2, 0);
+    CHECK_EQ(raft_codec_encode(&rej, &b2), 0);
+    pm = chorus__raft_message__unpack(NULL, b2.len, b2.data);
+    CHECK(pm != NULL);
+    CHECK(pm->log_lost);
+    CHECK_EQ(chorus__raft_message__get_packed_size(pm), b2.len);
+    chorus__raft_message__pack(pm, packed);
+    CHECK(memcmp(packed, b2.data, b2.len) == 0);
+    chorus__raft_message__free_unpacked(pm, NULL);
+    struct raft_codec_decoded d2;
+    CHECK_EQ(raft_codec_decode(b2.data, b2.len, &d2), 0);
+    CHECK(d2.msg.log_lost);
+    CHECK_EQ(d2.msg.conflict_index, 7);
+    raft_codec_free(&d2);
+    buf_free(&b2);
     /* An unknown field (number 40, varint and bytes) is skipped. */
     const uint8_t unknown[] = {0xc0, 0x02, 0x05, 0xc2, 0x02, 0x02, 0xaa, 0xbb};
     buf_put(&b, unknown, sizeof unknown);
