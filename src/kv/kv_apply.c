@@ -16,6 +16,7 @@
 #include "base/errors.h"
 #include "kv/kv_internal.h"
 #include "proto/chorus.pb-c.h"
+#include "wire/pb_lite.h"
 
 #define KV_REGISTER_COMMAND "CHORUS.REGISTER"
 #define KV_OOM_ERROR "OOM command not allowed when used memory > 'maxmemory'."
@@ -215,6 +216,38 @@ static void apply_decoded(struct kv_store *s, uint64_t index, uint64_t previous_
     }
 }
 
+/* Arguments the fast decoder holds; a command with more goes through protobuf-c. */
+#define KV_FAST_DECODE_ARGS_MAX 16
+
+/* The common entry, one command without MULTI or WATCH (fields 1-4 and 8), decoded in
+ * place: argv points into entry (borrowed for the apply). False for anything else, a
+ * malformed entry included, which protobuf-c then decodes or refuses. */
+static bool decode_simple(const uint8_t *entry, size_t len, Chorus__Command *m,
+                          ProtobufCBinaryData *args)
+{
+    chorus__command__init(m);
+    m->argv = args;
+    struct pb_reader r = pb_reader_make(entry, len);
+    while (pb_reader_more(&r)) {
+        uint32_t field = 0;
+        uint32_t type = pb_read_key(&r, &field);
+        bool scalar = field == 1 || field == 2 || field == 3 || field == 8;
+        if (field == 4 && type == PB_BYTES && m->n_argv < KV_FAST_DECODE_ARGS_MAX) {
+            ProtobufCBinaryData *a = &args[m->n_argv++];
+            a->data = (uint8_t *)pb_read_bytes(&r, &a->len);
+        } else if (scalar && type == PB_VARINT) {
+            uint64_t v = pb_read_varint(&r);
+            *(field == 1 ? &m->client_id : field == 2 ? &m->seq : field == 3 ? &m->now_ms
+                                                                             : &m->session_ack) = v;
+        } else if (field <= 8) {
+            return false; /* MULTI, WATCH, many arguments, or an unexpected wire type */
+        } else {
+            pb_skip(&r, type);
+        }
+    }
+    return !r.failed;
+}
+
 int kv_apply(struct kv_store *s, uint64_t index, const uint8_t *entry, size_t len,
              struct kv_reply *reply_out)
 {
@@ -226,7 +259,12 @@ int kv_apply(struct kv_store *s, uint64_t index, const uint8_t *entry, size_t le
     s->applied_index = index;
     arena_reset(&s->arena);
     s->arena.used_bytes_max = len * KV_DECODE_ARENA_FACTOR + KV_DECODE_ARENA_FLOOR_BYTES;
-    Chorus__Command *m = chorus__command__unpack(&s->arena.allocator, len, entry);
+    Chorus__Command simple;
+    ProtobufCBinaryData args[KV_FAST_DECODE_ARGS_MAX];
+    Chorus__Command *m = &simple;
+    if (!decode_simple(entry, len, &simple, args)) {
+        m = chorus__command__unpack(&s->arena.allocator, len, entry);
+    }
     if (m == NULL) {
         kv_reply_error(reply_out, "ERR malformed command entry");
     } else {

@@ -68,9 +68,13 @@ static const struct kv_command_def *def_find(const uint8_t *name, size_t len)
     if (len == 0 || len > KV_COMMAND_NAME_LEN_MAX) {
         return NULL;
     }
+    /* Every name is lower-case ASCII: a first letter that differs in more than its case
+     * bit rules the entry out before any string call (this runs several times per
+     * command on every replica). */
+    uint8_t first = name[0] | 0x20;
     for (size_t i = 0; i < ARRAY_COUNT(command_table); i++) {
         const char *n = command_table[i].cmd.info.name;
-        if (strlen(n) == len && strncasecmp(n, (const char *)name, len) == 0) {
+        if ((uint8_t)n[0] == first && strlen(n) == len && strncasecmp(n, (const char *)name, len) == 0) {
             return &command_table[i];
         }
     }

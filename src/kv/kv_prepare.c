@@ -12,6 +12,7 @@
 #include "base/errors.h"
 #include "kv/kv_handlers.h"
 #include "proto/chorus.pb-c.h"
+#include "wire/pb_lite.h"
 
 #define KV_PREPARE_ARENA_BLOCK_BYTES 4096
 /* The longest rewritten SET: SET k v NX GET KEEPTTL PXAT abs. */
@@ -71,9 +72,11 @@ static void rewrite_expire(struct kv_ctx *c, struct arena *a, ProtobufCBinaryDat
     }
 }
 
-/* Validates cmd and fills out->argv with its normalized form. */
+/* Validates cmd and fills out->argv with its normalized form: in small (small_count
+ * slots, may be NULL) when it fits, else from the arena. */
 static int normalize(const struct kv_config *cfg, uint64_t now_ms, const struct kv_argv *cmd,
-                     struct arena *a, Chorus__Command *out, struct kv_reply *err)
+                     struct arena *a, ProtobufCBinaryData *small, size_t small_count,
+                     Chorus__Command *out, struct kv_reply *err)
 {
     int rc = kv_command_check(cfg, now_ms, cmd, err);
     if (rc != 0) {
@@ -83,7 +86,7 @@ static int normalize(const struct kv_config *cfg, uint64_t now_ms, const struct 
     struct kv_ctx c = {.cfg = cfg, .dry_run = true, .now_ms = now_ms, .argc = cmd->argc,
                        .argv = cmd->argv, .argv_len = cmd->argv_len, .reply = err};
     size_t slots = MAX((size_t)cmd->argc, KV_SET_REWRITE_ARGC_MAX);
-    out->argv = arena_alloc(a, slots * sizeof *out->argv);
+    out->argv = slots <= small_count ? small : arena_alloc(a, slots * sizeof *out->argv);
     if (out->argv == NULL) {
         return ERR_NOMEM;
     }
@@ -111,8 +114,26 @@ static void set_client(Chorus__Command *m, uint64_t now_ms, const struct kv_clie
     }
 }
 
+/* One command without MULTI or WATCH, written as protoc-c would (fields in number
+ * order, zeros left out) but without its generic per-field walk. */
+static void pack_simple(const void *msg, struct pb_writer *w)
+{
+    const Chorus__Command *m = msg;
+    pb_put_uint(w, 1, m->client_id);
+    pb_put_uint(w, 2, m->seq);
+    pb_put_uint(w, 3, m->now_ms);
+    for (size_t i = 0; i < m->n_argv; i++) {
+        pb_put_bytes_header(w, 4, m->argv[i].len);
+        pb_put_raw(w, m->argv[i].data, m->argv[i].len);
+    }
+    pb_put_uint(w, 8, m->session_ack);
+}
+
 static int pack(const Chorus__Command *m, struct buf *entry_out)
 {
+    if (m->n_multi == 0 && m->n_watch_keys == 0 && m->n_watch_versions == 0) {
+        return pb_encode(entry_out, pack_simple, m) == 0 ? 0 : ERR_NOMEM;
+    }
     size_t n = chorus__command__get_packed_size(m);
     uint8_t *p = buf_extend(entry_out, n);
     if (p == NULL) {
@@ -154,7 +175,9 @@ int kv_prepare(const struct kv_config *cfg, uint64_t now_ms, const struct kv_cli
 {
     struct prepare_job j;
     job_begin(&j, cfg, now_ms, client, error_out);
-    int rc = normalize(&j.cfg, now_ms, cmd, &j.arena, &j.m, error_out);
+    /* A short command's arguments stay on the stack: a plain SET allocates nothing. */
+    ProtobufCBinaryData small[16];
+    int rc = normalize(&j.cfg, now_ms, cmd, &j.arena, small, ARRAY_COUNT(small), &j.m, error_out);
     return job_end(&j, rc, entry_out);
 }
 
@@ -196,7 +219,7 @@ static int fill_multi(const struct kv_config *cfg, uint64_t now_ms, struct arena
             return ERR_NOMEM;
         }
         chorus__command__init(sub);
-        int rc = normalize(cfg, now_ms, &cmds[i], a, sub, err);
+        int rc = normalize(cfg, now_ms, &cmds[i], a, NULL, 0, sub, err);
         if (rc == ERR_INVALID) {
             kv_reply_reset(err);
             kv_reply_error(err, "EXECABORT Transaction discarded because of previous errors.");

@@ -337,8 +337,10 @@ int raft_propose(struct raft *r, uint64_t now_ns, const uint8_t *data, size_t le
     }
     raft_mark_persist_from(r, e.index);
     *index_out = e.index;
-    replication_broadcast(r, false);
-    raft_release_messages(r);
+    /* Batching (thesis §10.2): the appends for every proposal made before the driver
+     * takes its next update leave as one message per follower (raft_get_update), rather
+     * than one small message per proposal using up the window of appends in flight. */
+    r->broadcast_pending = true;
     return 0;
 }
 
@@ -375,14 +377,15 @@ void raft_persisted_hard_state(struct raft *r, uint64_t now_ns, raft_term_t term
 
 bool raft_has_update(const struct raft *r)
 {
-    return r->outbox_released > 0 || r->persist_from_index != 0 ||
+    return r->outbox_released > 0 || r->persist_from_index != 0 || r->broadcast_pending ||
            r->commit_index > r->applied_index || r->term != r->reported_term ||
            r->vote != r->reported_vote || r->reads_ready_count > 0 || r->reads_failed_count > 0 ||
            (r->receive.installing && !r->receive.install_reported);
 }
 
 /* Entries of queued messages are materialised here, from the log as it is now, so that
- * a truncation between queueing and sending can never leave a dangling pointer. */
+ * a truncation or a compaction (a snapshot taken) between queueing and sending can
+ * never leave a dangling pointer: such a message leaves without entries. */
 static void update_fill_messages(struct raft *r, struct raft_update *u)
 {
     size_t need = 0;
@@ -420,6 +423,13 @@ static void update_fill_messages(struct raft *r, struct raft_update *u)
 void raft_get_update(struct raft *r, struct raft_update *u)
 {
     RAFT_ASSERT(r, !r->update_taken);
+    if (r->broadcast_pending) {
+        r->broadcast_pending = false;
+        if (r->role == RAFT_LEADER) {
+            replication_broadcast(r, false);
+            raft_release_messages(r);
+        }
+    }
     memset(u, 0, sizeof *u);
     r->update_taken = true;
     u->term = r->term;

@@ -164,6 +164,8 @@ struct raft {
     size_t outbox_count;
     size_t outbox_released;           /* messages before this may be sent */
     raft_index_t persist_from_index;  /* 0: nothing new to persist */
+    bool broadcast_pending;           /* proposals since the last update: their appends
+                                       * go out together when the update is taken */
     struct raft_read_ready reads_ready[RAFT_PENDING_READS_MAX];
     size_t reads_ready_count;
     uint64_t reads_failed[RAFT_PENDING_READS_MAX];

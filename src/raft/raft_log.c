@@ -122,6 +122,9 @@ size_t raft_log_slice(const struct raft_log *l, raft_index_t index, size_t count
                       size_t bytes_max, struct raft_entry *out)
 {
     size_t n = 0, bytes = 0;
+    if (index < l->first_index) {
+        return 0; /* compacted away since the caller looked (a snapshot was taken) */
+    }
     for (raft_index_t i = index; i <= raft_log_last_index(l) && n < count_max; i++) {
         const struct raft_entry *e = raft_log_get(l, i);
         if (n > 0 && bytes + e->data_len > bytes_max) {

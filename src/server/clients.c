@@ -31,6 +31,8 @@ struct conn {
     uv_write_t wreq;
     bool writing;
     bool closing;
+    bool flush_marked;           /* on s->flush_list: replies completed this iteration */
+    struct conn *flush_next;
     bool close_after_write;
     /* Argument arrays for the command being handled. */
     const uint8_t **argv;
@@ -202,6 +204,36 @@ void clients_flush(struct server *s, struct conn *c)
         request_free(r);
     }
     start_write(c);
+}
+
+void clients_mark_for_flush(struct server *s, struct conn *c)
+{
+    if (!c->flush_marked) {
+        c->flush_marked = true;
+        c->flush_next = s->flush_list;
+        s->flush_list = c;
+    }
+}
+
+void clients_flush_marked(struct server *s)
+{
+    while (s->flush_list != NULL) {
+        struct conn *c = s->flush_list;
+        s->flush_list = c->flush_next;
+        c->flush_marked = false;
+        c->flush_next = NULL;
+        clients_flush(s, c);
+    }
+}
+
+static void flush_unmark(struct conn *c)
+{
+    for (struct conn **p = &c->s->flush_list; c->flush_marked && *p != NULL; p = &(*p)->flush_next) {
+        if (*p == c) {
+            *p = c->flush_next;
+            c->flush_marked = false;
+        }
+    }
 }
 
 static void enqueue(struct conn *c, struct request *r)
@@ -550,6 +582,7 @@ static void conn_close(struct conn *c)
         return;
     }
     c->closing = true;
+    flush_unmark(c);
     c->s->connections_count--;
     for (struct request *r = c->head; r != NULL;) {
         struct request *next = r->next;

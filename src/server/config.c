@@ -30,7 +30,10 @@ void server_config_defaults(struct server_config *cfg)
     cfg->heartbeat_ms = 50;
     cfg->clock_drift_bound_ms = 30;
     cfg->request_timeout_ms = 5000;
-    cfg->snapshot_entries = 10000;
+    /* As etcd's snapshot-count. The loop serialises (and sorts) the whole keyspace for
+     * a snapshot: every 10000 entries that cost a third of the throughput of
+     * redis-benchmark -P 16 on 100,000 keys. */
+    cfg->snapshot_entries = 100000;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)

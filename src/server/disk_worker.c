@@ -9,18 +9,17 @@
 
 static void job_free(struct disk_job *j)
 {
-    for (size_t i = 0; i < j->entries_count; i++) {
-        free(j->entries[i].data);
-    }
-    free(j->entries);
+    free(j->entries); /* the entries' data live in the same block */
     free(j);
 }
 
-static struct disk_job *job_alloc(size_t entries_count)
+/* A job with room for entries_count entries followed by data_bytes of their data, in
+ * one block. */
+static struct disk_job *job_alloc(size_t entries_count, size_t data_bytes)
 {
     struct disk_job *j = calloc(1, sizeof *j);
     if (j != NULL && entries_count > 0) {
-        j->entries = calloc(entries_count, sizeof *j->entries);
+        j->entries = malloc(entries_count * sizeof *j->entries + data_bytes);
         if (j->entries == NULL) {
             free(j);
             return NULL;
@@ -46,7 +45,7 @@ static void enqueue(struct disk_worker *w, struct disk_job *j)
 
 int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id_t vote)
 {
-    struct disk_job *j = job_alloc(0);
+    struct disk_job *j = job_alloc(0, 0);
     if (j == NULL) {
         return ERR_NOMEM;
     }
@@ -59,7 +58,7 @@ int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id
 
 int disk_worker_lift_vote_barrier(struct disk_worker *w)
 {
-    struct disk_job *j = job_alloc(0);
+    struct disk_job *j = job_alloc(0, 0);
     if (j == NULL) {
         return ERR_NOMEM;
     }
@@ -71,24 +70,26 @@ int disk_worker_lift_vote_barrier(struct disk_worker *w)
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
                       const struct raft_entry *entries, size_t count)
 {
-    struct disk_job *j = job_alloc(count);
+    size_t data_bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        data_bytes += entries[i].data_len;
+    }
+    struct disk_job *j = job_alloc(count, data_bytes);
     if (j == NULL) {
         return ERR_NOMEM;
     }
     j->from_index = from_index;
+    uint8_t *data = count > 0 ? (uint8_t *)(j->entries + count) : NULL;
     for (size_t i = 0; i < count; i++) {
         j->entries[i] = entries[i];
         j->entries[i].data = NULL;
         if (entries[i].data_len > 0) {
-            j->entries[i].data = malloc(entries[i].data_len);
-            if (j->entries[i].data == NULL) {
-                job_free(j);
-                return ERR_NOMEM;
-            }
-            memcpy(j->entries[i].data, entries[i].data, entries[i].data_len);
+            j->entries[i].data = data;
+            memcpy(data, entries[i].data, entries[i].data_len);
+            data += entries[i].data_len;
         }
-        j->entries_count = i + 1;
     }
+    j->entries_count = count;
     enqueue(w, j);
     return 0;
 }
@@ -97,7 +98,7 @@ int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_te
                               const uint8_t *config, uint32_t config_len, const uint8_t *data,
                               uint64_t size_bytes, bool install, bool log_tail_matches)
 {
-    struct disk_job *j = job_alloc(0);
+    struct disk_job *j = job_alloc(0, 0);
     if (j == NULL) {
         return ERR_NOMEM;
     }

@@ -32,7 +32,7 @@ uint64_t server_wall_ms(void)
 
 static struct pending *pending_add(struct server *s, enum pending_kind kind, struct request *req)
 {
-    if (s->pending_count == SERVER_PENDING_MAX) {
+    if (s->pending_count + s->writes_count >= SERVER_PENDING_MAX) {
         return NULL;
     }
     if (s->pending_count == s->pending_cap) {
@@ -51,6 +51,61 @@ static struct pending *pending_add(struct server *s, enum pending_kind kind, str
     p->started_ns = server_now_ns();
     p->deadline_ns = p->started_ns + (uint64_t)s->cfg.request_timeout_ms * 1000000ull;
     return p;
+}
+
+static struct pending *write_at(struct server *s, size_t i)
+{
+    return &s->writes[(s->writes_head + i) % s->writes_cap];
+}
+
+static int writes_grow(struct server *s)
+{
+    size_t cap = s->writes_cap != 0 ? s->writes_cap * 2 : 256;
+    struct pending *w = malloc(cap * sizeof *w);
+    if (w == NULL) {
+        return ERR_NOMEM;
+    }
+    for (size_t i = 0; i < s->writes_count; i++) {
+        w[i] = *write_at(s, i);
+    }
+    free(s->writes);
+    s->writes = w;
+    s->writes_cap = cap;
+    s->writes_head = 0;
+    return 0;
+}
+
+/* A write at (index, term) for req, at the back of the ring; NULL when full. */
+static struct pending *write_add(struct server *s, struct request *req, raft_index_t index,
+                                 raft_term_t term)
+{
+    if (s->writes_count + s->pending_count >= SERVER_PENDING_MAX ||
+        (s->writes_count == s->writes_cap && writes_grow(s) != 0)) {
+        return NULL;
+    }
+    if (s->writes_count == 0) {
+        s->writes_in_order = true;
+    } else if (write_at(s, s->writes_count - 1)->index >= index) {
+        s->writes_in_order = false;
+    }
+    struct pending *p = write_at(s, s->writes_count++);
+    memset(p, 0, sizeof *p);
+    p->kind = PENDING_WRITE;
+    p->req = req;
+    p->started_ns = server_now_ns();
+    p->deadline_ns = p->started_ns + (uint64_t)s->cfg.request_timeout_ms * 1000000ull;
+    p->index = index;
+    p->term = term;
+    return p;
+}
+
+/* Drops the holes at the front of the ring. */
+static void writes_trim(struct server *s)
+{
+    while (s->writes_count > 0 && s->writes[s->writes_head].req == NULL) {
+        s->writes_head = (s->writes_head + 1) % s->writes_cap;
+        s->writes_count--;
+    }
 }
 
 /* Removes pending[i] (the last one moves into its place). */
@@ -128,7 +183,8 @@ void request_complete(struct server *s, struct request *req, const struct kv_rep
     kv_reply_reset(&req->reply);
     kv_reply_append(&req->reply, reply);
     req->done = true;
-    clients_flush(s, req->conn);
+    /* Written at the end of server_process: a pipelined batch leaves in one write. */
+    clients_mark_for_flush(s, req->conn);
 }
 
 void request_complete_error(struct server *s, struct request *req, const char *text)
@@ -194,14 +250,10 @@ void server_propose(struct server *s, struct request *req, const struct buf *ent
         return;
     }
     s->metrics.proposals++;
-    struct pending *p = pending_add(s, PENDING_WRITE, req);
-    if (p == NULL) {
+    if (write_add(s, req, index, raft_term(s->raft)) == NULL) {
         /* Already in the log: its outcome is unknown to the client from here on. */
         request_complete_error(s, req, "TIMEOUT outcome unknown: too many writes in flight");
-        return;
     }
-    p->index = index;
-    p->term = raft_term(s->raft);
 }
 
 static void issue_read(struct server *s, struct pending *p)
@@ -384,15 +436,18 @@ static void apply_entry(struct server *s, const struct raft_entry *e)
     if (e->type == RAFT_ENTRY_NORMAL) {
         applied = kv_apply(s->kv, e->index, e->data, e->data_len, &s->reply) == 0;
     }
-    for (size_t i = 0; i < s->pending_count; i++) {
-        struct pending *p = &s->pending[i];
-        if (p->kind != PENDING_WRITE || p->index != e->index) {
+    for (size_t i = 0; i < s->writes_count; i++) {
+        struct pending *p = write_at(s, i);
+        if (s->writes_in_order && p->req != NULL && p->index > e->index) {
+            break; /* in order, the writer of this entry can only be in front */
+        }
+        if (p->req == NULL || p->index != e->index) {
             continue;
         }
         struct request *req = p->req;
         bool same = e->type == RAFT_ENTRY_NORMAL && e->term == p->term && applied;
         uint64_t started_ns = p->started_ns;
-        pending_remove(s, i--);
+        p->req = NULL;
         if (same) {
             observe_commit_latency(s, started_ns);
             request_complete(s, req, &s->reply);
@@ -402,6 +457,7 @@ static void apply_entry(struct server *s, const struct raft_entry *e)
             request_complete_error(s, req, "TRYAGAIN write lost to a leadership change, not applied");
         }
     }
+    writes_trim(s);
 }
 
 static void serve_read(struct server *s, size_t i)
@@ -512,6 +568,7 @@ void server_process(struct server *s)
         LOG_AT(&s->logger, LOG_DEBUG, "snapshot at %llu", (unsigned long long)snapshot_index);
     }
     serve_ready_reads(s);
+    clients_flush_marked(s);
     if (s->vote_barrier_saved && raft_vote_barrier(s->raft) == 0) {
         /* A leader repaired our damaged log: persist the lift (a lost lift only means
          * one more repair after a restart, so no need to wait for it). */
@@ -526,8 +583,24 @@ void server_process(struct server *s)
 
 /* ---- timers ---- */
 
+static void expire_writes(struct server *s, uint64_t now)
+{
+    for (size_t i = 0; i < s->writes_count; i++) {
+        struct pending *p = write_at(s, i);
+        if (p->req == NULL || now < p->deadline_ns) {
+            continue;
+        }
+        struct request *req = p->req;
+        p->req = NULL;
+        s->metrics.timeouts++;
+        request_complete_error(s, req, "TIMEOUT outcome unknown: the write may or may not have been applied");
+    }
+    writes_trim(s);
+}
+
 static void expire_pending(struct server *s, uint64_t now)
 {
+    expire_writes(s, now);
     for (size_t i = 0; i < s->pending_count; i++) {
         struct pending *p = &s->pending[i];
         if (p->kind == PENDING_READ && !p->issued && raft_role(s->raft) == RAFT_LEADER) {
@@ -545,7 +618,7 @@ static void expire_pending(struct server *s, uint64_t now)
             continue;
         }
         struct request *req = p->req;
-        bool unknown = p->kind == PENDING_WRITE || (p->kind == PENDING_FORWARD && p->is_write);
+        bool unknown = p->kind == PENDING_FORWARD && p->is_write;
         pending_remove(s, i--);
         s->metrics.timeouts++;
         request_complete_error(s, req, unknown ? "TIMEOUT outcome unknown: the write may or may not have been applied"
@@ -789,6 +862,10 @@ void server_destroy(struct server *s)
         request_free(s->pending[i].req);
     }
     free(s->pending);
+    for (size_t i = 0; i < s->writes_count; i++) {
+        request_free(write_at(s, i)->req);
+    }
+    free(s->writes);
     storage_close(&s->storage);
     link_table_destroy(s->links);
     admin_rpc_free(&s->admin_rpc);

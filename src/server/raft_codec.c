@@ -5,108 +5,134 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/assertions.h"
 #include "base/errors.h"
 #include "proto/chorus.pb-c.h"
+#include "wire/pb_lite.h"
+
+/* Writes one Entry sub-message (field 12). */
+static void encode_entry(const struct raft_entry *e, struct pb_writer *out)
+{
+    size_t size = pb_uint_size(1, e->term) + pb_uint_size(2, e->index) + pb_uint_size(3, e->type) +
+                  (e->data_len != 0 ? pb_bytes_size(4, e->data_len) : 0);
+    pb_put_bytes_header(out, 12, size);
+    pb_put_uint(out, 1, e->term);
+    pb_put_uint(out, 2, e->index);
+    pb_put_uint(out, 3, e->type);
+    if (e->data_len != 0) {
+        pb_put_bytes_header(out, 4, e->data_len);
+        pb_put_raw(out, e->data, e->data_len);
+    }
+}
+
+/* The fields in number order, zero scalars and empty bytes left out, as protoc-c packs
+ * them (tests/server/test_raft_codec.c checks the bytes against protoc-c's). */
+static void encode_message(const void *msg, struct pb_writer *out)
+{
+    const struct raft_message *m = msg;
+    pb_put_uint(out, 1, m->type);
+    pb_put_uint(out, 2, m->from);
+    pb_put_uint(out, 3, m->to);
+    pb_put_uint(out, 4, m->term);
+    pb_put_uint(out, 5, m->pre_vote);
+    pb_put_uint(out, 6, m->last_log_index);
+    pb_put_uint(out, 7, m->last_log_term);
+    pb_put_uint(out, 8, m->granted);
+    pb_put_uint(out, 9, m->prev_log_index);
+    pb_put_uint(out, 10, m->prev_log_term);
+    pb_put_uint(out, 11, m->commit_index);
+    for (uint32_t i = 0; i < m->entries_count; i++) {
+        encode_entry(&m->entries[i], out);
+    }
+    pb_put_uint(out, 13, m->success);
+    pb_put_uint(out, 14, m->match_index);
+    pb_put_uint(out, 15, m->conflict_term);
+    pb_put_uint(out, 16, m->conflict_index);
+    pb_put_uint(out, 17, m->context);
+    pb_put_uint(out, 19, m->transfer);
+    pb_put_uint(out, 20, m->snapshot_index);
+    pb_put_uint(out, 21, m->snapshot_term);
+    pb_put_uint(out, 22, m->offset);
+    if (m->data_len != 0) {
+        pb_put_bytes_header(out, 23, m->data_len);
+        pb_put_raw(out, m->data, m->data_len);
+    }
+    pb_put_uint(out, 24, m->done);
+    if (m->config_len != 0) {
+        pb_put_bytes_header(out, 25, m->config_len);
+        pb_put_raw(out, m->config, m->config_len);
+    }
+    pb_put_uint(out, 26, m->snapshot_size_bytes);
+    pb_put_uint(out, 27, m->log_lost);
+}
 
 int raft_codec_encode(const struct raft_message *m, struct buf *out)
 {
-    Chorus__RaftMessage pm;
-    chorus__raft_message__init(&pm);
-    pm.type = (Chorus__RaftMessageType)m->type;
-    pm.from = m->from;
-    pm.to = m->to;
-    pm.term = m->term;
-    pm.pre_vote = m->pre_vote;
-    pm.granted = m->granted;
-    pm.transfer = m->transfer;
-    pm.last_log_index = m->last_log_index;
-    pm.last_log_term = m->last_log_term;
-    pm.prev_log_index = m->prev_log_index;
-    pm.prev_log_term = m->prev_log_term;
-    pm.commit_index = m->commit_index;
-    pm.context = m->context;
-    pm.success = m->success;
-    pm.match_index = m->match_index;
-    pm.conflict_term = m->conflict_term;
-    pm.conflict_index = m->conflict_index;
-    pm.log_lost = m->log_lost;
-    pm.snapshot_index = m->snapshot_index;
-    pm.snapshot_term = m->snapshot_term;
-    pm.snapshot_size = m->snapshot_size_bytes;
-    pm.offset = m->offset;
-    pm.chunk.len = m->data_len;
-    pm.chunk.data = (uint8_t *)m->data;
-    pm.done = m->done;
-    pm.snapshot_config.len = m->config_len;
-    pm.snapshot_config.data = (uint8_t *)m->config;
-    Chorus__Entry *entries = NULL;
-    Chorus__Entry **ptrs = NULL;
-    int rc = ERR_NOMEM;
-    if (m->entries_count > 0) {
-        entries = calloc(m->entries_count, sizeof *entries);
-        ptrs = calloc(m->entries_count, sizeof *ptrs);
-        if (entries == NULL || ptrs == NULL) {
-            goto free_arrays;
-        }
-    }
-    for (uint32_t i = 0; i < m->entries_count; i++) {
-        chorus__entry__init(&entries[i]);
-        entries[i].term = m->entries[i].term;
-        entries[i].index = m->entries[i].index;
-        entries[i].type = (Chorus__EntryType)m->entries[i].type;
-        entries[i].data.len = m->entries[i].data_len;
-        entries[i].data.data = m->entries[i].data;
-        ptrs[i] = &entries[i];
-    }
-    pm.n_entries = m->entries_count;
-    pm.entries = ptrs;
-    size_t size = chorus__raft_message__get_packed_size(&pm);
-    uint8_t *dst = buf_extend(out, size);
-    if (dst != NULL) {
-        chorus__raft_message__pack(&pm, dst);
-        rc = 0;
-    }
-free_arrays:
-    free(ptrs);
-    free(entries);
-    return rc;
+    return pb_encode(out, encode_message, m) == 0 ? 0 : ERR_NOMEM;
 }
 
-static int check_entries(const Chorus__RaftMessage *pm)
+/* ---- decoding ---- */
+
+/* What the core trusts (raft_codec.h), checked whichever way the bytes were decoded. */
+static int check_message(const struct raft_message *m)
 {
-    if (pm->n_entries > RAFT_CODEC_ENTRIES_MAX) {
-        return ERR_TOO_LARGE;
+    if (m->type < RAFT_MSG_VOTE || m->type > RAFT_MSG_TIMEOUT_NOW || m->from == 0 || m->to == 0 ||
+        (m->entries_count > 0 && m->type != RAFT_MSG_APPEND)) {
+        return ERR_MALFORMED;
     }
-    for (size_t i = 0; i < pm->n_entries; i++) {
-        const Chorus__Entry *e = pm->entries[i];
-        if (e->index != pm->prev_log_index + 1 + i || e->type > CHORUS__ENTRY_TYPE__ENTRY_CONFIG ||
-            e->data.len > UINT32_MAX) {
+    for (uint32_t i = 0; i < m->entries_count; i++) {
+        const struct raft_entry *e = &m->entries[i];
+        if (e->index != m->prev_log_index + 1 + i || e->type > RAFT_ENTRY_CONFIG) {
             return ERR_MALFORMED;
         }
     }
-    return 0;
-}
-
-static int check_chunk(const Chorus__RaftMessage *pm)
-{
-    if (pm->chunk.len > RAFT_CODEC_CHUNK_BYTES_MAX) {
+    if (m->data_len > RAFT_CODEC_CHUNK_BYTES_MAX) {
         return ERR_TOO_LARGE;
     }
-    bool is_chunk = pm->type == CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_SNAPSHOT;
-    if (pm->snapshot_config.len > RAFT_CONFIG_ENCODED_SIZE_MAX) {
+    bool is_chunk = m->type == RAFT_MSG_SNAPSHOT;
+    if (m->config_len > RAFT_CONFIG_ENCODED_SIZE_MAX) {
         return ERR_TOO_LARGE;
     }
-    if (((pm->chunk.len > 0 || pm->snapshot_config.len > 0) && !is_chunk) ||
-        (is_chunk && (pm->offset > pm->snapshot_size ||
-                      pm->chunk.len > pm->snapshot_size - pm->offset))) {
+    if (((m->data_len > 0 || m->config_len > 0) && !is_chunk) ||
+        (is_chunk && (m->offset > m->snapshot_size_bytes ||
+                      m->data_len > m->snapshot_size_bytes - m->offset))) {
         return ERR_MALFORMED;
     }
     return 0;
 }
 
-static void fill_message(const Chorus__RaftMessage *pm, struct raft_message *m)
+/* The slow path: protoc-c's generic unpack. Entries point into the unpacked message,
+ * which out keeps. */
+static int decode_pbc(const uint8_t *data, size_t len, struct raft_codec_decoded *out)
 {
-    memset(m, 0, sizeof *m);
+    Chorus__RaftMessage *pm = chorus__raft_message__unpack(NULL, len, data);
+    if (pm == NULL) {
+        return ERR_MALFORMED;
+    }
+    out->unpacked = pm;
+    if (pm->n_entries > RAFT_CODEC_ENTRIES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    if (pm->n_entries > 0) {
+        out->entries = calloc(pm->n_entries, sizeof *out->entries);
+        if (out->entries == NULL) {
+            return ERR_NOMEM;
+        }
+    }
+    for (size_t i = 0; i < pm->n_entries; i++) {
+        const Chorus__Entry *e = pm->entries[i];
+        if ((unsigned)e->type > RAFT_ENTRY_CONFIG || e->data.len > UINT32_MAX) {
+            return ERR_MALFORMED;
+        }
+        out->entries[i] = (struct raft_entry){.term = e->term, .index = e->index,
+                                              .type = (uint8_t)e->type,
+                                              .data_len = (uint32_t)e->data.len,
+                                              .data = e->data.len != 0 ? e->data.data : NULL};
+    }
+    struct raft_message *m = &out->msg;
+    if ((unsigned)pm->type > UINT8_MAX || pm->chunk.len > RAFT_CODEC_CHUNK_BYTES_MAX) {
+        return pm->chunk.len > RAFT_CODEC_CHUNK_BYTES_MAX ? ERR_TOO_LARGE : ERR_MALFORMED;
+    }
     m->type = (uint8_t)pm->type;
     m->from = pm->from;
     m->to = pm->to;
@@ -132,51 +158,161 @@ static void fill_message(const Chorus__RaftMessage *pm, struct raft_message *m)
     m->data_len = (uint32_t)pm->chunk.len;
     m->data = pm->chunk.len != 0 ? pm->chunk.data : NULL;
     m->done = pm->done;
+    if (pm->snapshot_config.len > RAFT_CONFIG_ENCODED_SIZE_MAX) {
+        return ERR_TOO_LARGE;
+    }
     m->config_len = (uint32_t)pm->snapshot_config.len;
     m->config = pm->snapshot_config.len != 0 ? pm->snapshot_config.data : NULL;
+    m->entries = out->entries;
+    m->entries_count = (uint32_t)pm->n_entries;
+    return 0;
+}
+
+/* The highest field number of chorus.RaftMessage: a higher one is unknown and skipped,
+ * a known one with an unexpected wire type goes to protoc-c's unpack. */
+#define RAFT_CODEC_FIELD_LAST 27
+
+/* One Entry sub-message; false when it is not what the fast path handles. */
+static bool lite_entry(const uint8_t *p, size_t len, struct raft_entry *e)
+{
+    struct pb_reader r = pb_reader_make(p, len);
+    memset(e, 0, sizeof *e);
+    while (pb_reader_more(&r)) {
+        uint32_t field = 0;
+        uint32_t type = pb_read_key(&r, &field);
+        if (field == 4 && type == PB_BYTES) {
+            size_t n = 0;
+            const uint8_t *d = pb_read_bytes(&r, &n);
+            if (n > UINT32_MAX) {
+                return false;
+            }
+            e->data = n != 0 ? (uint8_t *)d : NULL;
+            e->data_len = (uint32_t)n;
+        } else if (field >= 1 && field <= 3 && type == PB_VARINT) {
+            uint64_t v = pb_read_varint(&r);
+            if (field == 1) {
+                e->term = v;
+            } else if (field == 2) {
+                e->index = v;
+            } else if (v <= RAFT_ENTRY_CONFIG) {
+                e->type = (uint8_t)v;
+            } else {
+                return false; /* the slow path refuses it */
+            }
+        } else if (field <= 4) {
+            return false;
+        } else {
+            pb_skip(&r, type);
+        }
+    }
+    return !r.failed;
+}
+
+/* A scalar field of RaftMessage into m; false for an unknown number. */
+static bool lite_scalar(struct raft_message *m, uint32_t field, uint64_t v)
+{
+    switch (field) {
+    case 1: m->type = v > UINT8_MAX ? 0 : (uint8_t)v; break;
+    case 2: m->from = (uint32_t)v; break;
+    case 3: m->to = (uint32_t)v; break;
+    case 4: m->term = v; break;
+    case 5: m->pre_vote = v != 0; break;
+    case 6: m->last_log_index = v; break;
+    case 7: m->last_log_term = v; break;
+    case 8: m->granted = v != 0; break;
+    case 9: m->prev_log_index = v; break;
+    case 10: m->prev_log_term = v; break;
+    case 11: m->commit_index = v; break;
+    case 13: m->success = v != 0; break;
+    case 14: m->match_index = v; break;
+    case 15: m->conflict_term = v; break;
+    case 16: m->conflict_index = v; break;
+    case 17: m->context = v; break;
+    case 18: break; /* commit_hint: unused */
+    case 19: m->transfer = v != 0; break;
+    case 20: m->snapshot_index = v; break;
+    case 21: m->snapshot_term = v; break;
+    case 22: m->offset = v; break;
+    case 24: m->done = v != 0; break;
+    case 26: m->snapshot_size_bytes = v; break;
+    case 27: m->log_lost = v != 0; break;
+    default: return false;
+    }
+    return true;
+}
+
+/* The fast path: one pass to count the entries, one to read everything in place (data
+ * points into the message). 1 when it decoded, 0 when the slow path must decide (an
+ * unexpected wire type or a malformed field), or an error. */
+static int decode_lite(const uint8_t *data, size_t len, struct raft_codec_decoded *out)
+{
+    struct pb_reader r = pb_reader_make(data, len);
+    size_t n_entries = 0;
+    while (pb_reader_more(&r)) {
+        uint32_t field = 0;
+        uint32_t type = pb_read_key(&r, &field);
+        n_entries += field == 12 && type == PB_BYTES;
+        pb_skip(&r, type);
+    }
+    if (r.failed) {
+        return 0;
+    }
+    if (n_entries > RAFT_CODEC_ENTRIES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    if (n_entries > 0 && (out->entries = calloc(n_entries, sizeof *out->entries)) == NULL) {
+        return ERR_NOMEM;
+    }
+    struct raft_message *m = &out->msg;
+    r = pb_reader_make(data, len);
+    while (pb_reader_more(&r)) {
+        uint32_t field = 0;
+        uint32_t type = pb_read_key(&r, &field);
+        if (type == PB_VARINT) {
+            uint64_t v = pb_read_varint(&r);
+            if (!lite_scalar(m, field, v) && field <= RAFT_CODEC_FIELD_LAST) {
+                return 0; /* a bytes field sent as a varint */
+            }
+        } else if (type == PB_BYTES && (field == 12 || field == 23 || field == 25)) {
+            size_t n = 0;
+            const uint8_t *p = pb_read_bytes(&r, &n);
+            if (field == 12 && !lite_entry(p, n, &out->entries[m->entries_count++])) {
+                return 0;
+            }
+            if (field == 23) {
+                m->data = n != 0 ? p : NULL;
+                m->data_len = n > RAFT_CODEC_CHUNK_BYTES_MAX ? UINT32_MAX : (uint32_t)n;
+            }
+            if (field == 25) {
+                m->config = n != 0 ? p : NULL;
+                m->config_len = n > RAFT_CONFIG_ENCODED_SIZE_MAX ? UINT32_MAX : (uint32_t)n;
+            }
+        } else if (field <= RAFT_CODEC_FIELD_LAST) {
+            return 0; /* a known field with an unexpected wire type */
+        } else {
+            pb_skip(&r, type);
+        }
+    }
+    m->entries = out->entries;
+    return r.failed ? 0 : 1;
 }
 
 int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded *out)
 {
     memset(out, 0, sizeof *out);
-    Chorus__RaftMessage *pm = chorus__raft_message__unpack(NULL, len, data);
-    if (pm == NULL) {
-        return ERR_MALFORMED;
-    }
-    int rc = ERR_MALFORMED;
-    if (pm->type < CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_VOTE ||
-        pm->type > CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_TIMEOUT_NOW || pm->from == 0 ||
-        pm->to == 0 || (pm->n_entries > 0 && pm->type != CHORUS__RAFT_MESSAGE_TYPE__RAFT_MSG_APPEND)) {
-        goto free_unpacked;
-    }
-    rc = check_entries(pm);
+    int rc = decode_lite(data, len, out);
     if (rc == 0) {
-        rc = check_chunk(pm);
+        raft_codec_free(out);
+        rc = decode_pbc(data, len, out);
+    } else if (rc == 1) {
+        rc = 0;
+    }
+    if (rc == 0) {
+        rc = check_message(&out->msg);
     }
     if (rc != 0) {
-        goto free_unpacked;
+        raft_codec_free(out);
     }
-    if (pm->n_entries > 0) {
-        out->entries = calloc(pm->n_entries, sizeof *out->entries);
-        if (out->entries == NULL) {
-            rc = ERR_NOMEM;
-            goto free_unpacked;
-        }
-    }
-    for (size_t i = 0; i < pm->n_entries; i++) {
-        const Chorus__Entry *e = pm->entries[i];
-        out->entries[i] = (struct raft_entry){.term = e->term, .index = e->index,
-                                              .type = (uint8_t)e->type,
-                                              .data_len = (uint32_t)e->data.len,
-                                              .data = e->data.len != 0 ? e->data.data : NULL};
-    }
-    fill_message(pm, &out->msg);
-    out->msg.entries = out->entries;
-    out->msg.entries_count = (uint32_t)pm->n_entries;
-    out->unpacked = pm;
-    return 0;
-free_unpacked:
-    chorus__raft_message__free_unpacked(pm, NULL);
     return rc;
 }
 

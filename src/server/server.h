@@ -130,13 +130,24 @@ struct server {
     uv_signal_t sigint;
     bool stopping;
     uint64_t handoff_deadline_ns; /* SIGTERM on a leader: stop by then (0: not stopping) */
-    struct pending *pending;   /* unordered array */
+    struct pending *pending;   /* reads and forwards: an unordered array */
     size_t pending_count;
     size_t pending_cap;
+    /* Writes: a ring in proposal order, which is index order within a term, so applying
+     * an entry finds its writer at the front. A timed-out write stays as a hole (req
+     * NULL) until it reaches the front. writes_in_order is false once a write went in
+     * below the last one (a new term reused indexes); until the ring empties, apply
+     * then searches it all. */
+    struct pending *writes;
+    size_t writes_head;
+    size_t writes_count;
+    size_t writes_cap;
+    bool writes_in_order;
     uint64_t next_id;
     uint64_t next_client_id;
     uint32_t connections_count;
     struct conn *conns;        /* every open RESP connection (clients.c) */
+    struct conn *flush_list;   /* connections with replies completed since the last flush */
     struct buf scratch;        /* entry encoding */
     struct buf msg;            /* link message encoding */
     struct buf datagram;
@@ -200,9 +211,14 @@ int server_listen_tcp(struct server *s, uv_tcp_t *h, uint16_t port, int backlog,
 int clients_listen(struct server *s);
 /* Writes every finished reply at the head of c's queue and starts sending. */
 void clients_flush(struct server *s, struct conn *c);
+/* Defers that to clients_flush_marked, which server_process calls once per loop
+ * iteration, so the replies of a pipelined batch leave in one write. */
+void clients_mark_for_flush(struct server *s, struct conn *c);
+void clients_flush_marked(struct server *s);
 /* Closes every connection; their unanswered requests become orphans. */
 void clients_close_all(struct server *s);
-/* Completes req with reply (copied) and flushes its connection or forward. */
+/* Completes req with reply (copied); its connection is flushed at the end of the
+ * iteration's server_process, a forward answered at once. */
 void request_complete(struct server *s, struct request *req, const struct kv_reply *reply);
 void request_complete_error(struct server *s, struct request *req, const char *text);
 struct request *request_new(void);

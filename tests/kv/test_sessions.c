@@ -1,6 +1,7 @@
 /* Exactly-once client sessions (Raft thesis §6.3): registration, duplicate suppression,
  * refusal of unknown sessions, expiry by log time, and the bounded reply cache. */
 #include "kv_test.h"
+#include "proto/chorus.pb-c.h"
 
 static const char *session_do(struct kvt *t, uint64_t id, uint64_t seq, uint64_t ack,
                               const char *line)
@@ -175,5 +176,44 @@ TEST(apply_rejects_stale_indexes_and_accepts_gaps)
     CHECK_REPLY(out, "(error) ERR malformed command entry");
     CHECK_EQ(kv_applied_index(t.s), 11);
     kv_reply_free(&r);
+    kvt_free(&t);
+}
+
+/* kv_apply decodes the common entry by hand (pb_lite) and the rest with protobuf-c:
+ * both must agree on what protobuf allows (unknown fields are skipped) and refuse the
+ * same malformed bytes. */
+TEST(apply_decodes_unknown_fields_many_arguments_and_refuses_truncation)
+{
+    struct kvt t;
+    kvt_init(&t);
+    kvt_do(&t, "SET k 1");
+    struct kv_reply r;
+    kv_reply_init(&r);
+    struct buf e;
+    buf_init(&e, 0);
+    buf_put(&e, t.entry.data, t.entry.len);
+    const uint8_t unknown[] = {0xa0, 0x01, 0x07, 0xad, 0x01, 1, 2, 3, 4}; /* 20: 7; 21: fixed32 */
+    buf_put(&e, unknown, sizeof unknown);
+    CHECK_EQ(kv_apply(t.s, 10, e.data, e.len, &r), 0);
+    char out[128];
+    kv_reply_format(&r, out, sizeof out);
+    CHECK_REPLY(out, "OK");
+    CHECK_EQ(kv_apply(t.s, 11, t.entry.data, t.entry.len - 1, &r), 0);
+    kv_reply_format(&r, out, sizeof out);
+    CHECK_REPLY(out, "(error) ERR malformed command entry");
+    kv_reply_free(&r);
+    buf_free(&e);
+    t.index = 11;
+    CHECK_REPLY(kvt_do(&t, "DEL a b c d e f g h i j k l m n o p q r s t"), "(integer) 1");
+    CHECK_REPLY(kvt_do(&t, "GET k"), "(nil)");
+    /* kv_prepare writes the same bytes as protoc-c's pack. */
+    kvt_do(&t, "SET k2 v PX 100000");
+    Chorus__Command *m = chorus__command__unpack(NULL, t.entry.len, t.entry.data);
+    CHECK(m != NULL);
+    CHECK_EQ(chorus__command__get_packed_size(m), t.entry.len);
+    uint8_t packed[256];
+    chorus__command__pack(m, packed);
+    CHECK(memcmp(packed, t.entry.data, t.entry.len) == 0);
+    chorus__command__free_unpacked(m, NULL);
     kvt_free(&t);
 }
