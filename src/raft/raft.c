@@ -377,9 +377,14 @@ void raft_persisted_hard_state(struct raft *r, uint64_t now_ns, raft_term_t term
 
 bool raft_has_update(const struct raft *r)
 {
+    /* Entries past the applied index are work only when raft_get_update may hand them
+     * out: while a snapshot installs, nothing is applied (see there), and reporting them
+     * would make a driver that loops on this function spin forever on empty updates,
+     * never returning to hear that the install is durable. */
+    bool can_apply = r->commit_index > r->applied_index && !r->receive.installing;
     return r->outbox_released > 0 || r->persist_from_index != 0 || r->broadcast_pending ||
-           r->commit_index > r->applied_index || r->term != r->reported_term ||
-           r->vote != r->reported_vote || r->reads_ready_count > 0 || r->reads_failed_count > 0 ||
+           can_apply || r->term != r->reported_term || r->vote != r->reported_vote ||
+           r->reads_ready_count > 0 || r->reads_failed_count > 0 ||
            (r->receive.installing && !r->receive.install_reported);
 }
 

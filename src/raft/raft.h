@@ -355,6 +355,8 @@ struct raft_update {
     const struct raft_snapshot_install *snapshot_install; /* NULL: none */
 };
 
+/* True exactly when raft_get_update has something to hand out, so a driver may loop on it:
+ * entries committed but held back (while a snapshot installs) do not count. */
 bool raft_has_update(const struct raft *r);
 void raft_get_update(struct raft *r, struct raft_update *u);
 /* Marks the update handled: the apply entries count as applied, messages as sent. */

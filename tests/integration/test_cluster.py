@@ -286,11 +286,14 @@ def test_the_same_leader_repairs_a_follower_whose_log_was_damaged(cluster):
     victim.kill(signal.SIGKILL)
     flip_byte_in_first_segment(victim)
     victim.start()
-    assert status_when_up(victim)["vote_barrier"] > 0
+    status_when_up(victim)  # the barrier may already be lifted: the repair is that quick
     deadline = time.time() + 10
     while victim.status()["vote_barrier"] != 0 and time.time() < deadline:
         time.sleep(0.05)
     assert victim.status()["vote_barrier"] == 0
+    with open(os.path.join(cluster.tmp, "n%d.log" % victim.id), "rb") as f:
+        text = f.read().decode(errors="replace")
+    assert "will not vote" in text and "repaired" in text  # it was barred, then repaired
     assert cluster.leader() is leader and leader.status()["term"] == victim.status()["term"]
     v = victim.client()
     v.execute_command("READONLY")

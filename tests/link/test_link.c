@@ -613,6 +613,94 @@ TEST(unsent_messages_survive_a_peer_restart)
     teardown(&f);
 }
 
+/* Coalescing on both sides, as the server runs its links. */
+static void coalescing(struct link_config *c)
+{
+    c->datagram_fragments_max = LINK_DATAGRAM_FRAGMENTS_MAX;
+}
+
+/* What a leader sends a follower: a 9-byte heartbeat every 50 ms, and every fourth time
+ * also a 3 KB append (three fragments). */
+static void leader_traffic(struct fixture *f, uint64_t *next_send_ns, uint32_t *sent)
+{
+    static uint8_t append[3000];
+    if (f->now < *next_send_ns) {
+        return;
+    }
+    CHECK_EQ(link_send(f->a, f->now, "heartbeat", 9), 0);
+    if (++*sent % 4 == 0) {
+        CHECK_EQ(link_send(f->a, f->now, append, sizeof append), 0);
+    }
+    *next_send_ns += 50 * PAIR_MS;
+}
+
+/* Runs ms of virtual time of leader traffic from a. With b_alive, datagrams go both ways
+ * with no loss and b's deliveries are counted; otherwise every datagram of a is lost.
+ * Returns the time of b's first delivery (UINT64_MAX: none). */
+static uint64_t run_leader(struct fixture *f, uint64_t ms, bool b_alive, uint32_t *delivered)
+{
+    uint64_t end = f->now + ms * PAIR_MS, next_send = f->now, first = UINT64_MAX;
+    uint32_t sent = 0;
+    while (f->now < end) {
+        leader_traffic(f, &next_send, &sent);
+        if (b_alive) {
+            pump(f->a, f->b, f->now);
+            pump(f->b, f->a, f->now);
+            struct link_delivery m;
+            while (link_next_delivery(f->b, &m)) {
+                link_delivery_free(&m);
+                first = MIN(first, f->now);
+                (*delivered)++;
+            }
+        } else {
+            struct captured lost = {0};
+            capture(f->a, f->now, &lost);
+            captured_free(&lost);
+        }
+        link_check_invariants(f->a);
+        uint64_t t = link_next_timeout_ns(f->a);
+        t = b_alive ? MIN(t, link_next_timeout_ns(f->b)) : t;
+        f->now = MIN(MIN(MAX(t, f->now + PAIR_MS), next_send), end);
+        link_tick(f->a, f->now);
+        if (b_alive) {
+            link_tick(f->b, f->now);
+        }
+    }
+    return first;
+}
+
+TEST(sender_reaches_a_peer_that_restarts_after_a_long_silence)
+{
+    struct fixture f;
+    setup(&f, coalescing);
+    link_destroy(f.a); /* a too coalesces */
+    struct link_config ca;
+    link_config_for(&ca, 1, 2, INC_A);
+    coalescing(&ca);
+    f.a = make_link(&ca);
+    handshake(&f);
+    uint32_t delivered = 0;
+    CHECK(run_leader(&f, 500, true, &delivered) != UINT64_MAX); /* an RTT sample, warm */
+    /* b dies: a keeps sending into the void long enough to back off to rto_max_ns. */
+    run_leader(&f, 6000, false, &delivered);
+    CHECK(link_counters(f.a)->timeouts >= 5 && link_send_in_flight(f.a) > 0);
+    CHECK(f.a->queue.count > 0);
+    /* b restarts with a new incarnation and says nothing: a's next retransmission,
+     * within one backed-off RTO, must find it and the backlog must flow again. */
+    link_destroy(f.b);
+    struct link_config cb;
+    link_config_for(&cb, 2, 1, INC_B + 1);
+    coalescing(&cb);
+    f.b = make_link(&cb);
+    uint64_t restart_ns = f.now;
+    delivered = 0;
+    uint64_t first = run_leader(&f, 5000, true, &delivered);
+    CHECK(first != UINT64_MAX && first - restart_ns <= LINK_DEFAULT_RTO_MAX_NS + 10 * PAIR_MS);
+    CHECK(delivered >= 100); /* 5 s of traffic, and the backlog that was still unsent */
+    CHECK_EQ(link_counters(f.a)->peer_restarts, 1);
+    teardown(&f);
+}
+
 TEST(misaddressed_and_garbage_datagrams_are_counted_never_fatal)
 {
     struct fixture f;

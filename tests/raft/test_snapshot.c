@@ -318,6 +318,45 @@ TEST(installing_drops_a_conflicting_log_tail)
     check_install(2, false, 10);
 }
 
+/* A commit index that runs ahead of the applied index while a snapshot is being installed
+ * is not work for the driver: nothing may be applied until the install is durable, so
+ * raft_has_update must say no. When it said yes, the server's `while (raft_has_update)`
+ * loop spun forever on empty updates and never got back to its event loop to hear that
+ * the snapshot was saved. A follower restarted behind a compacted leader hit this when an
+ * append that raised its commit index and the snapshot arrived in one turn of the loop. */
+TEST(commit_ahead_of_applied_while_installing_is_no_update)
+{
+    struct raft *r = follower_with_log();
+    struct raft_message hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2,
+                              .prev_log_index = 12, .prev_log_term = 1, .commit_index = 5};
+    raft_receive(r, 10 * MS, &hb); /* commit 5, applied 0, and no update taken yet */
+    struct raft_message c0 = chunk(0, 400, 1), c1 = chunk(400, 300, 1), c2 = chunk(700, 300, 1);
+    raft_receive(r, 10 * MS, &c0);
+    raft_receive(r, 10 * MS, &c1);
+    raft_receive(r, 10 * MS, &c2);
+    bool installed = false;
+    int updates = 0;
+    while (raft_has_update(r) && updates < 100) {
+        struct raft_update u;
+        raft_get_update(r, &u);
+        CHECK_EQ(u.apply_entries_count, 0); /* nothing is applied while installing */
+        installed = installed || u.snapshot_install != NULL;
+        raft_update_done(r);
+        if (u.hard_state_changed) {
+            raft_persisted_hard_state(r, 10 * MS, u.term, u.vote);
+        }
+        updates++;
+    }
+    CHECK(installed);
+    CHECK(!raft_has_update(r));
+    raft_persisted_snapshot(r, 20 * MS, 10, 1);
+    struct drained d;
+    drain(r, &d, 20 * MS);
+    CHECK_EQ(raft_applied_index(r), 10);
+    CHECK_EQ(count_type(&d, RAFT_MSG_SNAPSHOT_REPLY), 1);
+    raft_destroy(r);
+}
+
 TEST(snapshot_at_or_below_the_commit_index_is_acknowledged_without_installing)
 {
     struct raft *r = follower_with_log();
