@@ -18,7 +18,9 @@
  * (integers little-endian).
  *
  * clients.c is the RESP front end (pipelined connections, replies in request order),
- * commands.c the commands the server answers itself, admin.c the HTTP port. */
+ * sessions.c puts each connection's writes on a kv client session (exactly once across
+ * leadership changes), commands.c the commands the server answers itself, admin.c the
+ * HTTP port. */
 #ifndef CHORUS_SERVER_SERVER_H
 #define CHORUS_SERVER_SERVER_H
 

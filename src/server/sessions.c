@@ -91,10 +91,17 @@ static void submit_write(struct server *s, struct request *req, const struct kv_
     struct kv_client client;
     next_client(ci, req->conn, req, now_ms, &client);
     buf_reset(&req->entry);
-    kv_reply_reset(&s->reply);
-    if (kv_prepare(kv_config_of(s->kv), now_ms, &client, cmd, &req->entry, &s->reply) != 0) {
+    /* Not s->reply: a registration applied releases its held writes from apply_entry,
+     * which is still using that. An empty reply allocates nothing. */
+    struct kv_reply error;
+    kv_reply_init(&error);
+    int rc = kv_prepare(kv_config_of(s->kv), now_ms, &client, cmd, &req->entry, &error);
+    if (rc != 0) {
         req->seq = 0; /* refused before the log: a definite answer, nothing to retry */
-        request_complete(s, req, &s->reply);
+        request_complete(s, req, &error);
+    }
+    kv_reply_free(&error);
+    if (rc != 0) {
         return;
     }
     req->deadline_ns = server_now_ns() + (uint64_t)s->cfg.request_timeout_ms * 1000000ull;
