@@ -91,6 +91,12 @@ static void submit_write(struct server *s, struct request *req, const struct kv_
     struct kv_client client;
     next_client(ci, req->conn, req, now_ms, &client);
     buf_reset(&req->entry);
+    /* One allocation for the entry: its arguments plus field headers and the session. */
+    size_t bytes = 64;
+    for (int i = 0; i < cmd->argc; i++) {
+        bytes += cmd->argv_len[i] + 8;
+    }
+    buf_reserve(&req->entry, bytes);
     /* Not s->reply: a registration applied releases its held writes from apply_entry,
      * which is still using that. An empty reply allocates nothing. */
     struct kv_reply error;
