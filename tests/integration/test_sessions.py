@@ -126,3 +126,58 @@ def test_session_keeps_pipelined_writes_in_order_and_runs_transactions(cluster):
     metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % leader.admin_port,
                                      timeout=2).read().decode()
     assert "chorus_sessions_registered_total" in metrics
+
+
+class Pusher(threading.Thread):
+    """Pipelines batches of RPUSH of increasing numbers to its own list through a follower."""
+
+    def __init__(self, node, key):
+        super().__init__(daemon=True)
+        self.node = node
+        self.key = key
+        self.acked = []
+        self.unknown = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        c = self.node.client(socket_timeout=10)
+        n = 0
+        while not self.stop.is_set():
+            p = c.pipeline(transaction=False)
+            batch = list(range(n, n + 8))
+            n += 8
+            for v in batch:
+                p.rpush(self.key, v)
+            for v, r in zip(batch, p.execute(raise_on_error=False)):
+                if isinstance(r, int):
+                    self.acked.append(v)
+                elif "outcome unknown" in str(r):
+                    self.unknown += 1
+                else:
+                    assert "TRYAGAIN" in str(r), r
+
+
+def test_pipelined_writes_through_followers_apply_once_and_in_order(cluster):
+    leader = cluster.leader()
+    followers = [n for n in cluster.nodes if n is not leader]
+    pushers = [Pusher(f, "list:%d:%d" % (f.id, k)) for f in followers for k in range(2)]
+    for t in pushers:
+        t.start()
+    time.sleep(1.0)
+    leader.kill(signal.SIGKILL)
+    time.sleep(2.0)
+    for t in pushers:
+        t.stop.set()
+    for t in pushers:
+        t.join(timeout=15)
+        assert not t.is_alive()
+    r = cluster.leader(exclude=leader).client()
+    for t in pushers:
+        got = [int(v) for v in retry(lambda: r.lrange(t.key, 0, -1))]
+        print("%s: %d acked, %d unknown, %d in the list" % (t.key, len(t.acked), t.unknown,
+                                                           len(got)))
+        assert len(got) == len(set(got)), "applied twice"
+        assert got == sorted(got), "pipelined writes out of order"
+        assert set(t.acked) <= set(got), "acknowledged write lost"
+        assert len(got) <= len(t.acked) + t.unknown
+        assert t.unknown == 0
