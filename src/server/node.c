@@ -345,6 +345,7 @@ void server_submit(struct server *s, struct request *req)
     p->id = ++s->next_id;
     p->is_write = true;
     p->target = leader;
+    p->term = raft_term(s->raft);
     p->deadline_ns = req->deadline_ns;
     buf_reset(&s->msg);
     buf_put_u8(&s->msg, FORWARD_TAG_PROPOSE);
@@ -771,7 +772,8 @@ static bool resubmit_due(struct server *s, const struct pending *p, uint64_t now
     }
     node_id_t leader = raft_leader(s->raft);
     bool known = raft_role(s->raft) == RAFT_LEADER || (leader != 0 && leader != s->cfg.id);
-    bool moved = p->target == 0 || p->target != leader;
+    /* A new term with the same leader: it may have restarted and lost the forward. */
+    bool moved = p->target == 0 || p->target != leader || p->term != raft_term(s->raft);
     return now >= p->deadline_ns || (moved && known);
 }
 

@@ -98,7 +98,7 @@ struct pending {
     uint64_t deadline_ns;
     uint64_t started_ns;        /* for the commit latency histogram */
     raft_index_t index;         /* WRITE: the proposal's (index, term) */
-    raft_term_t term;
+    raft_term_t term;           /* also a session FORWARD's: the term it was sent in */
     uint64_t id;                /* READ: read request id; FORWARD: forward id */
     raft_index_t read_index;    /* READ: 0 until confirmed */
     bool issued;                /* READ: raft_read_index accepted it */
