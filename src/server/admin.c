@@ -89,6 +89,20 @@ static void metrics(struct server *s, struct buf *o)
     buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
 }
 
+static void session_metrics(struct server *s, struct buf *o)
+{
+    char t[512];
+    int n = snprintf(
+        t, sizeof t,
+        "# TYPE chorus_sessions_registered_total counter\nchorus_sessions_registered_total %llu\n"
+        "# TYPE chorus_session_resubmits_total counter\nchorus_session_resubmits_total %llu\n"
+        "# TYPE chorus_session_unknown_total counter\nchorus_session_unknown_total %llu\n",
+        (unsigned long long)s->metrics.sessions_registered,
+        (unsigned long long)s->metrics.session_resubmits,
+        (unsigned long long)s->metrics.session_unknown);
+    buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
+}
+
 static void latency_histogram(struct server *s, struct buf *o)
 {
     static const uint64_t bounds_us[] = SERVER_LATENCY_BUCKETS_US;
@@ -172,6 +186,7 @@ static void handle(struct admin_conn *a)
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(a->s, &body);
         latency_histogram(a->s, &body);
+        session_metrics(a->s, &body);
         handoff_metrics(a->s, &body);
         admin_rpc_metrics(&a->s->admin_rpc, &a->s->udp, &body);
         server_snapshot_metrics(a->s, &body);

@@ -55,6 +55,7 @@ struct request *request_new(void)
     struct request *r = calloc(1, sizeof *r);
     if (r != NULL) {
         kv_reply_init(&r->reply);
+        buf_init(&r->entry, 0);
     }
     return r;
 }
@@ -63,8 +64,20 @@ void request_free(struct request *req)
 {
     if (req != NULL) {
         kv_reply_free(&req->reply);
+        buf_free(&req->entry);
+        cmd_copy_free(req->held);
         free(req);
     }
+}
+
+struct conn_info *clients_conn_info(struct conn *c)
+{
+    return &c->info;
+}
+
+struct request *clients_queue_head(struct conn *c)
+{
+    return c->head;
 }
 
 struct cmd_copy *cmd_copy_new(int argc, const uint8_t *const *argv, const size_t *lens)
@@ -348,19 +361,27 @@ static void run_exec(struct conn *c)
                                        .key_len = c->watched[i]->lens[0],
                                        .version = c->watched_version[i]};
     }
-    buf_reset(&s->scratch);
-    kv_reply_reset(&s->reply);
-    int rc = kv_prepare_multi(kv_config_of(s->kv), server_wall_ms(), NULL, cmds, c->queued_count,
-                              watches, c->watched_count, &s->scratch, &s->reply);
-    if (rc != 0) {
-        reply_now(c, &s->reply, false);
-        return;
-    }
     struct request *req = enqueue_new(c);
     if (req == NULL) {
         return;
     }
-    server_propose(s, req, &s->scratch);
+    /* One seq for the whole transaction when the session is ready; a connection whose
+     * first write is an EXEC runs it sessionless while its session registers. */
+    struct kv_client client;
+    bool session = sessions_exec_client(s, req, &client);
+    struct buf *entry = session ? &req->entry : &s->scratch;
+    buf_reset(entry);
+    kv_reply_reset(&s->reply);
+    int rc = kv_prepare_multi(kv_config_of(s->kv), server_wall_ms(), session ? &client : NULL, cmds,
+                              c->queued_count, watches, c->watched_count, entry, &s->reply);
+    if (rc != 0) {
+        req->seq = 0;
+        request_complete(s, req, &s->reply);
+    } else if (session) {
+        server_submit(s, req);
+    } else {
+        server_propose(s, req, entry);
+    }
 }
 
 static void handle_exec(struct conn *c)
@@ -584,9 +605,13 @@ static void conn_close(struct conn *c)
     c->closing = true;
     flush_unmark(c);
     c->s->connections_count--;
+    if (c->info.registering != NULL) {
+        c->info.registering->conn = NULL; /* freed when it completes */
+        c->info.registering = NULL;
+    }
     for (struct request *r = c->head; r != NULL;) {
         struct request *next = r->next;
-        if (r->done) {
+        if (r->done || r->held != NULL) { /* a held write is in no pending list */
             request_free(r);
         } else {
             r->conn = NULL; /* orphan: freed by whoever completes it */

@@ -13,6 +13,7 @@
 #define FORWARD_TAG_RAFT 'R'
 #define FORWARD_TAG_QUERY 'Q'
 #define FORWARD_TAG_ANSWER 'A'
+#define FORWARD_TAG_PROPOSE 'P'
 
 uint64_t server_now_ns(void)
 {
@@ -176,9 +177,22 @@ void request_complete(struct server *s, struct request *req, const struct kv_rep
         request_free(req);
         return;
     }
+    if (req->registration) {
+        sessions_registered(s, req, reply);
+        return;
+    }
     if (req->conn == NULL) {
         request_free(req); /* the client went away */
         return;
+    }
+    if (req->seq != 0 && sessions_final(s, req, reply)) {
+        return;
+    }
+    if (req->entry.cap > req->reply.bytes.cap) {
+        /* The entry is no longer needed: its memory holds the reply. */
+        struct buf tmp = req->reply.bytes;
+        req->reply.bytes = req->entry;
+        req->entry = tmp;
     }
     kv_reply_reset(&req->reply);
     kv_reply_append(&req->reply, reply);
@@ -256,6 +270,91 @@ void server_propose(struct server *s, struct request *req, const struct buf *ent
     }
 }
 
+/* Waits (a forward with no target) for the next tick to send req again. */
+static void park(struct server *s, struct request *req)
+{
+    struct pending *p = pending_add(s, PENDING_FORWARD, req);
+    if (p == NULL) {
+        sessions_give_up(s, req);
+        return;
+    }
+    p->is_write = true;
+    p->deadline_ns = req->deadline_ns;
+}
+
+static void propose_session_entry(struct server *s, struct request *req)
+{
+    raft_index_t index = 0;
+    int rc = raft_propose(s->raft, server_now_ns(), req->entry.data, req->entry.len, &index);
+    if (rc == ERR_NOT_LEADER || rc == ERR_TRANSFERRING) {
+        park(s, req); /* not appended: sent again once a leader is known */
+        return;
+    }
+    if (rc != 0) {
+        s->metrics.proposals_failed++;
+        if (req->attempts == 1) {
+            req->seq = 0;
+            request_complete_error(s, req, "ERR proposal refused");
+        } else {
+            sessions_give_up(s, req);
+        }
+        return;
+    }
+    s->metrics.proposals++;
+    struct pending *p = write_add(s, req, index, raft_term(s->raft));
+    if (p == NULL) {
+        park(s, req); /* in the log already; a retry is answered from the session cache */
+        return;
+    }
+    p->deadline_ns = req->deadline_ns;
+}
+
+static void resubmit_forwards(struct server *s, uint64_t now);
+
+void server_submit(struct server *s, struct request *req)
+{
+    if (s->draining_updates) {
+        /* A registration applied releases its held writes: Raft takes no proposal while
+         * its update is being processed, so they go out right after (server_process). */
+        park(s, req);
+        s->parked_while_draining = true;
+        return;
+    }
+    node_id_t leader = raft_leader(s->raft);
+    bool leading = raft_role(s->raft) == RAFT_LEADER;
+    if (!leading && (leader == 0 || leader == s->cfg.id)) {
+        if (req->attempts == 0) {
+            sessions_give_up(s, req); /* never sent: "-TRYAGAIN no leader", as before */
+        } else {
+            park(s, req);
+        }
+        return;
+    }
+    if (req->attempts++ > 0) {
+        s->metrics.session_resubmits++;
+    }
+    if (leading) {
+        propose_session_entry(s, req);
+        return;
+    }
+    struct pending *p = pending_add(s, PENDING_FORWARD, req);
+    if (p == NULL) {
+        sessions_give_up(s, req);
+        return;
+    }
+    p->id = ++s->next_id;
+    p->is_write = true;
+    p->target = leader;
+    p->term = raft_term(s->raft);
+    p->deadline_ns = req->deadline_ns;
+    buf_reset(&s->msg);
+    buf_put_u8(&s->msg, FORWARD_TAG_PROPOSE);
+    buf_put_u64(&s->msg, p->id);
+    buf_put(&s->msg, req->entry.data, req->entry.len);
+    s->metrics.forwards_sent++;
+    link_send_msg(s, leader, &s->msg);
+}
+
 static void issue_read(struct server *s, struct pending *p)
 {
     /* Fresh time for every read: a lease is judged by the clock now, never a cached one. */
@@ -291,6 +390,11 @@ void server_execute(struct server *s, struct request *req, int argc, const uint8
     const struct kv_command_info *info = kv_command_lookup(argv[0], lens[0]);
     if (info == NULL) {
         request_complete_error(s, req, "ERR unknown command");
+        return;
+    }
+    if (info->write && req->conn != NULL && req->remote_peer == 0) {
+        struct kv_argv cmd = {.argc = argc, .argv = argv, .argv_len = lens};
+        sessions_write(s, req, &cmd); /* exactly once: see sessions.c */
         return;
     }
     if (raft_role(s->raft) != RAFT_LEADER) {
@@ -342,6 +446,32 @@ static void on_query(struct server *s, uint32_t from, struct buf_reader *r)
     server_execute(s, req, (int)argc, argv, lens);
 }
 
+/* A session write a follower prepared: proposed exactly as sent (kv re-validates it at
+ * apply, like every entry). */
+static void on_propose(struct server *s, uint32_t from, struct buf_reader *r)
+{
+    uint64_t id = buf_get_u64(r);
+    size_t len = buf_reader_left(r);
+    const uint8_t *bytes = buf_get_bytes(r, len);
+    if (r->failed || len == 0) {
+        s->metrics.bad_link_messages++;
+        return;
+    }
+    struct request *req = request_new();
+    if (req == NULL) {
+        return; /* the follower sends it again */
+    }
+    req->remote_peer = from;
+    req->remote_id = id;
+    s->metrics.forwards_served++;
+    if (raft_role(s->raft) != RAFT_LEADER || members_removed(s)) {
+        request_complete_error(s, req, "TRYAGAIN not leader");
+        return;
+    }
+    struct buf entry = {.data = (uint8_t *)bytes, .len = len, .cap = len};
+    server_propose(s, req, &entry);
+}
+
 static void on_answer(struct server *s, struct buf_reader *r)
 {
     uint64_t id = buf_get_u64(r);
@@ -358,6 +488,8 @@ static void on_answer(struct server *s, struct buf_reader *r)
         if (r->failed || kv_reply_set_bytes(&s->reply, bytes, len) != 0) {
             s->metrics.bad_link_messages++;
             request_complete_error(s, req, "TIMEOUT outcome unknown: bad answer from the leader");
+        } else if (request_resubmits(req) && sessions_retriable(&s->reply)) {
+            park(s, req); /* not applied there, or unknown: sent again at the next tick */
         } else {
             request_complete(s, req, &s->reply);
         }
@@ -391,6 +523,8 @@ static void deliver_messages(struct server *s)
             struct buf_reader r = buf_reader_make(d.data + 1, d.len - 1);
             if (d.data[0] == FORWARD_TAG_QUERY) {
                 on_query(s, from, &r);
+            } else if (d.data[0] == FORWARD_TAG_PROPOSE) {
+                on_propose(s, from, &r);
             } else if (d.data[0] == FORWARD_TAG_ANSWER) {
                 on_answer(s, &r);
             } else {
@@ -451,6 +585,9 @@ static void apply_entry(struct server *s, const struct raft_entry *e)
         if (same) {
             observe_commit_latency(s, started_ns);
             request_complete(s, req, &s->reply);
+        } else if (request_resubmits(req)) {
+            s->metrics.lost_writes++;
+            park(s, req); /* lost here; sent again at the next tick (the ring may move) */
         } else {
             /* Another leader's entry took the index: ours was never applied. */
             s->metrics.lost_writes++;
@@ -552,6 +689,7 @@ void server_process(struct server *s)
     while (raft_has_update(s->raft)) {
         struct raft_update u;
         raft_get_update(s->raft, &u);
+        s->draining_updates = true;
         persist(s, &u);
         send_raft_messages(s, &u);
         for (size_t i = 0; i < u.apply_entries_count; i++) {
@@ -561,7 +699,12 @@ void server_process(struct server *s)
             server_snapshot_install(s, u.snapshot_install);
         }
         settle_reads(s, &u);
+        s->draining_updates = false;
         raft_update_done(s->raft);
+        if (s->parked_while_draining) {
+            s->parked_while_draining = false;
+            resubmit_forwards(s, server_now_ns());
+        }
     }
     raft_index_t snapshot_index;
     if (server_snapshot_take(s, false, &snapshot_index) == 0) {
@@ -592,17 +735,100 @@ static void expire_writes(struct server *s, uint64_t now)
         }
         struct request *req = p->req;
         p->req = NULL;
+        if (request_resubmits(req)) {
+            sessions_give_up(s, req);
+            continue;
+        }
         s->metrics.timeouts++;
         request_complete_error(s, req, "TIMEOUT outcome unknown: the write may or may not have been applied");
     }
     writes_trim(s);
 }
 
+/* Session writes whose outcome this node can no longer learn as leader (it stepped down
+ * or a new term began) are sent again to whoever leads now; kv answers a duplicate from
+ * the session cache. */
+static void resubmit_orphaned_writes(struct server *s)
+{
+    bool leading = raft_role(s->raft) == RAFT_LEADER;
+    raft_term_t term = raft_term(s->raft);
+    for (size_t i = 0; i < s->writes_count; i++) {
+        struct pending *p = write_at(s, i);
+        if (p->req != NULL && request_resubmits(p->req) && (!leading || p->term != term)) {
+            struct request *req = p->req;
+            p->req = NULL;
+            park(s, req);
+        }
+    }
+    writes_trim(s);
+}
+
+/* A parked session write, or one forwarded to a node that no longer leads, is sent to
+ * the leader now when one is known (or given up at its deadline). */
+static bool resubmit_due(struct server *s, const struct pending *p, uint64_t now)
+{
+    if (p->kind != PENDING_FORWARD || !request_resubmits(p->req)) {
+        return false;
+    }
+    node_id_t leader = raft_leader(s->raft);
+    bool known = raft_role(s->raft) == RAFT_LEADER || (leader != 0 && leader != s->cfg.id);
+    /* A new term with the same leader: it may have restarted and lost the forward. */
+    bool moved = p->target == 0 || p->target != leader || p->term != raft_term(s->raft);
+    return now >= p->deadline_ns || (moved && known);
+}
+
+/* Due first, then by connection and seq (a registration, seq 0, before its writes). */
+static int resubmit_order(const void *a, const void *b)
+{
+    const struct pending *x = a, *y = b;
+    if (x->resubmit_due != y->resubmit_due) {
+        return x->resubmit_due ? -1 : 1;
+    }
+    if (!x->resubmit_due) {
+        return 0;
+    }
+    if (x->req->conn != y->req->conn) {
+        return (uintptr_t)x->req->conn < (uintptr_t)y->req->conn ? -1 : 1;
+    }
+    return x->req->seq < y->req->seq ? -1 : x->req->seq > y->req->seq;
+}
+
+/* Sends the due ones again in each connection's seq order, so that pipelined writes
+ * re-submitted after a leadership change still apply in the order they were sent. */
+static void resubmit_forwards(struct server *s, uint64_t now)
+{
+    size_t due = 0;
+    for (size_t i = 0; i < s->pending_count; i++) {
+        s->pending[i].resubmit_due = resubmit_due(s, &s->pending[i], now);
+        due += s->pending[i].resubmit_due;
+    }
+    if (due == 0) {
+        return;
+    }
+    qsort(s->pending, s->pending_count, sizeof *s->pending, resubmit_order);
+    /* Submitting appends to s->pending (and may move it); the due prefix stays put. */
+    for (size_t i = 0; i < due; i++) {
+        struct request *req = s->pending[i].req;
+        if (now >= req->deadline_ns) {
+            sessions_give_up(s, req);
+        } else {
+            server_submit(s, req);
+        }
+    }
+    memmove(s->pending, s->pending + due, (s->pending_count - due) * sizeof *s->pending);
+    s->pending_count -= due;
+}
+
 static void expire_pending(struct server *s, uint64_t now)
 {
     expire_writes(s, now);
+    resubmit_orphaned_writes(s);
+    resubmit_forwards(s, now);
     for (size_t i = 0; i < s->pending_count; i++) {
         struct pending *p = &s->pending[i];
+        if (p->kind == PENDING_FORWARD && request_resubmits(p->req)) {
+            continue; /* resubmit_forwards answers these */
+        }
         if (p->kind == PENDING_READ && !p->issued && raft_role(s->raft) == RAFT_LEADER) {
             issue_read(s, p);
         }

@@ -12,11 +12,15 @@
  * Link messages between nodes start with a tag byte:
  *   'R' chorus.RaftMessage (raft_codec.c)
  *   'Q' u64 forward id, u32 argc, argc x (u32 len, bytes): a command a follower forwards
- *   'A' u64 forward id, one kv_reply value: the leader's answer to a 'Q'
+ *   'P' u64 forward id, an encoded kv entry: a session write a follower prepared itself
+ *       (with its connection's client id, seq and session_ack), proposed as is
+ *   'A' u64 forward id, one kv_reply value: the leader's answer to a 'Q' or 'P'
  * (integers little-endian).
  *
  * clients.c is the RESP front end (pipelined connections, replies in request order),
- * commands.c the commands the server answers itself, admin.c the HTTP port. */
+ * sessions.c puts each connection's writes on a kv client session (exactly once across
+ * leadership changes), commands.c the commands the server answers itself, admin.c the
+ * HTTP port. */
 #ifndef CHORUS_SERVER_SERVER_H
 #define CHORUS_SERVER_SERVER_H
 
@@ -65,7 +69,26 @@ struct request {
     bool done;
     bool close_after;           /* QUIT */
     struct kv_reply reply;      /* valid once done */
+    /* A write on its connection's client session (sessions.c): seq is its sequence number
+     * (0: sessionless), registration marks the connection's CHORUS.REGISTER (answered to
+     * sessions.c, never to the client). entry holds the encoded command so that an unknown
+     * outcome is re-submitted byte for byte until deadline_ns; its memory becomes the
+     * reply's at completion, so a session write costs no extra allocation. held: the
+     * command, copied, while the connection's session is being registered. */
+    uint64_t seq;
+    bool registration;
+    uint32_t attempts;          /* times entry was proposed or forwarded */
+    uint64_t deadline_ns;
+    struct buf entry;
+    struct cmd_copy *held;
 };
+
+/* True when req's unknown outcomes are retried: a session write or registration whose
+ * connection is still open (an orphan's outcome is of no use to anybody). */
+static inline bool request_resubmits(const struct request *req)
+{
+    return (req->seq != 0 || req->registration) && req->conn != NULL && req->remote_peer == 0;
+}
 
 enum pending_kind { PENDING_WRITE = 1, PENDING_READ, PENDING_FORWARD };
 
@@ -75,12 +98,13 @@ struct pending {
     uint64_t deadline_ns;
     uint64_t started_ns;        /* for the commit latency histogram */
     raft_index_t index;         /* WRITE: the proposal's (index, term) */
-    raft_term_t term;
+    raft_term_t term;           /* also a session FORWARD's: the term it was sent in */
     uint64_t id;                /* READ: read request id; FORWARD: forward id */
     raft_index_t read_index;    /* READ: 0 until confirmed */
     bool issued;                /* READ: raft_read_index accepted it */
     bool is_write;              /* FORWARD: the command was a write */
-    node_id_t target;           /* FORWARD: the leader it was sent to */
+    node_id_t target;           /* FORWARD: the leader it was sent to (0: parked) */
+    bool resubmit_due;          /* FORWARD: scratch for resubmit_forwards */
     struct cmd_copy *cmd;       /* READ: the command to run when ready */
 };
 
@@ -105,6 +129,9 @@ struct server_metrics {
     uint64_t bad_raft_messages;
     uint64_t bad_link_messages;
     uint64_t lease_reads;       /* reads served from the leader's lease, without a round */
+    uint64_t sessions_registered; /* connections' CHORUS.REGISTER answered with an id */
+    uint64_t session_resubmits;   /* session writes sent again after an unknown outcome */
+    uint64_t session_unknown;     /* session writes answered "outcome unknown" at the end */
 };
 
 struct server {
@@ -145,6 +172,8 @@ struct server {
     bool writes_in_order;
     uint64_t next_id;
     uint64_t next_client_id;
+    bool draining_updates;      /* between raft_get_update and raft_update_done */
+    bool parked_while_draining; /* server_submit parked a request meanwhile */
     uint32_t connections_count;
     struct conn *conns;        /* every open RESP connection (clients.c) */
     struct conn *flush_list;   /* connections with replies completed since the last flush */
@@ -188,6 +217,10 @@ void server_forward(struct server *s, struct request *req, int argc, const uint8
                     const size_t *lens, bool is_write);
 /* Proposes an already encoded entry for req (EXEC). */
 void server_propose(struct server *s, struct request *req, const struct buf *entry);
+/* Sends req->entry (a session write or registration) to be proposed: here when this node
+ * leads, to the leader ('P') otherwise. With no leader known a first attempt answers
+ * "-TRYAGAIN no leader" and a retry waits for one (parked) until req->deadline_ns. */
+void server_submit(struct server *s, struct request *req);
 /* "127.0.0.1:7001"-style RESP address of the leader into out; false when none known. */
 bool server_leader_address(const struct server *s, char *out, size_t cap);
 
@@ -226,6 +259,27 @@ void request_free(struct request *req);
 struct cmd_copy *cmd_copy_new(int argc, const uint8_t *const *argv, const size_t *lens);
 void cmd_copy_free(struct cmd_copy *c);
 
+/* The connection's info and its queue of owed replies (oldest first, linked by next). */
+struct conn_info *clients_conn_info(struct conn *c);
+struct request *clients_queue_head(struct conn *c);
+
+/* sessions.c: exactly-once writes for RESP connections (docs/server.md "Client sessions").
+ * sessions_write starts req's write (req on a connection): prepared with the session's
+ * (client_id, seq, session_ack) and submitted, or held while the session is registered.
+ * sessions_exec_client fills client for an EXEC when the session is ready (req gets the
+ * seq), else starts a registration and returns false (the EXEC then runs sessionless).
+ * sessions_registered takes the registration's reply (reg is freed). sessions_final
+ * rewrites a session write's -SESSIONEXPIRED or -EVICTED reply (true: req completed).
+ * sessions_retriable: the reply is an error of the kinds that mean "not applied here or
+ * unknown" (TRYAGAIN, TIMEOUT), for which a session write is sent again. */
+void sessions_write(struct server *s, struct request *req, const struct kv_argv *cmd);
+bool sessions_exec_client(struct server *s, struct request *req, struct kv_client *client);
+void sessions_registered(struct server *s, struct request *reg, const struct kv_reply *reply);
+bool sessions_final(struct server *s, struct request *req, const struct kv_reply *reply);
+bool sessions_retriable(const struct kv_reply *reply);
+/* The error text for a session write given up on: unknown, unless never sent. */
+void sessions_give_up(struct server *s, struct request *req);
+
 /* commands.c: answers a command the server handles itself into reply; false when the
  * command is not one of them. */
 struct conn_info {
@@ -234,6 +288,11 @@ struct conn_info {
     int proto;
     bool close_after;
     bool stale_reads;  /* READONLY: reads are served from this node's applied state */
+    /* The connection's client session (sessions.c). */
+    uint64_t client_id;            /* 0: none registered yet */
+    uint64_t next_seq;             /* the last seq handed out */
+    uint64_t session_used_ms;      /* wall clock of the session's last write */
+    struct request *registering;   /* the CHORUS.REGISTER in flight, or NULL */
 };
 bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint8_t *const *argv,
                     const size_t *lens, struct kv_reply *reply);

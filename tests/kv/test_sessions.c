@@ -217,3 +217,36 @@ TEST(apply_decodes_unknown_fields_many_arguments_and_refuses_truncation)
     chorus__command__free_unpacked(m, NULL);
     kvt_free(&t);
 }
+
+/* The server's pattern (docs/server.md "Client sessions"): a connection pipelines seqs
+ * 1..4, each acking the lowest unanswered seq (1); a leadership change loses 1 and 3
+ * after 2 and 4 applied; the server re-sends all four entries byte for byte, in seq
+ * order. 1 and 3 apply now, 2 and 4 answer their cached replies: each INCR counts once. */
+TEST(resent_pipelined_entries_apply_each_seq_exactly_once)
+{
+    struct kvt t;
+    kvt_init(&t);
+    uint64_t id = kvt_register(&t);
+    struct buf entries[4];
+    for (uint64_t seq = 1; seq <= 4; seq++) {
+        struct kvt_args a;
+        kvt_split(&a, "INCR n");
+        struct kv_client c = {id, seq, 1};
+        buf_init(&entries[seq - 1], 0);
+        CHECK_EQ(kv_prepare(kv_config_of(t.s), t.now_ms, &c, &a.cmd, &entries[seq - 1], &t.reply), 0);
+    }
+    const char *first[] = {"(integer) 1", "(integer) 2"};
+    for (int k = 0; k < 2; k++) { /* seqs 2 and 4 commit before the change */
+        struct buf *e = &entries[1 + 2 * k];
+        CHECK_EQ(kv_apply(t.s, ++t.index, e->data, e->len, &t.reply), 0);
+        CHECK_REPLY(kvt_format(&t), first[k]);
+    }
+    const char *resent[] = {"(integer) 3", "(integer) 1", "(integer) 4", "(integer) 2"};
+    for (int k = 0; k < 4; k++) {
+        CHECK_EQ(kv_apply(t.s, ++t.index, entries[k].data, entries[k].len, &t.reply), 0);
+        CHECK_REPLY(kvt_format(&t), resent[k]);
+        buf_free(&entries[k]);
+    }
+    CHECK_REPLY(kvt_read(&t, "GET n"), "\"4\"");
+    kvt_free(&t);
+}
