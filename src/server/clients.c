@@ -447,25 +447,20 @@ static void queue_in_multi(struct conn *c, int argc, const uint8_t *const *argv,
 
 /* ---- dispatch ---- */
 
-static bool is(const uint8_t *name, size_t len, const char *want)
-{
-    return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
-}
-
 /* Handles a transaction verb; false when argv[0] is not one. */
 static bool handle_transaction(struct conn *c, int argc, const uint8_t *const *argv,
                                const size_t *lens)
 {
-    if (is(argv[0], lens[0], "multi")) {
+    if (server_word_is(argv[0], lens[0], "multi")) {
         if (c->in_multi) {
             reply_error(c, "ERR MULTI calls can not be nested");
         } else {
             c->in_multi = true;
             reply_status(c, "OK");
         }
-    } else if (is(argv[0], lens[0], "exec")) {
+    } else if (server_word_is(argv[0], lens[0], "exec")) {
         handle_exec(c);
-    } else if (is(argv[0], lens[0], "discard")) {
+    } else if (server_word_is(argv[0], lens[0], "discard")) {
         if (c->in_multi) {
             multi_clear(c);
             watch_clear(c);
@@ -473,12 +468,12 @@ static bool handle_transaction(struct conn *c, int argc, const uint8_t *const *a
         } else {
             reply_error(c, "ERR DISCARD without MULTI");
         }
-    } else if (is(argv[0], lens[0], "watch") && argc >= 2) {
+    } else if (server_word_is(argv[0], lens[0], "watch") && argc >= 2) {
         handle_watch(c, argc, argv, lens);
-    } else if (is(argv[0], lens[0], "unwatch")) {
+    } else if (server_word_is(argv[0], lens[0], "unwatch")) {
         watch_clear(c);
         reply_status(c, "OK");
-    } else if (c->in_multi && !is(argv[0], lens[0], "quit")) {
+    } else if (c->in_multi && !server_word_is(argv[0], lens[0], "quit")) {
         queue_in_multi(c, argc, argv, lens);
     } else {
         return false;

@@ -10,11 +10,6 @@
 
 #include "server/server.h"
 
-static bool is(const uint8_t *name, size_t len, const char *want)
-{
-    return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
-}
-
 static void bulk_cstr(struct kv_reply *r, const char *s)
 {
     kv_reply_bulk(r, (const uint8_t *)s, strlen(s));
@@ -42,7 +37,7 @@ static void hello(struct server *s, struct conn_info *ci, int argc, const uint8_
         ci->proto = proto;
     }
     for (int i = 2; i + 1 < argc; i++) {
-        if (is(argv[i], lens[i], "setname")) {
+        if (server_word_is(argv[i], lens[i], "setname")) {
             snprintf(ci->name, sizeof ci->name, "%.*s", (int)lens[i + 1], argv[i + 1]);
         }
     }
@@ -102,8 +97,8 @@ static bool info_wants(int argc, const uint8_t *const *argv, const size_t *lens,
         return true;
     }
     for (int i = 1; i < argc; i++) {
-        if (is(argv[i], lens[i], "default") || is(argv[i], lens[i], "all") ||
-            is(argv[i], lens[i], "everything") ||
+        if (server_word_is(argv[i], lens[i], "default") || server_word_is(argv[i], lens[i], "all") ||
+            server_word_is(argv[i], lens[i], "everything") ||
             (lens[i] == title_len && strncasecmp((const char *)argv[i], title, title_len) == 0)) {
             return true;
         }
@@ -145,18 +140,18 @@ static void info(struct server *s, int argc, const uint8_t *const *argv, const s
 static void client(struct conn_info *ci, int argc, const uint8_t *const *argv, const size_t *lens,
                    struct kv_reply *r)
 {
-    if (argc >= 2 && is(argv[1], lens[1], "id")) {
+    if (argc >= 2 && server_word_is(argv[1], lens[1], "id")) {
         kv_reply_integer(r, (int64_t)ci->id);
-    } else if (argc == 3 && is(argv[1], lens[1], "setname")) {
+    } else if (argc == 3 && server_word_is(argv[1], lens[1], "setname")) {
         snprintf(ci->name, sizeof ci->name, "%.*s", (int)lens[2], argv[2]);
         kv_reply_status(r, "OK");
-    } else if (argc == 2 && is(argv[1], lens[1], "getname")) {
+    } else if (argc == 2 && server_word_is(argv[1], lens[1], "getname")) {
         if (ci->name[0] == '\0') {
             kv_reply_nil(r);
         } else {
             bulk_cstr(r, ci->name);
         }
-    } else if (argc >= 2 && (is(argv[1], lens[1], "setinfo") || is(argv[1], lens[1], "no-evict"))) {
+    } else if (argc >= 2 && (server_word_is(argv[1], lens[1], "setinfo") || server_word_is(argv[1], lens[1], "no-evict"))) {
         kv_reply_status(r, "OK");
     } else {
         kv_reply_error(r, "ERR unknown CLIENT subcommand; try SETNAME, GETNAME or ID");
@@ -165,7 +160,7 @@ static void client(struct conn_info *ci, int argc, const uint8_t *const *argv, c
 
 static void config_get(int argc, const uint8_t *const *argv, const size_t *lens, struct kv_reply *r)
 {
-    if (argc != 3 || !is(argv[1], lens[1], "get")) {
+    if (argc != 3 || !server_word_is(argv[1], lens[1], "get")) {
         kv_reply_error(r, "ERR only CONFIG GET is supported");
         return;
     }
@@ -174,7 +169,7 @@ static void config_get(int argc, const uint8_t *const *argv, const size_t *lens,
     uint32_t pairs = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         bool all = lens[2] == 1 && argv[2][0] == '*';
-        if (all || is(argv[2], lens[2], known[i][0])) {
+        if (all || server_word_is(argv[2], lens[2], known[i][0])) {
             bulk_cstr(r, known[i][0]);
             bulk_cstr(r, known[i][1]);
             pairs++;
@@ -185,7 +180,7 @@ static void config_get(int argc, const uint8_t *const *argv, const size_t *lens,
 
 static void ping_echo(int argc, const uint8_t *const *argv, const size_t *lens, struct kv_reply *r)
 {
-    if (is(argv[0], lens[0], "echo")) {
+    if (server_word_is(argv[0], lens[0], "echo")) {
         if (argc != 2) {
             arity_error(r, argv[0], lens[0]);
         } else {
@@ -205,36 +200,36 @@ bool commands_local(struct server *s, struct conn_info *ci, int argc, const uint
 {
     const uint8_t *name = argv[0];
     size_t len = lens[0];
-    if (is(name, len, "ping") || is(name, len, "echo")) {
+    if (server_word_is(name, len, "ping") || server_word_is(name, len, "echo")) {
         ping_echo(argc, argv, lens, r);
-    } else if (is(name, len, "hello")) {
+    } else if (server_word_is(name, len, "hello")) {
         hello(s, ci, argc, argv, lens, r);
-    } else if (is(name, len, "info")) {
+    } else if (server_word_is(name, len, "info")) {
         info(s, argc, argv, lens, r);
-    } else if (is(name, len, "client")) {
+    } else if (server_word_is(name, len, "client")) {
         client(ci, argc, argv, lens, r);
-    } else if (is(name, len, "command")) {
-        if (argc >= 2 && is(argv[1], lens[1], "count")) {
+    } else if (server_word_is(name, len, "command")) {
+        if (argc >= 2 && server_word_is(argv[1], lens[1], "count")) {
             kv_reply_integer(r, 0);
         } else {
             kv_reply_array_end(r, kv_reply_array_begin(r), 0);
         }
-    } else if (is(name, len, "config")) {
+    } else if (server_word_is(name, len, "config")) {
         config_get(argc, argv, lens, r);
-    } else if (is(name, len, "select")) {
+    } else if (server_word_is(name, len, "select")) {
         if (argc == 2 && lens[1] == 1 && argv[1][0] == '0') {
             kv_reply_status(r, "OK");
         } else {
             kv_reply_error(r, "ERR DB index is out of range");
         }
-    } else if (is(name, len, "readonly") || is(name, len, "readwrite")) {
-        ci->stale_reads = is(name, len, "readonly");
+    } else if (server_word_is(name, len, "readonly") || server_word_is(name, len, "readwrite")) {
+        ci->stale_reads = server_word_is(name, len, "readonly");
         kv_reply_status(r, "OK");
     } else if (handoff_command(s, argc, argv, lens, r)) {
         /* CHORUS TRANSFER / LEADER (handoff.c) */
-    } else if (is(name, len, "chorus") && argc == 2 && is(argv[1], lens[1], "snapshot")) {
+    } else if (server_word_is(name, len, "chorus") && argc == 2 && server_word_is(argv[1], lens[1], "snapshot")) {
         server_snapshot_command(s, r);
-    } else if (is(name, len, "quit")) {
+    } else if (server_word_is(name, len, "quit")) {
         kv_reply_status(r, "OK");
         ci->close_after = true;
     } else {

@@ -45,20 +45,15 @@ void handoff_tick(struct server *s, uint64_t now_ns)
     }
 }
 
-static bool is(const uint8_t *name, size_t len, const char *want)
-{
-    return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
-}
-
 bool handoff_command(struct server *s, int argc, const uint8_t *const *argv, const size_t *lens,
                      struct kv_reply *r)
 {
-    if (!is(argv[0], lens[0], "chorus") || argc < 2) {
+    if (!server_word_is(argv[0], lens[0], "chorus") || argc < 2) {
         return false;
     }
-    if (is(argv[1], lens[1], "leader") && argc == 2) {
+    if (server_word_is(argv[1], lens[1], "leader") && argc == 2) {
         kv_reply_integer(r, raft_leader(s->raft));
-    } else if (is(argv[1], lens[1], "leader")) {
+    } else if (server_word_is(argv[1], lens[1], "leader")) {
         kv_reply_errorf(r, "ERR wrong number of arguments for 'chorus|%.*s' command", (int)lens[1],
                         argv[1]);
     } else {

@@ -33,11 +33,6 @@
 #include "base/errors.h"
 #include "server/server.h"
 
-static bool is(const uint8_t *name, size_t len, const char *want)
-{
-    return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
-}
-
 node_id_t members_parse_id(const char *text, size_t len)
 {
     if (len == 0 || len > 10) {
@@ -346,7 +341,7 @@ static void run_on_leader(struct server *s, int argc, const uint8_t *const *argv
     raft_index_t index = 0;
     node_id_t id = argc >= 3 ? members_parse_id((const char *)argv[2], lens[2]) : 0;
     int rc;
-    if (is(argv[1], lens[1], "members")) {
+    if (server_word_is(argv[1], lens[1], "members")) {
         members_list(s, r);
         return;
     }
@@ -354,16 +349,16 @@ static void run_on_leader(struct server *s, int argc, const uint8_t *const *argv
         kv_reply_errorf(r, "ERR invalid node id '%.*s'", (int)lens[2], argv[2]);
         return;
     }
-    if (is(argv[1], lens[1], "transfer")) {
+    if (server_word_is(argv[1], lens[1], "transfer")) {
         rc = members_transfer(s, id, why, sizeof why);
-    } else if (is(argv[1], lens[1], "addlearner")) {
+    } else if (server_word_is(argv[1], lens[1], "addlearner")) {
         rc = members_add_learner(s, id, (const char *)argv[3], lens[3], &index, why, sizeof why);
-    } else if (is(argv[1], lens[1], "promote")) {
+    } else if (server_word_is(argv[1], lens[1], "promote")) {
         rc = members_promote(s, id, &index, why, sizeof why);
     } else {
         rc = members_remove(s, id, &index, why, sizeof why);
     }
-    if (rc == 0 && is(argv[1], lens[1], "transfer")) {
+    if (rc == 0 && server_word_is(argv[1], lens[1], "transfer")) {
         kv_reply_status(r, "OK");
     } else if (rc == 0) {
         kv_reply_integer(r, (int64_t)index);
@@ -376,19 +371,19 @@ static void run_on_leader(struct server *s, int argc, const uint8_t *const *argv
 /* The argument count each command wants (including CHORUS and its name); 0: not ours. */
 static int wanted_argc(const uint8_t *name, size_t len)
 {
-    if (is(name, len, "transfer") || is(name, len, "promote") || is(name, len, "remove")) {
+    if (server_word_is(name, len, "transfer") || server_word_is(name, len, "promote") || server_word_is(name, len, "remove")) {
         return 3;
     }
-    if (is(name, len, "addlearner")) {
+    if (server_word_is(name, len, "addlearner")) {
         return 4;
     }
-    return is(name, len, "members") ? 2 : 0;
+    return server_word_is(name, len, "members") ? 2 : 0;
 }
 
 bool members_command(struct server *s, struct request *req, int argc, const uint8_t *const *argv,
                      const size_t *lens)
 {
-    if (!is(argv[0], lens[0], "chorus") || argc < 2 || wanted_argc(argv[1], lens[1]) == 0) {
+    if (!server_word_is(argv[0], lens[0], "chorus") || argc < 2 || wanted_argc(argv[1], lens[1]) == 0) {
         if (s->member_removed && kv_command_lookup(argv[0], lens[0]) != NULL) {
             request_complete_error(s, req, "ERR this node was removed from the cluster");
             return true;
@@ -405,7 +400,7 @@ bool members_command(struct server *s, struct request *req, int argc, const uint
     node_id_t leader = raft_leader(s->raft);
     if (raft_role(s->raft) != RAFT_LEADER && leader != 0 && leader != s->cfg.id &&
         req->remote_peer == 0) {
-        server_forward(s, req, argc, argv, lens, !is(argv[1], lens[1], "members"));
+        server_forward(s, req, argc, argv, lens, !server_word_is(argv[1], lens[1], "members"));
         return true;
     }
     struct kv_reply r;

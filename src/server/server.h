@@ -27,6 +27,8 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "base/buf.h"
@@ -82,6 +84,13 @@ struct request {
     struct buf entry;
     struct cmd_copy *held;
 };
+
+/* Whether a command word (name, len bytes, not NUL-terminated) is want, ignoring case,
+ * as Redis compares command and option names. */
+static inline bool server_word_is(const uint8_t *name, size_t len, const char *want)
+{
+    return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
+}
 
 /* True when req's unknown outcomes are retried: a session write or registration whose
  * connection is still open (an orphan's outcome is of no use to anybody). */
