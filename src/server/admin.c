@@ -27,13 +27,14 @@ static void on_closed(uv_handle_t *h)
 }
 
 static void link_totals(struct server *s, uint64_t *retransmits, uint64_t *drops,
-                        uint64_t *overflows)
+                        uint64_t *overflows, uint64_t *tail_probes)
 {
-    *retransmits = *drops = *overflows = 0;
+    *retransmits = *drops = *overflows = *tail_probes = 0;
     for (uint32_t i = 0; i < link_table_peers_count(s->links); i++) {
         const struct link_counters *c = link_counters(link_table_at(s->links, i));
         *retransmits += c->fragments_retransmitted;
         *overflows += c->queue_overflow_messages;
+        *tail_probes += c->tail_probes;
         for (int k = 1; k < LINK_DROP_COUNT_; k++) {
             *drops += c->dropped[k];
         }
@@ -47,8 +48,8 @@ static void link_totals(struct server *s, uint64_t *retransmits, uint64_t *drops
 
 static void metrics(struct server *s, struct buf *o)
 {
-    uint64_t retr, drops, over;
-    link_totals(s, &retr, &drops, &over);
+    uint64_t retr, drops, over, probes;
+    link_totals(s, &retr, &drops, &over, &probes);
     struct disk_stats st;
     disk_worker_stats(&s->disk, &st);
     char t[4096];
@@ -67,6 +68,7 @@ static void metrics(struct server *s, struct buf *o)
         "# TYPE chorus_link_retransmissions_total counter\nchorus_link_retransmissions_total %llu\n"
         "# TYPE chorus_link_drops_total counter\nchorus_link_drops_total %llu\n"
         "# TYPE chorus_link_queue_overflows_total counter\nchorus_link_queue_overflows_total %llu\n"
+        "# TYPE chorus_link_tail_probes_total counter\nchorus_link_tail_probes_total %llu\n"
         "# TYPE chorus_udp_send_drops_total counter\nchorus_udp_send_drops_total %llu\n"
         "# TYPE chorus_fsync_total counter\nchorus_fsync_total %llu\n"
         "# TYPE chorus_fsync_seconds_total counter\nchorus_fsync_seconds_total %.6f\n"
@@ -82,7 +84,7 @@ static void metrics(struct server *s, struct buf *o)
         (unsigned long long)s->metrics.proposals, (unsigned long long)s->metrics.proposals_failed,
         (unsigned long long)s->metrics.commands, (unsigned long long)s->metrics.forwards_sent,
         (unsigned long long)s->metrics.timeouts, (unsigned long long)retr,
-        (unsigned long long)drops, (unsigned long long)over,
+        (unsigned long long)drops, (unsigned long long)over, (unsigned long long)probes,
         (unsigned long long)s->udp.send_drops, (unsigned long long)st.fsyncs_count,
         (double)st.fsync_ns_total / 1e9, (double)st.fsync_ns_max / 1e9, (unsigned long long)st.batches, st.failed != 0,
         s->connections_count, (unsigned long long)s->metrics.protocol_errors);
