@@ -276,6 +276,18 @@ def fill_and_wait_for(cluster, leader, victim, count):
         time.sleep(0.05)
 
 
+def wait_until_repaired(cluster, victim, timeout_s):
+    """Waits for the victim's vote barrier to lift and checks its log said it was barred
+    and then repaired."""
+    deadline = time.time() + timeout_s
+    while victim.status()["vote_barrier"] != 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert victim.status()["vote_barrier"] == 0
+    with open(os.path.join(cluster.tmp, "n%d.log" % victim.id), "rb") as f:
+        text = f.read().decode(errors="replace")
+    assert "will not vote" in text and "repaired" in text
+
+
 def test_the_same_leader_repairs_a_follower_whose_log_was_damaged(cluster):
     """The leader saw the follower acknowledge its whole log; after the damage the
     follower's rejections say it lost entries, and the leader resends them at once
@@ -287,13 +299,7 @@ def test_the_same_leader_repairs_a_follower_whose_log_was_damaged(cluster):
     flip_byte_in_first_segment(victim)
     victim.start()
     status_when_up(victim)  # the barrier may already be lifted: the repair is that quick
-    deadline = time.time() + 10
-    while victim.status()["vote_barrier"] != 0 and time.time() < deadline:
-        time.sleep(0.05)
-    assert victim.status()["vote_barrier"] == 0
-    with open(os.path.join(cluster.tmp, "n%d.log" % victim.id), "rb") as f:
-        text = f.read().decode(errors="replace")
-    assert "will not vote" in text and "repaired" in text  # it was barred, then repaired
+    wait_until_repaired(cluster, victim, 10)
     assert cluster.leader() is leader and leader.status()["term"] == victim.status()["term"]
     v = victim.client()
     v.execute_command("READONLY")
@@ -323,13 +329,7 @@ def test_a_follower_with_a_damaged_log_refuses_to_vote_until_repaired(cluster):
     assert status_when_up(victim)["vote_barrier"] > 0
     leader.start()  # the old leader's whole log repairs the victim
     cluster.leader()
-    deadline = time.time() + 15
-    while victim.status()["vote_barrier"] != 0 and time.time() < deadline:
-        time.sleep(0.05)
-    assert victim.status()["vote_barrier"] == 0
-    with open(os.path.join(cluster.tmp, "n%d.log" % victim.id), "rb") as f:
-        text = f.read().decode(errors="replace")
-    assert "will not vote" in text and "repaired" in text
+    wait_until_repaired(cluster, victim, 15)
     v = victim.client()
     v.execute_command("READONLY")
     deadline = time.time() + 10
