@@ -190,11 +190,28 @@ static void start_write(struct conn *c)
         conn_close(c);
         return;
     }
+    /* Most replies fit the socket buffer: write them now. Only what the kernel did
+     * not take goes through uv_write, whose completion would also cost an epoll_ctl
+     * per reply. */
+    uv_buf_t now = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+    int written = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+    if (written == (int)c->out.len) {
+        buf_reset(&c->out);
+        if (c->close_after_write) {
+            conn_close(c);
+        }
+        return;
+    }
+    if (written < 0 && written != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    size_t taken = written > 0 ? (size_t)written : 0;
     struct buf tmp = c->sending;
     c->sending = c->out;
     c->out = tmp;
     buf_reset(&c->out);
-    uv_buf_t b = uv_buf_init((char *)c->sending.data, (unsigned)c->sending.len);
+    uv_buf_t b = uv_buf_init((char *)c->sending.data + taken, (unsigned)(c->sending.len - taken));
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) == 0) {
         c->writing = true;

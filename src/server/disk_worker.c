@@ -39,8 +39,14 @@ static void enqueue(struct disk_worker *w, struct disk_job *j)
     }
     w->todo_tail = j;
     w->queued++;
-    pthread_cond_signal(&w->wake);
+    /* Wake the worker only if it sleeps, and after unlocking, so it does not wake only
+     * to block on the lock we hold: one futex call per batch instead of three. */
+    bool wake = w->idle;
+    w->idle = false;
     pthread_mutex_unlock(&w->lock);
+    if (wake) {
+        pthread_cond_signal(&w->wake);
+    }
 }
 
 int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id_t vote)
@@ -153,8 +159,10 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (w->todo_head == NULL && !w->stop) {
+            w->idle = true;
             pthread_cond_wait(&w->wake, &w->lock);
         }
+        w->idle = false;
         if (w->todo_head == NULL) {
             break;
         }
@@ -177,7 +185,9 @@ static void *worker_main(void *arg)
             w->done_head = batch;
         }
         w->done_tail = last;
+        pthread_mutex_unlock(&w->lock);
         uv_async_send(&w->async);
+        pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -190,11 +200,15 @@ static void on_async(uv_async_t *a)
     struct disk_job *done = w->done_head;
     w->done_head = w->done_tail = NULL;
     pthread_mutex_unlock(&w->lock);
+    size_t finished = 0;
+    for (struct disk_job *j = done; j != NULL; j = j->next) {
+        finished++;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->queued -= finished;
+    pthread_mutex_unlock(&w->lock);
     while (done != NULL) {
         struct disk_job *next = done->next;
-        pthread_mutex_lock(&w->lock);
-        w->queued--;
-        pthread_mutex_unlock(&w->lock);
         if (done->result == 0 && w->on_done != NULL) {
             w->on_done(w->ctx, done);
         }
@@ -232,6 +246,7 @@ void disk_worker_stop(struct disk_worker *w)
     }
     pthread_mutex_lock(&w->lock);
     w->stop = true;
+    w->idle = false;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);

@@ -71,6 +71,7 @@ struct disk_worker {
     struct disk_job *todo_head, *todo_tail;
     struct disk_job *done_head, *done_tail;
     size_t queued;
+    bool idle;                 /* the worker waits for jobs: enqueue must signal */
     bool stop;
     bool started;
     uv_async_t async;

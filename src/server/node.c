@@ -690,8 +690,11 @@ void server_process(struct server *s)
         struct raft_update u;
         raft_get_update(s->raft, &u);
         s->draining_updates = true;
-        persist(s, &u);
+        /* Messages first (Raft allows any order): a follower's round trip is the longer
+         * path to commit, so it should not wait behind our hand-off to the disk. */
         send_raft_messages(s, &u);
+        flush_datagrams(s);
+        persist(s, &u);
         for (size_t i = 0; i < u.apply_entries_count; i++) {
             apply_entry(s, &u.apply_entries[i]);
         }
