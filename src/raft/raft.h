@@ -372,6 +372,12 @@ raft_index_t raft_commit_index(const struct raft *r);
 raft_index_t raft_applied_index(const struct raft *r);
 raft_index_t raft_last_index(const struct raft *r);
 raft_index_t raft_persisted_index(const struct raft *r);
+/* On a leader whose followers already hold more than it has synced: the index it would
+ * commit if its own log were synced to its end, when that is beyond the commit index
+ * (so the commit waits on the leader's fsync alone); otherwise 0. A driver that defers
+ * the leader's fsync (thesis §10.2.1: a majority of followers may commit without it)
+ * uses this to sync at once when the followers alone are not enough. */
+raft_index_t raft_commit_waiting_on_self(const struct raft *r);
 /* The entry at index (borrowed), or NULL when outside the in-memory log. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index_t index);
 raft_term_t raft_term_at(const struct raft *r, raft_index_t index);

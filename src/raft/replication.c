@@ -408,6 +408,25 @@ static raft_index_t match_of(const void *ctx, node_id_t id)
     return id == r->opt.id ? r->persisted_index : raft_progress_of(r, id)->match_index;
 }
 
+static raft_index_t match_if_synced(const void *ctx, node_id_t id)
+{
+    struct raft *r = (struct raft *)ctx;
+    return id == r->opt.id ? raft_log_last_index(&r->log) : raft_progress_of(r, id)->match_index;
+}
+
+raft_index_t raft_commit_waiting_on_self(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER || r->persisted_index >= raft_log_last_index(&r->log)) {
+        return 0;
+    }
+    raft_index_t candidate = config_committed_index(r, match_if_synced, r);
+    if (candidate <= r->commit_index || candidate <= r->persisted_index ||
+        raft_log_term_at(&r->log, candidate) != r->term) {
+        return 0;
+    }
+    return candidate;
+}
+
 /* §5.4.2: commit the highest index stored on a quorum whose entry is of this term. The
  * leader's own copy counts only once synced. */
 void replication_maybe_commit(struct raft *r)

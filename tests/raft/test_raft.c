@@ -93,24 +93,31 @@ static struct raft_message *find_msg(struct cluster *c, uint8_t type, node_id_t 
     return NULL;
 }
 
+/* One round trip from node 1: its messages (synced) to every peer, their answers
+ * (synced) back. */
+static void round_trip_from_node1(struct cluster *c)
+{
+    drain(c, c->nodes[0], true);
+    struct raft_message batch[64];
+    size_t n = c->out_count;
+    memcpy(batch, c->out, n * sizeof *batch);
+    for (size_t i = 0; i < n; i++) {
+        struct raft *peer = c->nodes[batch[i].to - 1];
+        raft_receive(peer, c->now, &batch[i]);
+        drain(c, peer, true);
+        for (size_t k = 0; k < c->out_count; k++) {
+            raft_receive(c->nodes[0], c->now, &c->out[k]);
+        }
+    }
+}
+
 /* Runs node 1 into leadership of a healthy cluster, delivering everything. */
 static void elect_node1(struct cluster *c)
 {
     for (int round = 0; round < 200 && raft_role(c->nodes[0]) != RAFT_LEADER; round++) {
         c->now += 5 * MS;
         raft_tick(c->nodes[0], c->now);
-        drain(c, c->nodes[0], true);
-        struct raft_message batch[64];
-        size_t n = c->out_count;
-        memcpy(batch, c->out, n * sizeof *batch);
-        for (size_t i = 0; i < n; i++) {
-            struct raft *peer = c->nodes[batch[i].to - 1];
-            raft_receive(peer, c->now, &batch[i]);
-            drain(c, peer, true);
-            for (size_t k = 0; k < c->out_count; k++) {
-                raft_receive(c->nodes[0], c->now, &c->out[k]);
-            }
-        }
+        round_trip_from_node1(c);
     }
 }
 
@@ -274,6 +281,58 @@ TEST(leader_does_not_commit_earlier_term_entry_by_counting)
     raft_receive(r, 1002 * MS, &ack);
     CHECK_EQ(raft_commit_index(r), 3);
     raft_destroy(r);
+}
+
+TEST(followers_commit_without_the_leaders_sync_and_say_when_they_cannot)
+{
+    /* Thesis §10.2.1: a majority of followers may commit an entry the leader has not
+     * synced; raft_commit_waiting_on_self names the index only the leader's sync can
+     * commit. */
+    struct cluster c;
+    cluster_init(&c, 3);
+    elect_node1(&c);
+    struct raft *l = c.nodes[0];
+    CHECK_EQ(raft_role(l), RAFT_LEADER);
+    for (int round = 0; round < 3; round++) { /* the term's no-op, synced everywhere */
+        round_trip_from_node1(&c);
+    }
+    raft_index_t base = raft_commit_index(l);
+    CHECK(base >= 1);
+    CHECK_EQ(raft_commit_waiting_on_self(l), 0);
+    raft_index_t idx = 0;
+    CHECK_EQ(raft_propose(l, c.now, (const uint8_t *)"x", 1, &idx), 0);
+    drain(&c, l, false); /* the leader does not sync */
+    struct raft_message appends[2];
+    size_t n = 0;
+    for (size_t i = 0; i < c.out_count; i++) {
+        if (c.out[i].type == RAFT_MSG_APPEND && c.out[i].entries_count > 0 && n < 2) {
+            appends[n++] = c.out[i];
+        }
+    }
+    CHECK_EQ(n, 2);
+    CHECK_EQ(raft_commit_waiting_on_self(l), 0); /* no follower holds it yet */
+    struct raft_message acks[2];
+    for (size_t i = 0; i < 2; i++) {
+        struct raft *f = c.nodes[appends[i].to - 1];
+        raft_receive(f, c.now, &appends[i]);
+        drain(&c, f, true);
+        struct raft_message *ack = NULL; /* the last: the one sent once synced */
+        for (size_t k = 0; k < c.out_count; k++) {
+            if (c.out[k].type == RAFT_MSG_APPEND_REPLY) {
+                ack = &c.out[k];
+            }
+        }
+        CHECK(ack != NULL && ack->match_index == idx);
+        acks[i] = *ack;
+    }
+    raft_receive(l, c.now, &acks[0]);
+    CHECK_EQ(raft_commit_index(l), base);          /* one follower and an unsynced leader */
+    CHECK_EQ(raft_commit_waiting_on_self(l), idx); /* the leader's sync alone would do */
+    raft_receive(l, c.now, &acks[1]);
+    CHECK_EQ(raft_commit_index(l), idx); /* both followers: committed, leader unsynced */
+    CHECK(raft_persisted_index(l) < idx);
+    CHECK_EQ(raft_commit_waiting_on_self(l), 0);
+    cluster_free(&c);
 }
 
 TEST(leader_steps_down_without_quorum_contact)
