@@ -105,6 +105,19 @@ static void session_metrics(struct server *s, struct buf *o)
     buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
 }
 
+static void leader_sync_metrics(struct server *s, struct buf *o)
+{
+    struct disk_stats st;
+    disk_worker_stats(&s->disk, &st);
+    char t[320];
+    int n = snprintf(
+        t, sizeof t,
+        "# TYPE chorus_leader_syncs_deferred_total counter\nchorus_leader_syncs_deferred_total %llu\n"
+        "# TYPE chorus_leader_syncs_forced_total counter\nchorus_leader_syncs_forced_total %llu\n",
+        (unsigned long long)st.deferred_syncs, (unsigned long long)s->metrics.leader_syncs_forced);
+    buf_put(o, t, (size_t)n < sizeof t ? (size_t)n : sizeof t - 1);
+}
+
 static void latency_histogram(struct server *s, struct buf *o)
 {
     static const uint64_t bounds_us[] = SERVER_LATENCY_BUCKETS_US;
@@ -188,6 +201,7 @@ static void handle(struct admin_conn *a)
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(a->s, &body);
         latency_histogram(a->s, &body);
+        leader_sync_metrics(a->s, &body);
         session_metrics(a->s, &body);
         handoff_metrics(a->s, &body);
         admin_rpc_metrics(&a->s->admin_rpc, &a->s->udp, &body);

@@ -1,6 +1,7 @@
 /* disk_worker: the thread that makes Raft state durable; see disk_worker.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Before uv.h: sys/param.h defines MIN/MAX only when they are not defined yet. */
 #include "base/assertions.h"
@@ -74,7 +75,7 @@ int disk_worker_lift_vote_barrier(struct disk_worker *w)
 }
 
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
-                      const struct raft_entry *entries, size_t count)
+                      const struct raft_entry *entries, size_t count, bool defer_sync)
 {
     size_t data_bytes = 0;
     for (size_t i = 0; i < count; i++) {
@@ -96,8 +97,21 @@ int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
         }
     }
     j->entries_count = count;
+    j->defer_sync = defer_sync && w->sync_delay_ns > 0;
     enqueue(w, j);
     return 0;
+}
+
+void disk_worker_sync_now(struct disk_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->sync_requested = true;
+    bool wake = w->idle;
+    w->idle = false;
+    pthread_mutex_unlock(&w->lock);
+    if (wake) {
+        pthread_cond_signal(&w->wake);
+    }
 }
 
 int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_term_t term,
@@ -121,10 +135,18 @@ int disk_worker_save_snapshot(struct disk_worker *w, raft_index_t index, raft_te
     return 0;
 }
 
-/* Runs one batch (owned list) in order with one sync for all its entries. */
-static void run_batch(struct disk_worker *w, struct disk_job *batch)
+static uint64_t monotonic_ns(void)
 {
-    bool wrote = false;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Runs one batch (owned list) in order, without syncing. True when the batch may wait
+ * for a later sync: it holds only entry writes that asked for that, all written. */
+static bool run_batch(struct disk_worker *w, struct disk_job *batch)
+{
+    bool deferrable = true;
     for (struct disk_job *j = batch; j != NULL; j = j->next) {
         switch (j->kind) {
         case DISK_JOB_HARD_STATE:
@@ -141,16 +163,79 @@ static void run_batch(struct disk_worker *w, struct disk_job *batch)
             break;
         case DISK_JOB_ENTRIES:
             j->result = storage_write(w->storage, j->from_index, j->entries, j->entries_count);
-            wrote = true;
             break;
         }
+        deferrable &= j->kind == DISK_JOB_ENTRIES && j->defer_sync && j->result == 0;
+    }
+    return deferrable;
+}
+
+/* One fdatasync for every entry write in the list (group commit). */
+static void sync_entries(struct disk_worker *w, struct disk_job *list)
+{
+    bool wrote = false;
+    for (struct disk_job *j = list; j != NULL; j = j->next) {
+        wrote |= j->kind == DISK_JOB_ENTRIES;
     }
     int sync_rc = wrote ? storage_sync(w->storage) : 0;
-    for (struct disk_job *j = batch; j != NULL; j = j->next) {
+    for (struct disk_job *j = list; j != NULL; j = j->next) {
         if (j->kind == DISK_JOB_ENTRIES && j->result == 0) {
             j->result = sync_rc;
         }
     }
+}
+
+/* Waits (lock held) until there is work: jobs, a stop, a sync request, or the deadline
+ * of the writes waiting for their sync. */
+static void wait_for_work(struct disk_worker *w)
+{
+    while (w->todo_head == NULL && !w->stop && !w->sync_requested) {
+        w->idle = true;
+        if (w->deferred_head == NULL) {
+            pthread_cond_wait(&w->wake, &w->lock);
+            continue;
+        }
+        uint64_t due_ns = w->deferred_since_ns + w->sync_delay_ns;
+        if (monotonic_ns() >= due_ns) {
+            break;
+        }
+        struct timespec until = {.tv_sec = (time_t)(due_ns / 1000000000ull),
+                                 .tv_nsec = (long)(due_ns % 1000000000ull)};
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+    }
+    w->idle = false;
+}
+
+/* Runs a batch taken off the queue (lock not held). Returns the jobs now complete, in
+ * order, or NULL while the batch's writes wait for a later sync. */
+static struct disk_job *run_taken(struct disk_worker *w, struct disk_job *batch, bool sync_now)
+{
+    bool deferrable = run_batch(w, batch);
+    uint64_t now = monotonic_ns();
+    if (deferrable && batch != NULL && !sync_now &&
+        (w->deferred_head == NULL || now < w->deferred_since_ns + w->sync_delay_ns)) {
+        if (w->deferred_head == NULL) {
+            w->deferred_head = batch;
+            w->deferred_since_ns = now;
+        } else {
+            w->deferred_tail->next = batch;
+        }
+        for (w->deferred_tail = batch; w->deferred_tail->next != NULL;) {
+            w->deferred_tail = w->deferred_tail->next;
+        }
+        return NULL;
+    }
+    struct disk_job *all = batch;
+    if (w->deferred_head != NULL) {
+        w->deferred_tail->next = batch;
+        all = w->deferred_head;
+        w->deferred_head = w->deferred_tail = NULL;
+        w->deferred_syncs_count += sync_now ? 0 : 1;
+    }
+    if (all != NULL) {
+        sync_entries(w, all);
+    }
+    return all;
 }
 
 static void *worker_main(void *arg)
@@ -158,31 +243,35 @@ static void *worker_main(void *arg)
     struct disk_worker *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->todo_head == NULL && !w->stop) {
-            w->idle = true;
-            pthread_cond_wait(&w->wake, &w->lock);
-        }
-        w->idle = false;
-        if (w->todo_head == NULL) {
+        wait_for_work(w);
+        if (w->todo_head == NULL && w->stop && w->deferred_head == NULL) {
             break;
         }
-        struct disk_job *batch = w->todo_head, *last = w->todo_tail;
+        struct disk_job *batch = w->todo_head;
         w->todo_head = w->todo_tail = NULL;
+        bool sync_now = w->sync_requested || w->stop;
+        w->sync_requested = false;
         pthread_mutex_unlock(&w->lock);
-        run_batch(w, batch);
+        struct disk_job *done = run_taken(w, batch, sync_now);
         pthread_mutex_lock(&w->lock);
-        for (struct disk_job *j = batch; j != NULL; j = j->next) {
+        if (done == NULL) {
+            continue;
+        }
+        struct disk_job *last = done;
+        for (struct disk_job *j = done; j != NULL; j = j->next) {
             w->stats.jobs++;
+            last = j;
         }
         w->stats.batches++;
         w->stats.fsyncs_count = w->storage->fsyncs_count;
         w->stats.fsync_ns_total = w->storage->fsync_ns_total;
         w->stats.fsync_ns_max = w->storage->fsync_ns_max;
         w->stats.failed = w->storage->failed;
+        w->stats.deferred_syncs = w->deferred_syncs_count;
         if (w->done_tail != NULL) {
-            w->done_tail->next = batch;
+            w->done_tail->next = done;
         } else {
-            w->done_head = batch;
+            w->done_head = done;
         }
         w->done_tail = last;
         pthread_mutex_unlock(&w->lock);
@@ -218,14 +307,19 @@ static void on_async(uv_async_t *a)
 }
 
 int disk_worker_start(struct disk_worker *w, uv_loop_t *loop, struct storage *storage,
-                      disk_done_fn on_done, void *ctx)
+                      uint64_t sync_delay_ns, disk_done_fn on_done, void *ctx)
 {
     memset(w, 0, sizeof *w);
     w->storage = storage;
+    w->sync_delay_ns = sync_delay_ns;
     w->on_done = on_done;
     w->ctx = ctx;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->wake, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are monotonic_ns */
+    pthread_cond_init(&w->wake, &attr);
+    pthread_condattr_destroy(&attr);
     int rc = uv_async_init(loop, &w->async, on_async);
     if (rc != 0) {
         return ERR_IO;

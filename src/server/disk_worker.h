@@ -9,6 +9,12 @@
  * back and wakes the loop with uv_async; the loop reports them to Raft with
  * raft_persisted_hard_state / raft_persisted_entries. A failed write or sync is sticky
  * (storage.h): nothing more completes, so the node stops acknowledging.
+ * Deferred sync (the leader's, thesis §10.2.1; server/leader_sync.c): an entry write
+ * queued with defer_sync is written at once, but its fdatasync, and so its completion,
+ * may wait up to sync_delay_ns for later writes to share it; any other job, a write
+ * without defer_sync, disk_worker_sync_now or stop syncs everything waiting at once.
+ * Raft then hears of the leader's own copy later, which is safe: it counts only synced
+ * entries.
  * Queue length is bounded by DISK_WORKER_JOBS_MAX (the loop asserts it never passes it:
  * Raft bounds its own unsynced entries). */
 #ifndef CHORUS_SERVER_DISK_WORKER_H
@@ -37,6 +43,7 @@ struct disk_job {
     raft_index_t from_index;
     struct raft_entry *entries; /* owned copies */
     size_t entries_count;
+    bool defer_sync;            /* DISK_JOB_ENTRIES: the sync may wait (see above) */
     /* DISK_JOB_SNAPSHOT: a snapshot as of snapshot_index, taken here or installed from
      * the leader. */
     bool snapshot_install;
@@ -58,6 +65,7 @@ struct disk_stats {
     uint64_t fsync_ns_max;
     uint64_t batches;
     uint64_t jobs;
+    uint64_t deferred_syncs; /* syncs of deferred writes at their deadline */
     int failed;
 };
 
@@ -71,6 +79,12 @@ struct disk_worker {
     struct disk_job *todo_head, *todo_tail;
     struct disk_job *done_head, *done_tail;
     size_t queued;
+    bool sync_requested;       /* disk_worker_sync_now: sync the deferred writes */
+    uint64_t sync_delay_ns;    /* how long a deferred write may wait; 0: never */
+    /* Owned by the worker thread: writes done whose sync was deferred, in order. */
+    struct disk_job *deferred_head, *deferred_tail;
+    uint64_t deferred_since_ns;    /* when the first of them was written */
+    uint64_t deferred_syncs_count; /* syncs of deferred writes at their deadline */
     bool idle;                 /* the worker waits for jobs: enqueue must signal */
     bool stop;
     bool started;
@@ -81,12 +95,14 @@ struct disk_worker {
 };
 
 int disk_worker_start(struct disk_worker *w, uv_loop_t *loop, struct storage *storage,
-                      disk_done_fn on_done, void *ctx);
+                      uint64_t sync_delay_ns, disk_done_fn on_done, void *ctx);
 /* Queue a job: entries (borrowed) are copied. 0 or ERR_NOMEM. */
 int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id_t vote);
 int disk_worker_lift_vote_barrier(struct disk_worker *w);
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
-                      const struct raft_entry *entries, size_t count);
+                      const struct raft_entry *entries, size_t count, bool defer_sync);
+/* Syncs the deferred writes now (a commit waits on them). */
+void disk_worker_sync_now(struct disk_worker *w);
 /* Finishes queued jobs, joins the thread and closes the async handle. */
 /* Queue a snapshot save (storage_save_snapshot); config and data stay borrowed until
  * done. */

@@ -652,7 +652,7 @@ static void persist(struct server *s, const struct raft_update *u)
     }
     if (rc == 0 && u->persist_from_index != 0) {
         rc = disk_worker_write(&s->disk, u->persist_from_index, u->persist_entries,
-                               u->persist_entries_count);
+                               u->persist_entries_count, leader_sync_may_defer(s));
     }
     if (rc != 0) {
         LOG_AT(&s->logger, LOG_ERROR, "cannot queue a durable write: %s", err_str(rc));
@@ -724,6 +724,7 @@ void server_process(struct server *s)
         }
     }
     members_sync(s);
+    leader_sync_watch(s, server_now_ns());
     flush_datagrams(s);
 }
 
@@ -1009,6 +1010,8 @@ static int start_handles(struct server *s)
     uv_timer_start(&s->tick_timer, on_tick, SERVER_TICK_MS, SERVER_TICK_MS);
     uv_timer_init(s->loop, &s->link_timer);
     s->link_timer.data = s;
+    uv_timer_init(s->loop, &s->leader_sync_timer);
+    s->leader_sync_timer.data = s;
     uv_check_init(s->loop, &s->check);
     s->check.data = s;
     uv_check_start(&s->check, on_check);
@@ -1041,7 +1044,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct server_config *
     kv_reply_init(&s->reply);
     int rc = boot_raft(s);
     if (rc == 0) {
-        rc = disk_worker_start(&s->disk, loop, &s->storage, on_disk_done, s);
+        rc = disk_worker_start(&s->disk, loop, &s->storage,
+                               (uint64_t)s->cfg.leader_sync_delay_ms * 1000000ull, on_disk_done, s);
     }
     if (rc == 0) {
         rc = open_links(s);
@@ -1075,6 +1079,7 @@ void server_stop(struct server *s)
     clients_close_all(s);
     close_handle((uv_handle_t *)&s->tick_timer);
     close_handle((uv_handle_t *)&s->link_timer);
+    close_handle((uv_handle_t *)&s->leader_sync_timer);
     close_handle((uv_handle_t *)&s->check);
     close_handle((uv_handle_t *)&s->sigterm);
     close_handle((uv_handle_t *)&s->sigint);

@@ -141,6 +141,7 @@ struct server_metrics {
     uint64_t sessions_registered; /* connections' CHORUS.REGISTER answered with an id */
     uint64_t session_resubmits;   /* session writes sent again after an unknown outcome */
     uint64_t session_unknown;     /* session writes answered "outcome unknown" at the end */
+    uint64_t leader_syncs_forced; /* a commit waited on the leader's deferred sync */
 };
 
 struct server {
@@ -159,6 +160,14 @@ struct server {
     struct sockaddr_in peer_addr[SERVER_PEERS_COUNT_MAX];
     uv_timer_t tick_timer;
     uv_timer_t link_timer;
+    /* Deferred leader sync (leader_sync.c): the index whose commit waits on our own
+     * sync and since when; the commit index at the last two health checks. */
+    uv_timer_t leader_sync_timer;
+    raft_index_t leader_sync_waiting_index;
+    uint64_t leader_sync_waiting_since_ns;
+    raft_index_t leader_sync_commit_mark;
+    raft_index_t leader_sync_commit_mark_previous;
+    uint64_t leader_sync_mark_ns;
     uv_check_t check;
     uv_tcp_t resp_listener;
     uv_tcp_t admin_listener;
@@ -232,6 +241,15 @@ void server_propose(struct server *s, struct request *req, const struct buf *ent
 void server_submit(struct server *s, struct request *req);
 /* "127.0.0.1:7001"-style RESP address of the leader into out; false when none known. */
 bool server_leader_address(const struct server *s, char *out, size_t cap);
+
+/* leader_sync.c: the leader's deferred fsync. */
+#define SERVER_LEADER_SYNC_GRACE_MS 2 /* a commit may wait this long on the leader's sync */
+#define SERVER_LEADER_HEALTH_MS 100   /* how often followers' progress is checked */
+void leader_sync_on_timer(uv_timer_t *t); /* the grace timer (s->leader_sync_timer) */
+/* Whether this node's entry writes may defer their sync now. */
+bool leader_sync_may_defer(const struct server *s);
+/* After each update: syncs now when a commit has waited on our own copy too long. */
+void leader_sync_watch(struct server *s, uint64_t now_ns);
 
 /* handoff.c: leadership transfer on request (CHORUS TRANSFER) and before a shutdown. */
 #define SERVER_HANDOFF_MS_MAX 2000

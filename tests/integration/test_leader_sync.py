@@ -1,0 +1,65 @@
+"""The leader's deferred fsync (src/server/leader_sync.c): with healthy followers the
+leader lets its own fdatasync wait (`leader-sync-delay-ms`) and commits on the
+followers' acknowledgements; with a follower stopped it syncs again when a commit waits
+on it, and then every batch, so writes keep completing."""
+import re
+import signal
+import time
+import urllib.request
+
+from conftest import retry
+
+
+def metric(node, name):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % node.admin_port, timeout=2) as r:
+        text = r.read().decode()
+    m = re.search(r"^%s (\d+)$" % name, text, re.M)
+    assert m, name
+    return int(m.group(1))
+
+
+def test_a_leader_with_healthy_followers_defers_its_own_sync(cluster):
+    leader = cluster.leader()
+    followers = [n for n in cluster.nodes if n is not leader]
+    c = leader.client()
+    retry(lambda: c.set("warm", "up"))
+    before = {n.id: metric(n, "chorus_fsync_total") for n in cluster.nodes}
+    for i in range(300):
+        assert c.set("k%d" % i, "v%d" % i) is True
+    synced = {n.id: metric(n, "chorus_fsync_total") - before[n.id] for n in cluster.nodes}
+    # Every follower synced (about) every write before acknowledging it; the leader
+    # synced a few times per leader-sync-delay-ms.
+    for f in followers:
+        assert synced[f.id] >= 250, synced
+    assert synced[leader.id] * 3 < min(synced[f.id] for f in followers), synced
+    assert metric(leader, "chorus_leader_syncs_deferred_total") >= 1
+    for f in followers:  # every acknowledged write is on the followers
+        fc = f.client()
+        assert retry(lambda: fc.get("k299")) == b"v299"
+
+
+def test_with_a_follower_stopped_the_leader_syncs_again_and_writes_complete(cluster):
+    leader = cluster.leader()
+    stopped = next(n for n in cluster.nodes if n is not leader)
+    c = leader.client()
+    retry(lambda: c.set("warm", "up"))
+    stopped.proc.send_signal(signal.SIGSTOP)
+    try:
+        deadline = time.time() + 0.6  # two health periods of writes: the leader notices
+        i = 0
+        while time.time() < deadline:
+            assert c.set("a%d" % i, "x") is True
+            i += 1
+        assert metric(leader, "chorus_leader_syncs_forced_total") >= 1
+        before = metric(leader, "chorus_fsync_total")
+        deferred = metric(leader, "chorus_leader_syncs_deferred_total")
+        for i in range(100):
+            assert c.set("b%d" % i, "y") is True
+        # The commit needs the leader's copy now: it syncs every write at once instead
+        # of letting the write wait for the deferral deadline.
+        assert metric(leader, "chorus_fsync_total") - before >= 90
+        assert metric(leader, "chorus_leader_syncs_deferred_total") - deferred <= 2
+    finally:
+        stopped.proc.send_signal(signal.SIGCONT)
+    sc = stopped.client()
+    assert retry(lambda: sc.get("b99")) == b"y"
