@@ -102,6 +102,40 @@ int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
     return 0;
 }
 
+/* The storage's own counters into the stats /metrics reads (lock held). */
+static void copy_storage_stats(struct disk_worker *w)
+{
+    w->stats.fsyncs_count = w->storage->fsyncs_count;
+    w->stats.fsync_ns_total = w->storage->fsync_ns_total;
+    w->stats.fsync_ns_max = w->storage->fsync_ns_max;
+    w->stats.failed = w->storage->failed;
+}
+
+int disk_worker_write_now(struct disk_worker *w, raft_index_t from_index,
+                          const struct raft_entry *entries, size_t count, bool *written)
+{
+    *written = false;
+    pthread_mutex_lock(&w->lock);
+    /* Idle with nothing queued: the worker sleeps in wait_for_work, owns no job and no
+     * deferred write, and only this (the loop) thread could wake it. */
+    bool free_now = w->idle && w->queued == 0;
+    pthread_mutex_unlock(&w->lock);
+    if (!free_now) {
+        return 0;
+    }
+    int rc = storage_write(w->storage, from_index, entries, count);
+    if (rc == 0) {
+        rc = storage_sync(w->storage);
+    }
+    pthread_mutex_lock(&w->lock);
+    w->stats.jobs++;
+    w->stats.batches++;
+    copy_storage_stats(w);
+    pthread_mutex_unlock(&w->lock);
+    *written = true;
+    return rc;
+}
+
 void disk_worker_sync_now(struct disk_worker *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -263,10 +297,7 @@ static void *worker_main(void *arg)
             last = j;
         }
         w->stats.batches++;
-        w->stats.fsyncs_count = w->storage->fsyncs_count;
-        w->stats.fsync_ns_total = w->storage->fsync_ns_total;
-        w->stats.fsync_ns_max = w->storage->fsync_ns_max;
-        w->stats.failed = w->storage->failed;
+        copy_storage_stats(w);
         w->stats.deferred_syncs = w->deferred_syncs_count;
         if (w->done_tail != NULL) {
             w->done_tail->next = done;

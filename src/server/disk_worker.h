@@ -101,6 +101,13 @@ int disk_worker_save_hard_state(struct disk_worker *w, raft_term_t term, node_id
 int disk_worker_lift_vote_barrier(struct disk_worker *w);
 int disk_worker_write(struct disk_worker *w, raft_index_t from_index,
                       const struct raft_entry *entries, size_t count, bool defer_sync);
+/* Writes and syncs entries (borrowed) on the calling (loop) thread when the worker is
+ * idle with nothing queued, so nothing can be reordered: *written tells whether it did
+ * (then the result is the write's or the sync's), otherwise the caller queues the write.
+ * Saves the two thread hand-offs of a queued write, at the price of blocking the loop
+ * for one fdatasync: what a follower, whose acknowledgement waits on it anyway, wants. */
+int disk_worker_write_now(struct disk_worker *w, raft_index_t from_index,
+                          const struct raft_entry *entries, size_t count, bool *written);
 /* Syncs the deferred writes now (a commit waits on them). */
 void disk_worker_sync_now(struct disk_worker *w);
 /* Finishes queued jobs, joins the thread and closes the async handle. */

@@ -643,6 +643,29 @@ static void serve_ready_reads(struct server *s)
     }
 }
 
+/* A follower with an idle disk worker writes and syncs on the loop thread (it acks only
+ * after the sync anyway); Raft hears of it after raft_update_done. Everything else, and
+ * any write behind queued work, goes through the worker in order. */
+static int persist_entries(struct server *s, const struct raft_update *u)
+{
+    if (raft_role(s->raft) != RAFT_LEADER && !u->hard_state_changed &&
+        u->persist_entries_count > 0) {
+        const struct raft_entry *last = &u->persist_entries[u->persist_entries_count - 1];
+        bool written = false;
+        int rc = disk_worker_write_now(&s->disk, u->persist_from_index, u->persist_entries,
+                                       u->persist_entries_count, &written);
+        if (written) {
+            if (rc == 0) {
+                s->persisted_now_index = last->index;
+                s->persisted_now_term = last->term;
+            }
+            return rc;
+        }
+    }
+    return disk_worker_write(&s->disk, u->persist_from_index, u->persist_entries,
+                             u->persist_entries_count, leader_sync_may_defer(s));
+}
+
 /* Queues the update's durable writes; Raft hears of them once the worker synced them. */
 static void persist(struct server *s, const struct raft_update *u)
 {
@@ -651,8 +674,7 @@ static void persist(struct server *s, const struct raft_update *u)
         rc = disk_worker_save_hard_state(&s->disk, u->term, u->vote);
     }
     if (rc == 0 && u->persist_from_index != 0) {
-        rc = disk_worker_write(&s->disk, u->persist_from_index, u->persist_entries,
-                               u->persist_entries_count, leader_sync_may_defer(s));
+        rc = persist_entries(s, u);
     }
     if (rc != 0) {
         LOG_AT(&s->logger, LOG_ERROR, "cannot queue a durable write: %s", err_str(rc));
@@ -704,6 +726,11 @@ void server_process(struct server *s)
         settle_reads(s, &u);
         s->draining_updates = false;
         raft_update_done(s->raft);
+        if (s->persisted_now_index != 0) {
+            raft_persisted_entries(s->raft, server_now_ns(), s->persisted_now_index,
+                                   s->persisted_now_term);
+            s->persisted_now_index = 0;
+        }
         if (s->parked_while_draining) {
             s->parked_while_draining = false;
             resubmit_forwards(s, server_now_ns());

@@ -191,6 +191,8 @@ struct server {
     uint64_t next_id;
     uint64_t next_client_id;
     bool draining_updates;      /* between raft_get_update and raft_update_done */
+    raft_index_t persisted_now_index; /* synced on the loop thread, for Raft after the update */
+    raft_term_t persisted_now_term;
     bool parked_while_draining; /* server_submit parked a request meanwhile */
     uint32_t connections_count;
     struct conn *conns;        /* every open RESP connection (clients.c) */
