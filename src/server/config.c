@@ -38,6 +38,7 @@ void server_config_defaults(struct server_config *cfg)
      * enough that a leader losing power has little unsynced tail to lose (it never
      * counted it toward a commit). */
     cfg->leader_sync_delay_ms = 10;
+    cfg->leader_sync_grace_ms = 2;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -202,6 +203,9 @@ int server_config_set(struct server_config *cfg, const char *key, const char *va
     } else if (strcmp(key, "leader-sync-delay-ms") == 0) {
         rc = set_number(key, value, where, err, cap, 0, 1000, &v);
         cfg->leader_sync_delay_ms = (uint32_t)v;
+    } else if (strcmp(key, "leader-sync-grace-ms") == 0) {
+        rc = set_number(key, value, where, err, cap, 0, 10000, &v);
+        cfg->leader_sync_grace_ms = (uint32_t)v;
     } else if (strcmp(key, "heartbeat-ms") == 0) {
         rc = set_number(key, value, where, err, cap, 1, 60000, &v);
         cfg->heartbeat_ms = (uint32_t)v;

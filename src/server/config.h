@@ -42,6 +42,7 @@ struct server_config {
     uint32_t peers_count;
     bool fsync_always;     /* false: never fsync (for benchmarks; loses data on power loss) */
     uint32_t leader_sync_delay_ms; /* a leader's fsync may wait this long (0: every batch) */
+    uint32_t leader_sync_grace_ms; /* a commit may wait this long on it before it is forced */
     bool sealed;           /* a cluster key was given: datagrams are AEAD-sealed */
     uint8_t cluster_key[SERVER_CLUSTER_KEY_BYTES];
     enum log_level log_level;

@@ -13,8 +13,8 @@
  * commit index of one to two SERVER_LEADER_HEALTH_MS periods ago: with a follower down,
  * the leader syncs every batch again within two periods. Between those checks a commit
  * may still wait on the leader's copy (a follower lagging): raft_commit_waiting_on_self
- * names the index that waits, and if it is still uncommitted SERVER_LEADER_SYNC_GRACE_MS
- * after it first appeared, the leader syncs at once. */
+ * names the index that waits, and if it is still uncommitted `leader-sync-grace-ms` (default
+ * 2) after it first appeared, the leader syncs at once. */
 #include "server/server.h"
 
 /* A follower keeping up: it holds what was committed one to two health periods ago. */
@@ -55,11 +55,11 @@ void leader_sync_watch(struct server *s, uint64_t now_ns)
         /* A new wait: the followers caught up with the previous one. */
         s->leader_sync_waiting_index = waiting;
         s->leader_sync_waiting_since_ns = now_ns;
-        uv_timer_start(&s->leader_sync_timer, leader_sync_on_timer, SERVER_LEADER_SYNC_GRACE_MS,
+        uv_timer_start(&s->leader_sync_timer, leader_sync_on_timer, s->cfg.leader_sync_grace_ms,
                        0);
         return;
     }
-    if (now_ns - s->leader_sync_waiting_since_ns < SERVER_LEADER_SYNC_GRACE_MS * 1000000ull) {
+    if (now_ns - s->leader_sync_waiting_since_ns < s->cfg.leader_sync_grace_ms * 1000000ull) {
         return;
     }
     disk_worker_sync_now(&s->disk);

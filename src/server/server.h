@@ -245,7 +245,6 @@ void server_submit(struct server *s, struct request *req);
 bool server_leader_address(const struct server *s, char *out, size_t cap);
 
 /* leader_sync.c: the leader's deferred fsync. */
-#define SERVER_LEADER_SYNC_GRACE_MS 2 /* a commit may wait this long on the leader's sync */
 #define SERVER_LEADER_HEALTH_MS 100   /* how often followers' progress is checked */
 void leader_sync_on_timer(uv_timer_t *t); /* the grace timer (s->leader_sync_timer) */
 /* Whether this node's entry writes may defer their sync now. */

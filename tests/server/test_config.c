@@ -140,6 +140,10 @@ TEST(config_leader_sync_delay_defaults_to_10_ms_and_0_turns_it_off)
     const char *too_long[] = {"--leader-sync-delay-ms", "1001"};
     CHECK_EQ(parse_with(&cfg, err, too_long, 2), -1);
     CHECK(strstr(err, "leader-sync-delay-ms") != NULL);
+    CHECK_EQ(cfg.leader_sync_grace_ms, 2);
+    const char *grace[] = {"--leader-sync-grace-ms", "50"};
+    CHECK_EQ(parse_with(&cfg, err, grace, 2), 0);
+    CHECK_EQ(cfg.leader_sync_grace_ms, 50);
 }
 
 TEST(config_read_mode_and_clock_drift_bound)
