@@ -28,6 +28,8 @@ static void on_closed(uv_handle_t *h)
 
 /* The link counters of all peers, summed for /metrics. */
 struct link_totals {
+    uint64_t datagrams_sent;
+    uint64_t datagrams_received;
     uint64_t retransmits;
     uint64_t drops;
     uint64_t overflows;
@@ -42,6 +44,8 @@ static void link_totals(struct server *s, struct link_totals *t)
     memset(t, 0, sizeof *t);
     for (uint32_t i = 0; i < link_table_peers_count(s->links); i++) {
         const struct link_counters *c = link_counters(link_table_at(s->links, i));
+        t->datagrams_sent += c->datagrams_sent;
+        t->datagrams_received += c->datagrams_received;
         t->retransmits += c->fragments_retransmitted;
         t->overflows += c->queue_overflow_messages;
         t->tail_probes += c->tail_probes;
@@ -78,6 +82,9 @@ static void metrics(struct server *s, struct buf *o)
         "# TYPE chorus_commands_total counter\nchorus_commands_total %llu\n"
         "# TYPE chorus_forwards_total counter\nchorus_forwards_total %llu\n"
         "# TYPE chorus_request_timeouts_total counter\nchorus_request_timeouts_total %llu\n"
+        "# TYPE chorus_link_datagrams_sent_total counter\nchorus_link_datagrams_sent_total %llu\n"
+        "# TYPE chorus_link_datagrams_received_total counter\n"
+        "chorus_link_datagrams_received_total %llu\n"
         "# TYPE chorus_link_retransmissions_total counter\nchorus_link_retransmissions_total %llu\n"
         "# TYPE chorus_link_drops_total counter\nchorus_link_drops_total %llu\n"
         "# TYPE chorus_link_queue_overflows_total counter\nchorus_link_queue_overflows_total %llu\n"
@@ -100,7 +107,8 @@ static void metrics(struct server *s, struct buf *o)
         (unsigned long long)raft_applied_index(s->raft),
         (unsigned long long)s->metrics.proposals, (unsigned long long)s->metrics.proposals_failed,
         (unsigned long long)s->metrics.commands, (unsigned long long)s->metrics.forwards_sent,
-        (unsigned long long)s->metrics.timeouts, (unsigned long long)lt.retransmits,
+        (unsigned long long)s->metrics.timeouts, (unsigned long long)lt.datagrams_sent,
+        (unsigned long long)lt.datagrams_received, (unsigned long long)lt.retransmits,
         (unsigned long long)lt.drops, (unsigned long long)lt.overflows,
         (unsigned long long)lt.tail_probes, (unsigned long long)lt.acks_sent,
         (unsigned long long)lt.acks_delayed, (unsigned long long)lt.acks_piggybacked,
