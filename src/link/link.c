@@ -24,6 +24,7 @@ void link_config_defaults(struct link_config *cfg)
     cfg->rto_initial_ns = LINK_DEFAULT_RTO_INITIAL_NS;
     cfg->rto_min_ns = LINK_DEFAULT_RTO_MIN_NS;
     cfg->rto_max_ns = LINK_DEFAULT_RTO_MAX_NS;
+    cfg->ack_delay_ns = LINK_DEFAULT_ACK_DELAY_NS;
 }
 
 int link_config_check(const struct link_config *cfg)
@@ -37,7 +38,8 @@ int link_config_check(const struct link_config *cfg)
               cfg->delivery_messages_max >= 1 && cfg->delivery_bytes_max >= 1 &&
               cfg->cwnd_initial_fragments >= 1 && cfg->datagram_fragments_max >= 1 &&
               cfg->datagram_fragments_max <= LINK_DATAGRAM_FRAGMENTS_MAX && cfg->rto_min_ns >= 1 &&
-              cfg->rto_min_ns <= cfg->rto_max_ns && cfg->mutant < LINK_MUTANT_COUNT_;
+              cfg->rto_min_ns <= cfg->rto_max_ns && cfg->ack_delay_ns <= LINK_ACK_DELAY_MAX_NS &&
+              cfg->ack_delay_ns < cfg->rto_max_ns && cfg->mutant < LINK_MUTANT_COUNT_;
     return ok ? 0 : ERR_INVALID;
 }
 
@@ -102,6 +104,7 @@ int link_create(const struct link_config *cfg, struct link **out)
     }
     l->tx_counter_src = &l->tx_counter;
     link_rto_init(&l->rto, cfg->rto_initial_ns, cfg->rto_min_ns, cfg->rto_max_ns);
+    link_rto_allow_ack_delay(&l->rto, cfg->ack_delay_ns); /* the peer runs our config */
     link_send_reset(l);
     l->rcv_nxt = 1;
     l->rcv_high = 1;
@@ -157,6 +160,24 @@ static void adopt_peer_incarnation(struct link *l, uint64_t incarnation)
     l->ack_pending = true;
 }
 
+/* After the records of a datagram: an ack owed only for in-order data (link_recv.c sets
+ * ack_pending for everything that must be answered at once) waits up to ack_delay_ns for a
+ * DATA datagram of ours to ride on (RFC 1122 §4.2.3.2, RFC 9000 §13.2.1), unless more
+ * than one full-size fragment's worth is unacknowledged: like TCP, every second full-size
+ * datagram is acknowledged at once, so a bulk sender's window keeps opening. The deadline
+ * counts from the first unacknowledged arrival; later ones do not push it back. */
+static void schedule_ack(struct link *l, uint64_t now_ns)
+{
+    if (l->ack_pending || l->rcv_unacked_bytes == 0) {
+        return;
+    }
+    if (l->cfg.ack_delay_ns == 0 || l->rcv_unacked_bytes > link_unit_bytes(l)) {
+        l->ack_pending = true;
+    } else if (l->ack_deadline_ns == 0) {
+        l->ack_deadline_ns = now_ns + l->cfg.ack_delay_ns;
+    }
+}
+
 static enum link_drop on_valid(struct link *l, uint64_t now_ns, const struct link_datagram *d)
 {
     if (d->from != l->cfg.peer_id || d->to != l->cfg.local_id) {
@@ -191,6 +212,7 @@ static enum link_drop on_valid(struct link *l, uint64_t now_ns, const struct lin
             l->counters.dropped[r]++;
         }
     }
+    schedule_ack(l, now_ns);
     return why;
 }
 
@@ -226,8 +248,17 @@ void link_tick(struct link *l, uint64_t now_ns)
     }
 }
 
+/* Whatever the datagram, it carries our ack state: nothing is owed any more. */
+static void ack_sent(struct link *l)
+{
+    l->ack_pending = false;
+    l->ack_deadline_ns = 0;
+    l->rcv_unacked_bytes = 0;
+}
+
 /* Chooses what the next datagram carries: a HELLO before the handshake, otherwise a
- * fragment when the windows allow, otherwise a bare acknowledgement if one is owed. */
+ * fragment when the windows allow (with the ack riding on it), otherwise a bare
+ * acknowledgement if one is owed now: at once, or because its delay ran out. */
 static bool compose(struct link *l, uint64_t now_ns, struct link_datagram *d)
 {
     if (l->peer_incarnation == 0) {
@@ -246,15 +277,18 @@ static bool compose(struct link *l, uint64_t now_ns, struct link_datagram *d)
         for (uint32_t i = 0; i < d->frags_count; i++) {
             records_bytes += LINK_DATA_HEADER_SIZE + d->frags[i].len;
         }
+        l->counters.acks_piggybacked += l->ack_pending || l->ack_deadline_ns != 0;
     } else {
-        if (!l->ack_pending) {
+        bool delay_over = l->ack_deadline_ns != 0 && now_ns >= l->ack_deadline_ns;
+        if (!l->ack_pending && !delay_over) {
             return false;
         }
         d->type = LINK_DGRAM_ACK;
         l->counters.acks_sent++;
+        l->counters.acks_delayed += !l->ack_pending;
     }
     link_recv_fill_ack(l, d, link_codec_sacks_fit(&l->codec, records_bytes));
-    l->ack_pending = false;
+    ack_sent(l);
     return true;
 }
 
@@ -295,7 +329,8 @@ void link_delivery_free(struct link_delivery *d)
 
 uint64_t link_next_timeout_ns(const struct link *l)
 {
-    return l->timer_ns == 0 ? UINT64_MAX : l->timer_ns;
+    uint64_t next = l->timer_ns == 0 ? UINT64_MAX : l->timer_ns;
+    return l->ack_deadline_ns == 0 ? next : MIN(next, l->ack_deadline_ns);
 }
 
 const struct link_counters *link_counters(const struct link *l) { return &l->counters; }

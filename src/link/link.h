@@ -36,6 +36,14 @@
  * RFC 5827), and a tail-loss probe (RFC 8985) resends the last fragment after two
  * smoothed RTTs without an ack, so a lost tail is found by SACK evidence rather than by
  * the RTO.
+ * Delayed acknowledgements (RFC 1122 §4.2.3.2, RFC 9000 §13.2): in-order data is
+ * acknowledged by the next datagram we send to the peer, and only if none goes within
+ * cfg.ack_delay_ns does a bare ACK follow (its deadline is part of link_next_timeout_ns;
+ * the next link_next_datagram at or after it emits the ACK). Acknowledged at once: data
+ * out of order, filling a gap, duplicated or refused, more than one full-size fragment's
+ * worth unacknowledged (every second full-size datagram), a window that reopens, and
+ * anything about incarnations. The sender allows for the peer's delay in the probe
+ * timeout and the RTO (both ends run one config); the datagram format is unchanged.
  * Congestion control is AIMD on a window counted in bytes, in units of one full-size
  * fragment (slow start, congestion avoidance, halving once per loss episode,
  * LINK_CWND_FLOOR_FRAGMENTS after a timeout and never below it); flow control obeys the
@@ -82,6 +90,14 @@
 #define LINK_DEFAULT_RTO_INITIAL_NS (200ull * 1000 * 1000)
 #define LINK_DEFAULT_RTO_MIN_NS (5ull * 1000 * 1000)
 #define LINK_DEFAULT_RTO_MAX_NS (2ull * 1000 * 1000 * 1000)
+/* How long an ack for in-order data may wait for data of ours to ride on. A follower
+ * answers an AppendEntries after its fsync, 0.3-1 ms later on our machines, and a busy
+ * leader sends the next append within about as long: 1 ms lets most acks ride on those
+ * messages, stays well under the 5 ms RTO floor, and is the driver's timer granularity
+ * (libuv counts milliseconds), so a shorter delay would not fire any sooner. */
+#define LINK_DEFAULT_ACK_DELAY_NS (1ull * 1000 * 1000)
+/* RFC 1122 §4.2.3.2: an ack must not be delayed by 0.5 s or more. */
+#define LINK_ACK_DELAY_MAX_NS (500ull * 1000 * 1000)
 
 /* Known-wrong variants of the link, honoured only in builds with CHORUS_MUTANTS (the test
  * build), so the simulation can prove its checks catch each one (STYLE.md rule 20). */
@@ -115,6 +131,10 @@ struct link_config {
     uint64_t rto_initial_ns;          /* before the first RTT sample */
     uint64_t rto_min_ns;
     uint64_t rto_max_ns; /* also the backoff cap */
+    uint64_t ack_delay_ns; /* longest wait of an ack for in-order data for a datagram of
+                            * ours to ride on; 0 acknowledges at once. At most
+                            * LINK_ACK_DELAY_MAX_NS, below rto_max_ns. The sender assumes the
+                            * peer runs the same value (both ends share one config). */
     uint32_t mutant;     /* enum link_mutant; ignored unless built with CHORUS_MUTANTS */
 };
 
@@ -124,6 +144,8 @@ struct link_counters {
     uint64_t datagrams_received;    /* every datagram handed in, valid or not */
     uint64_t hellos_sent;
     uint64_t acks_sent;             /* datagrams carrying only an acknowledgement */
+    uint64_t acks_delayed;          /* of acks_sent: sent when ack_delay_ns ran out */
+    uint64_t acks_piggybacked;      /* DATA datagrams that carried an ack the peer was owed */
     uint64_t fragments_sent;        /* first transmissions */
     uint64_t fragments_retransmitted;
     uint64_t fast_retransmits;      /* fragments marked lost by SACK evidence */
@@ -192,7 +214,8 @@ int link_send(struct link *l, uint64_t now_ns, const void *msg, size_t len);
  * fails on hostile bytes. */
 enum link_drop link_on_datagram(struct link *l, uint64_t now_ns, const void *bytes, size_t len);
 
-/* Fires the retransmission/HELLO timer if now_ns has reached it. */
+/* Fires the retransmission/HELLO timer if now_ns has reached it. (A delayed ack needs no
+ * tick: it falls due at its deadline.) */
 void link_tick(struct link *l, uint64_t now_ns);
 
 /* Appends the next datagram to transmit (one complete frame) to out. Returns 1 when one
@@ -204,7 +227,8 @@ int link_next_datagram(struct link *l, uint64_t now_ns, struct buf *out);
 bool link_next_delivery(struct link *l, struct link_delivery *out);
 void link_delivery_free(struct link_delivery *d);
 
-/* The absolute time at which link_tick has work, or UINT64_MAX when no timer is armed. */
+/* The absolute time at which the link has work (link_tick's timer, or a delayed ack
+ * falling due), or UINT64_MAX when nothing is armed. */
 uint64_t link_next_timeout_ns(const struct link *l);
 
 const struct link_counters *link_counters(const struct link *l);

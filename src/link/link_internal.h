@@ -58,7 +58,9 @@ struct link {
     uint64_t tx_order;         /* last datagram carrying fragments: the transmission number
                                 * shared by every fragment in it */
     bool hello_pending;        /* a HELLO should go out */
-    bool ack_pending;          /* the peer should hear our ack state and incarnation */
+    bool ack_pending;          /* the peer should hear our ack state and incarnation now */
+    uint64_t ack_deadline_ns;  /* 0, or when an ack owed for in-order data stops waiting
+                                * for a DATA datagram to ride on and goes out bare */
     uint64_t timer_ns;         /* retransmission/HELLO deadline; 0 when disarmed */
     uint8_t *scratch;          /* LINK_MTU_MAX bytes for opening sealed datagrams */
 
@@ -100,6 +102,8 @@ struct link {
     uint64_t rcv_high;         /* one past the highest fragment held (>= rcv_nxt) */
     uint64_t rcv_recent;       /* the out-of-order fragment held most recently (0: none) */
     uint64_t reorder_bytes;    /* fragment bytes held in the pool */
+    uint64_t rcv_unacked_bytes; /* record bytes (fragment + LINK_DATA_HEADER_SIZE) of new
+                                 * fragments accepted since our last ack went out */
     uint8_t *partial;          /* the message being reassembled (owned) */
     uint32_t partial_len;
     uint32_t partial_filled;
@@ -111,6 +115,14 @@ struct link {
 
     struct link_counters counters;
 };
+
+/* The unit in which the sender's congestion window and the receiver's "every second
+ * full-size datagram" rule count record bytes: one full-size fragment and its header,
+ * what the records of one datagram can hold. */
+static inline uint64_t link_unit_bytes(const struct link *l)
+{
+    return (uint64_t)l->frag_size_max + LINK_DATA_HEADER_SIZE;
+}
 
 /* True when this link runs the known-wrong variant m (test builds only). */
 #ifdef CHORUS_MUTANTS

@@ -2,6 +2,10 @@
  * reassembly of fragments into messages, the delivery queue, and the acknowledgement
  * (cumulative point, SACK ranges, advertised window) that every outgoing datagram carries.
  *
+ * The ack is owed at once for anything but in-order data (link_recv_on_fragment says
+ * why); for in-order data it may wait up to ack_delay_ns for a datagram of ours to ride
+ * on (link.c's schedule_ack).
+ *
  * A fragment at rcv_nxt is consumed at once into the message being reassembled; a later
  * one waits in a slot of a preallocated pool (reassembly_bytes_max bytes, so reassembly
  * memory is fixed at creation) until the gap before it fills. A fragment that finds no
@@ -66,6 +70,8 @@ void link_recv_reset(struct link *l)
     l->rcv_nxt = 1;
     l->rcv_high = 1;
     l->rcv_recent = 0;
+    l->rcv_unacked_bytes = 0;
+    l->ack_deadline_ns = 0;
 }
 
 void link_recv_deliveries_free(struct link *l)
@@ -160,16 +166,33 @@ static enum link_drop hold(struct link *l, const struct link_frag *d)
     return LINK_DROP_NONE;
 }
 
+/* Takes the fragment at rcv_nxt. One that fills the gap before held fragments is the
+ * sender's retransmission (or probe): acknowledged at once (RFC 5681 §4.2), the sender is
+ * recovering. Otherwise the ack may wait (link.c's schedule_ack). */
+static void take_in_order(struct link *l, const struct link_frag *d)
+{
+    l->ack_pending |= l->rcv_high > l->rcv_nxt;
+    l->rcv_nxt++;
+    l->counters.fragments_received++;
+    l->rcv_unacked_bytes += LINK_DATA_HEADER_SIZE + d->len;
+    drain(l);
+}
+
+/* Every case but in-order data in an open window is acknowledged at once (ack_pending):
+ * a duplicate, because our earlier ack may have been lost or the sender is probing; a
+ * fragment out of order or refused, because the sender needs the SACK ranges and window
+ * for fast and early retransmit (RFC 5681 §4.2, RFC 9000 §13.2.1). */
 enum link_drop link_recv_on_fragment(struct link *l, const struct link_frag *d)
 {
-    l->ack_pending = true; /* even a duplicate: our earlier ack may have been lost */
     if (LINK_MUTANT(l, LINK_MUTANT_NO_DUPLICATE_SUPPRESSION) && d->seq < l->rcv_nxt &&
         !delivery_full(l)) {
+        l->ack_pending = true;
         (void)consume(l, d->msg_len, d->offset, d->len, d->data);
         return LINK_DROP_NONE;
     }
     if (d->seq < l->rcv_nxt || (d->seq - l->rcv_nxt < l->cfg.window_fragments_max &&
                                 rfrag(l, d->seq)->present)) {
+        l->ack_pending = true;
         l->counters.fragments_duplicate++;
         if (d->seq >= l->rcv_nxt) {
             /* Report it again (as RFC 2883 would): the sender resent it because it never
@@ -178,15 +201,14 @@ enum link_drop link_recv_on_fragment(struct link *l, const struct link_frag *d)
         }
         return LINK_DROP_NONE;
     }
-    if (d->seq - l->rcv_nxt >= l->cfg.window_fragments_max) {
-        return LINK_DROP_OUT_OF_WINDOW;
-    }
     if (d->seq == l->rcv_nxt && !delivery_full(l) &&
         consume(l, d->msg_len, d->offset, d->len, d->data) == 0) {
-        l->rcv_nxt++;
-        l->counters.fragments_received++;
-        drain(l);
+        take_in_order(l, d);
         return LINK_DROP_NONE;
+    }
+    l->ack_pending = true;
+    if (d->seq - l->rcv_nxt >= l->cfg.window_fragments_max) {
+        return LINK_DROP_OUT_OF_WINDOW;
     }
     enum link_drop why = hold(l, d);
     if (why == LINK_DROP_NONE) {
@@ -291,4 +313,7 @@ void link_recv_check(const struct link *l)
     ASSERT(bytes == l->reorder_bytes && held + l->pool_free_count == l->pool_slots);
     ASSERT(!l->partial_active || l->partial_filled < l->partial_len);
     ASSERT(l->deliveries_count <= l->cfg.delivery_messages_max);
+    /* An ack owed is never forgotten: it is due now or has its deadline. */
+    ASSERT(l->ack_pending || l->rcv_unacked_bytes == 0 || l->ack_deadline_ns != 0);
+    ASSERT(l->ack_pending || l->rcv_unacked_bytes <= link_unit_bytes(l));
 }

@@ -78,20 +78,16 @@ static bool msg_fully_cut(const struct link_msg *m) { return m->started && m->se
 
 uint32_t link_send_in_flight(const struct link *l) { return (uint32_t)(l->snd_nxt - l->snd_una); }
 
-/* Congestion control counts record bytes in units of one full-size fragment (what a
- * datagram's records can hold), as TCP counts bytes in units of its segment size: a
- * full-size fragment weighs one unit, fifteen coalesced 64-byte messages about one. */
-static uint64_t cwnd_unit_bytes(const struct link *l)
-{
-    return (uint64_t)l->frag_size_max + LINK_DATA_HEADER_SIZE;
-}
-
+/* Congestion control counts record bytes in units of one full-size fragment
+ * (link_unit_bytes: what a datagram's records can hold), as TCP counts bytes in units of
+ * its segment size: a full-size fragment weighs one unit, fifteen coalesced 64-byte
+ * messages about one. */
 static uint32_t weight_bytes(const struct link_sfrag *f) { return f->len + LINK_DATA_HEADER_SIZE; }
 
 /* The flight in units, rounded up: at least one whenever anything is in flight. */
 static uint32_t flight_units(const struct link *l)
 {
-    uint64_t unit = cwnd_unit_bytes(l);
+    uint64_t unit = link_unit_bytes(l);
     return (uint32_t)((l->flight_bytes + unit - 1) / unit);
 }
 
@@ -99,7 +95,7 @@ static uint32_t flight_units(const struct link *l)
 static bool pipe_full(const struct link *l)
 {
     uint64_t pipe = l->flight_bytes - l->sacked_bytes - l->lost_bytes;
-    return pipe >= (uint64_t)l->cwnd * cwnd_unit_bytes(l);
+    return pipe >= (uint64_t)l->cwnd * link_unit_bytes(l);
 }
 
 /* Sets one of a fragment's flags, keeping the count and the bytes of its set in step. */
@@ -182,8 +178,21 @@ void link_send_reset(struct link *l)
     link_rto_clear_backoff(&l->rto);
 }
 
-/* Arms the timer for what is outstanding: a tail-loss probe after 2 SRTT (RFC 8985 §7.2;
- * our receiver never delays its acks, so no ack-delay allowance) when an RTT is known, no
+/* The tail-loss probe timeout, 2 SRTT (RFC 8985 §7.2). The peer acknowledges at once as
+ * soon as more than one full-size fragment's worth of records is unacknowledged (link.c's
+ * schedule_ack), so only a flight of at most that much can find its ack held back: then
+ * the probe also waits out the peer's ack delay (RFC 8985's WCDelAckT; both ends run one
+ * config), so a peer that acks at its deadline is not probed. */
+static uint64_t probe_timeout_ns(const struct link *l)
+{
+    uint64_t pto = MAX(2 * l->rto.srtt_ns, LINK_RTO_GRANULARITY_NS);
+    if (l->flight_bytes <= link_unit_bytes(l)) {
+        pto += l->cfg.ack_delay_ns;
+    }
+    return pto;
+}
+
+/* Arms the timer for what is outstanding: a tail-loss probe when an RTT is known, no
  * probe is out in this episode and it comes before the RTO; otherwise the RTO. */
 static void arm_timer(struct link *l, uint64_t now_ns)
 {
@@ -194,7 +203,7 @@ static void arm_timer(struct link *l, uint64_t now_ns)
     }
     uint64_t rto = link_rto_current_ns(&l->rto);
     if (l->rto.has_sample && !l->probe_sent) {
-        uint64_t pto = MAX(2 * l->rto.srtt_ns, LINK_RTO_GRANULARITY_NS);
+        uint64_t pto = probe_timeout_ns(l);
         if (pto < rto) {
             l->timer_ns = now_ns + pto;
             l->probe_armed = true;
@@ -560,7 +569,7 @@ static void apply_sacks(struct link *l, const struct link_datagram *d, struct ac
 /* Slow start below ssthresh, then +1 fragment per window acknowledged (RFC 5681). */
 static void grow_cwnd(struct link *l, uint64_t newly_acked_bytes)
 {
-    uint64_t unit = cwnd_unit_bytes(l);
+    uint64_t unit = link_unit_bytes(l);
     l->cwnd_acked_bytes += newly_acked_bytes;
     while (l->cwnd < l->ssthresh && l->cwnd_acked_bytes >= unit) {
         l->cwnd_acked_bytes -= unit; /* slow start: one unit per unit acknowledged */

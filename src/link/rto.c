@@ -17,7 +17,13 @@ void link_rto_init(struct link_rto *r, uint64_t initial_ns, uint64_t min_ns, uin
     r->has_sample = false;
     r->rto_min_ns = min_ns;
     r->rto_max_ns = max_ns;
+    r->ack_delay_ns = 0;
     r->base_ns = clamp_u64(initial_ns, min_ns, max_ns);
+}
+
+void link_rto_allow_ack_delay(struct link_rto *r, uint64_t ack_delay_ns)
+{
+    r->ack_delay_ns = ack_delay_ns;
 }
 
 void link_rto_sample(struct link_rto *r, uint64_t rtt_ns)
@@ -32,7 +38,7 @@ void link_rto_sample(struct link_rto *r, uint64_t rtt_ns)
         r->srtt_ns = r->srtt_ns - r->srtt_ns / 8 + rtt_ns / 8;
     }
     uint64_t var = MAX(LINK_RTO_GRANULARITY_NS, 4 * r->rttvar_ns);
-    r->base_ns = clamp_u64(r->srtt_ns + var, r->rto_min_ns, r->rto_max_ns);
+    r->base_ns = clamp_u64(r->srtt_ns + var + r->ack_delay_ns, r->rto_min_ns, r->rto_max_ns);
     r->backoff_shift = 0;
 }
 

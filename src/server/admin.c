@@ -26,30 +26,47 @@ static void on_closed(uv_handle_t *h)
     free(a);
 }
 
-static void link_totals(struct server *s, uint64_t *retransmits, uint64_t *drops,
-                        uint64_t *overflows, uint64_t *tail_probes)
+/* The link counters of all peers, summed for /metrics. */
+struct link_totals {
+    uint64_t datagrams_sent;
+    uint64_t datagrams_received;
+    uint64_t retransmits;
+    uint64_t drops;
+    uint64_t overflows;
+    uint64_t tail_probes;
+    uint64_t acks_sent;        /* bare ACK datagrams */
+    uint64_t acks_delayed;     /* of those, sent when the ack delay ran out */
+    uint64_t acks_piggybacked; /* acks that rode on a DATA datagram instead */
+};
+
+static void link_totals(struct server *s, struct link_totals *t)
 {
-    *retransmits = *drops = *overflows = *tail_probes = 0;
+    memset(t, 0, sizeof *t);
     for (uint32_t i = 0; i < link_table_peers_count(s->links); i++) {
         const struct link_counters *c = link_counters(link_table_at(s->links, i));
-        *retransmits += c->fragments_retransmitted;
-        *overflows += c->queue_overflow_messages;
-        *tail_probes += c->tail_probes;
+        t->datagrams_sent += c->datagrams_sent;
+        t->datagrams_received += c->datagrams_received;
+        t->retransmits += c->fragments_retransmitted;
+        t->overflows += c->queue_overflow_messages;
+        t->tail_probes += c->tail_probes;
+        t->acks_sent += c->acks_sent;
+        t->acks_delayed += c->acks_delayed;
+        t->acks_piggybacked += c->acks_piggybacked;
         for (int k = 1; k < LINK_DROP_COUNT_; k++) {
-            *drops += c->dropped[k];
+            t->drops += c->dropped[k];
         }
     }
     const struct link_table_counters *tc = link_table_counters(s->links);
-    *drops += tc->dropped_unknown_peer;
+    t->drops += tc->dropped_unknown_peer;
     for (int k = 1; k < LINK_DROP_COUNT_; k++) {
-        *drops += tc->dropped[k];
+        t->drops += tc->dropped[k];
     }
 }
 
 static void metrics(struct server *s, struct buf *o)
 {
-    uint64_t retr, drops, over, probes;
-    link_totals(s, &retr, &drops, &over, &probes);
+    struct link_totals lt;
+    link_totals(s, &lt);
     struct disk_stats st;
     disk_worker_stats(&s->disk, &st);
     char t[4096];
@@ -65,10 +82,17 @@ static void metrics(struct server *s, struct buf *o)
         "# TYPE chorus_commands_total counter\nchorus_commands_total %llu\n"
         "# TYPE chorus_forwards_total counter\nchorus_forwards_total %llu\n"
         "# TYPE chorus_request_timeouts_total counter\nchorus_request_timeouts_total %llu\n"
+        "# TYPE chorus_link_datagrams_sent_total counter\nchorus_link_datagrams_sent_total %llu\n"
+        "# TYPE chorus_link_datagrams_received_total counter\n"
+        "chorus_link_datagrams_received_total %llu\n"
         "# TYPE chorus_link_retransmissions_total counter\nchorus_link_retransmissions_total %llu\n"
         "# TYPE chorus_link_drops_total counter\nchorus_link_drops_total %llu\n"
         "# TYPE chorus_link_queue_overflows_total counter\nchorus_link_queue_overflows_total %llu\n"
         "# TYPE chorus_link_tail_probes_total counter\nchorus_link_tail_probes_total %llu\n"
+        "# TYPE chorus_link_acks_sent_total counter\nchorus_link_acks_sent_total %llu\n"
+        "# TYPE chorus_link_acks_delayed_total counter\nchorus_link_acks_delayed_total %llu\n"
+        "# TYPE chorus_link_acks_piggybacked_total counter\n"
+        "chorus_link_acks_piggybacked_total %llu\n"
         "# TYPE chorus_udp_send_drops_total counter\nchorus_udp_send_drops_total %llu\n"
         "# TYPE chorus_fsync_total counter\nchorus_fsync_total %llu\n"
         "# TYPE chorus_fsync_seconds_total counter\nchorus_fsync_seconds_total %.6f\n"
@@ -83,8 +107,11 @@ static void metrics(struct server *s, struct buf *o)
         (unsigned long long)raft_applied_index(s->raft),
         (unsigned long long)s->metrics.proposals, (unsigned long long)s->metrics.proposals_failed,
         (unsigned long long)s->metrics.commands, (unsigned long long)s->metrics.forwards_sent,
-        (unsigned long long)s->metrics.timeouts, (unsigned long long)retr,
-        (unsigned long long)drops, (unsigned long long)over, (unsigned long long)probes,
+        (unsigned long long)s->metrics.timeouts, (unsigned long long)lt.datagrams_sent,
+        (unsigned long long)lt.datagrams_received, (unsigned long long)lt.retransmits,
+        (unsigned long long)lt.drops, (unsigned long long)lt.overflows,
+        (unsigned long long)lt.tail_probes, (unsigned long long)lt.acks_sent,
+        (unsigned long long)lt.acks_delayed, (unsigned long long)lt.acks_piggybacked,
         (unsigned long long)s->udp.send_drops, (unsigned long long)st.fsyncs_count,
         (double)st.fsync_ns_total / 1e9, (double)st.fsync_ns_max / 1e9, (unsigned long long)st.batches, st.failed != 0,
         s->connections_count, (unsigned long long)s->metrics.protocol_errors);

@@ -134,6 +134,9 @@ def test_redis_cli_and_redis_benchmark_run_unmodified(cluster):
     count = re.search(r"^chorus_commit_latency_seconds_count (\d+)$", metrics, re.M)
     assert count and int(count.group(1)) >= 2000, metrics
     assert re.search(r"^chorus_fsync_total [1-9]", metrics, re.M), metrics
+    # The leader's acks ride on its appends; bare acks are counted (docs/link.md).
+    assert re.search(r"^chorus_link_acks_piggybacked_total [1-9]", metrics, re.M), metrics
+    assert re.search(r"^chorus_link_acks_sent_total \d+$", metrics, re.M), metrics
     for test in ("SET", "GET"):
         assert re.search(test + r": [0-9.]+ requests per second", out.stdout), out.stdout + out.stderr
 

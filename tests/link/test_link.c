@@ -291,7 +291,8 @@ TEST(timeout_retransmits_with_doubling_and_karn_skips_the_ambiguous_sample)
     struct link_gauges g;
     link_gauges(f.a, &g);
     uint64_t rto = g.rto_ns;
-    uint64_t pto = MAX(2 * g.srtt_ns, LINK_RTO_GRANULARITY_NS);
+    /* One small fragment in flight: b may hold its ack back, so the probe waits for that. */
+    uint64_t pto = MAX(2 * g.srtt_ns, LINK_RTO_GRANULARITY_NS) + LINK_DEFAULT_ACK_DELAY_NS;
     CHECK(pto < rto);
     CHECK_EQ(link_send(f.a, f.now, "x", 1), 0);
     struct captured cap = {0};
@@ -701,6 +702,236 @@ TEST(sender_reaches_a_peer_that_restarts_after_a_long_silence)
     teardown(&f);
 }
 
+/* ---- delayed acknowledgements ---- */
+
+#define ACK_DELAY LINK_DEFAULT_ACK_DELAY_NS
+
+/* Captures what l sends at now_ns; returns how many datagrams and, when exactly one, its
+ * decoded form in *d. */
+static size_t sends(struct link *l, uint64_t now_ns, struct captured *cap, struct link_datagram *d)
+{
+    captured_free(cap);
+    capture(l, now_ns, cap);
+    if (cap->count == 1) {
+        CHECK_EQ(inspect(l, cap, 0, d), LINK_DROP_NONE);
+    }
+    return cap->count;
+}
+
+TEST(receiver_delays_a_bare_ack_until_the_deadline)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    uint64_t delayed = link_counters(f.b)->acks_delayed;
+    CHECK_EQ(link_send(f.a, f.now, "x", 1), 0);
+    CHECK_EQ(pump(f.a, f.b, f.now), 1);
+    struct captured cap = {0};
+    struct link_datagram d;
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 0); /* in-order data: the ack waits */
+    CHECK_EQ(link_next_timeout_ns(f.b), f.now + ACK_DELAY);
+    CHECK_EQ(sends(f.b, f.now + ACK_DELAY - 1, &cap, &d), 0);
+    CHECK_EQ(sends(f.b, f.now + ACK_DELAY, &cap, &d), 1);
+    CHECK(d.type == LINK_DGRAM_ACK && d.ack_cum == 3); /* seq 1 was the handshake */
+    CHECK_EQ(link_counters(f.b)->acks_delayed, delayed + 1);
+    CHECK_EQ(link_next_timeout_ns(f.b), UINT64_MAX); /* nothing owed any more */
+    feed(f.a, f.now + ACK_DELAY, &cap, 0);
+    captured_free(&cap);
+    struct link_gauges g;
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.in_flight_fragments, 0);
+    CHECK_EQ(link_counters(f.a)->tail_probes, 0);
+    teardown(&f);
+}
+
+TEST(ack_rides_on_data_sent_before_the_deadline)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    uint64_t bare = link_counters(f.b)->acks_sent;
+    CHECK_EQ(link_send(f.a, f.now, "request", 7), 0);
+    pump(f.a, f.b, f.now);
+    expect_delivery(f.b, "request");
+    f.now += ACK_DELAY / 2;
+    CHECK_EQ(link_send(f.b, f.now, "reply", 5), 0);
+    struct captured cap = {0};
+    struct link_datagram d;
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 1);
+    CHECK(d.type == LINK_DGRAM_DATA && d.ack_cum == 3);
+    feed(f.a, f.now, &cap, 0);
+    captured_free(&cap);
+    CHECK_EQ(link_counters(f.b)->acks_piggybacked, 1);
+    /* The debt is paid: at the deadline no bare ack follows. */
+    CHECK(link_next_timeout_ns(f.b) > f.now + ACK_DELAY);
+    CHECK_EQ(sends(f.b, f.now + ACK_DELAY, &cap, &d), 0);
+    CHECK_EQ(link_counters(f.b)->acks_sent, bare);
+    struct link_gauges g;
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.in_flight_fragments, 0);
+    teardown(&f);
+}
+
+static void no_ack_delay(struct link_config *c) { c->ack_delay_ns = 0; }
+
+TEST(zero_ack_delay_acknowledges_at_once)
+{
+    struct fixture f;
+    setup(&f, no_ack_delay);
+    handshake(&f);
+    CHECK_EQ(link_send(f.a, f.now, "x", 1), 0);
+    pump(f.a, f.b, f.now);
+    struct captured cap = {0};
+    struct link_datagram d;
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 1);
+    CHECK(d.type == LINK_DGRAM_ACK && d.ack_cum == 3);
+    captured_free(&cap);
+    CHECK_EQ(link_counters(f.b)->acks_delayed, 0);
+    teardown(&f);
+}
+
+TEST(out_of_order_arrival_is_acknowledged_at_once)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    uint64_t delayed = link_counters(f.b)->acks_delayed;
+    struct captured burst = {0}, cap = {0};
+    struct link_datagram d;
+    send_burst(&f, 3, &burst); /* seqs 2..4 */
+    feed(f.b, f.now, &burst, 0);
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 0);
+    feed(f.b, f.now, &burst, 2); /* seq 3 missing: a gap */
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 1);
+    CHECK(d.type == LINK_DGRAM_ACK && d.ack_cum == 3 && d.sacks_count == 1);
+    feed(f.b, f.now, &burst, 1); /* fills the gap: the sender is recovering */
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 1);
+    CHECK(d.type == LINK_DGRAM_ACK && d.ack_cum == 5 && d.sacks_count == 0);
+    CHECK_EQ(link_counters(f.b)->acks_delayed, delayed);
+    captured_free(&burst);
+    captured_free(&cap);
+    teardown(&f);
+}
+
+TEST(duplicate_arrival_is_acknowledged_at_once)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    struct captured burst = {0}, cap = {0};
+    struct link_datagram d;
+    send_burst(&f, 1, &burst);
+    feed(f.b, f.now, &burst, 0);
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 0);
+    feed(f.b, f.now, &burst, 0); /* a resend: our ack may have been lost */
+    CHECK_EQ(sends(f.b, f.now, &cap, &d), 1);
+    CHECK(d.type == LINK_DGRAM_ACK && d.ack_cum == 3);
+    CHECK_EQ(link_counters(f.b)->fragments_duplicate, 1);
+    captured_free(&burst);
+    captured_free(&cap);
+    teardown(&f);
+}
+
+TEST(every_second_full_datagram_is_acknowledged_at_once)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    static uint8_t full[LINK_DEFAULT_MTU_BYTES - LINK_DATA_OVERHEAD];
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(link_send(f.a, f.now, full, sizeof full), 0);
+    }
+    struct captured burst = {0}, cap = {0};
+    struct link_datagram d;
+    capture(f.a, f.now, &burst);
+    CHECK_EQ(burst.count, 5);
+    for (size_t i = 0; i < burst.count; i++) {
+        feed(f.b, f.now, &burst, i);
+        size_t n = sends(f.b, f.now, &cap, &d);
+        CHECK_EQ(n, i % 2); /* the 2nd and 4th full datagrams are acknowledged at once */
+        if (n == 1) {
+            CHECK(d.type == LINK_DGRAM_ACK && d.ack_cum == 3 + i);
+        }
+    }
+    CHECK_EQ(link_next_timeout_ns(f.b), f.now + ACK_DELAY); /* the 5th waits */
+    captured_free(&burst);
+    captured_free(&cap);
+    teardown(&f);
+}
+
+/* Moves a's datagrams to b, and b's back to a, each arriving latency_ns after it leaves;
+ * both links' timers fire on time; runs until until_ns. */
+static void run_with_latency(struct fixture *f, uint64_t latency_ns, uint64_t until_ns)
+{
+    struct captured to_b = {0}, to_a = {0};
+    uint64_t to_b_at = 0, to_a_at = 0;
+    while (f->now <= until_ns) {
+        if (to_b.count == 0) {
+            capture(f->a, f->now, &to_b);
+            to_b_at = f->now + latency_ns;
+        }
+        if (to_a.count == 0) {
+            capture(f->b, f->now, &to_a);
+            to_a_at = f->now + latency_ns;
+        }
+        uint64_t next = MIN(link_next_timeout_ns(f->a), link_next_timeout_ns(f->b));
+        next = MIN(next, to_b.count > 0 ? to_b_at : UINT64_MAX);
+        next = MIN(next, to_a.count > 0 ? to_a_at : UINT64_MAX);
+        if (next > until_ns) {
+            break;
+        }
+        f->now = MAX(f->now, next);
+        for (size_t i = 0; to_b.count > 0 && to_b_at <= f->now && i < to_b.count; i++) {
+            feed(f->b, f->now, &to_b, i);
+        }
+        if (to_b_at <= f->now) {
+            captured_free(&to_b);
+        }
+        for (size_t i = 0; to_a.count > 0 && to_a_at <= f->now && i < to_a.count; i++) {
+            feed(f->a, f->now, &to_a, i);
+        }
+        if (to_a_at <= f->now) {
+            captured_free(&to_a);
+        }
+        link_tick(f->a, f->now);
+        link_tick(f->b, f->now);
+    }
+    f->now = MAX(f->now, until_ns);
+    captured_free(&to_b);
+    captured_free(&to_a);
+}
+
+TEST(tail_probe_waits_for_the_peers_ack_delay)
+{
+    struct fixture f;
+    setup(&f, NULL);
+    handshake(&f);
+    const uint64_t latency = PAIR_MS / 5; /* 0.2 ms each way */
+    /* Request and reply: b's acks ride on its replies, so a measures the bare 0.4 ms round
+     * trip, and 2 SRTT alone (floored at 1 ms) would fall before b's ack deadline. */
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ(link_send(f.a, f.now, "request", 7), 0);
+        run_with_latency(&f, latency, f.now + latency);
+        expect_delivery(f.b, "request");
+        CHECK_EQ(link_send(f.b, f.now, "reply", 5), 0);
+        run_with_latency(&f, latency, f.now + latency);
+        expect_delivery(f.a, "reply");
+    }
+    struct link_gauges g;
+    link_gauges(f.a, &g);
+    CHECK(g.srtt_ns < ACK_DELAY / 2);
+    /* A one-way message: b has nothing to say, and acks at its deadline. */
+    uint64_t delayed = link_counters(f.b)->acks_delayed;
+    CHECK_EQ(link_send(f.a, f.now, "notice", 6), 0);
+    run_with_latency(&f, latency, f.now + 2 * latency + ACK_DELAY);
+    link_gauges(f.a, &g);
+    CHECK_EQ(g.in_flight_fragments, 0);
+    CHECK_EQ(link_counters(f.b)->acks_delayed, delayed + 1);
+    CHECK_EQ(link_counters(f.a)->tail_probes, 0);
+    CHECK_EQ(link_counters(f.a)->fragments_retransmitted, 0);
+    teardown(&f);
+}
+
 TEST(misaddressed_and_garbage_datagrams_are_counted_never_fatal)
 {
     struct fixture f;
@@ -748,4 +979,12 @@ TEST(config_check_refuses_bad_limits)
     struct link *l = NULL;
     CHECK_EQ(link_create(&c, &l), ERR_INVALID);
     CHECK(l == NULL);
+    link_config_for(&c, 1, 2, 5);
+    c.ack_delay_ns = LINK_ACK_DELAY_MAX_NS + 1;
+    CHECK_EQ(link_config_check(&c), ERR_INVALID);
+    link_config_for(&c, 1, 2, 5);
+    c.ack_delay_ns = c.rto_max_ns;
+    CHECK_EQ(link_config_check(&c), ERR_INVALID);
+    c.ack_delay_ns = 0;
+    CHECK_EQ(link_config_check(&c), 0);
 }

@@ -83,3 +83,18 @@ TEST(rto_new_sample_clears_backoff)
     CHECK_EQ(r.backoff_shift, 0);
     CHECK_EQ(link_rto_current_ns(&r), 60 * MS);
 }
+
+TEST(rto_allows_for_the_peers_ack_delay_even_at_its_floor)
+{
+    struct link_rto r;
+    link_rto_init(&r, 200 * MS, 1 * MS, 2000 * MS);
+    link_rto_allow_ack_delay(&r, 3 * MS);
+    for (int i = 0; i < 200; i++) {
+        link_rto_sample(&r, MS / 10); /* 100 us: the floor would win without the delay */
+    }
+    /* SRTT + granularity + the peer's ack delay, above the 1 ms floor. */
+    CHECK_EQ(link_rto_current_ns(&r), MS / 10 + LINK_RTO_GRANULARITY_NS + 3 * MS);
+    link_rto_allow_ack_delay(&r, 0);
+    link_rto_sample(&r, MS / 10);
+    CHECK_EQ(link_rto_current_ns(&r), MS / 10 + LINK_RTO_GRANULARITY_NS);
+}
