@@ -330,11 +330,6 @@ static int scan_parse(struct kv_ctx *c, struct scan_opts *o)
     return 0;
 }
 
-static int key_cmp(const void *a, const void *b)
-{
-    return kv_key_compare(*(const struct kv_key *const *)a, *(const struct kv_key *const *)b);
-}
-
 static bool scan_wanted(const struct scan_opts *o, const struct kv_key *k)
 {
     if (o->has_match && !glob_match(o->match, o->match_len, k->key, k->key_len, 0)) {
@@ -360,9 +355,7 @@ int kv_cmd_scan(struct kv_ctx *c)
             kv_vec_push(&keys, item);
         }
     }
-    if (keys.len > 1) {
-        qsort(keys.items, keys.len, sizeof *keys.items, key_cmp);
-    }
+    kv_sort_keys(&keys);
     /* Take count keys, then every key sharing the last one's hash. */
     size_t take = MIN(o.count, keys.len);
     while (take > 0 && take < keys.len &&

@@ -208,6 +208,9 @@ struct kv_vec {
 void kv_vec_init(struct kv_vec *v);
 void kv_vec_push(struct kv_vec *v, void *item);
 void kv_vec_free(struct kv_vec *v);
+/* Sorts key pointers (struct kv_key *) into the canonical (hash, bytes) order of SCAN
+ * and snapshots, kv_key_compare's. */
+void kv_sort_keys(struct kv_vec *keys);
 /* All fields of h, sorted by name. */
 void kv_hash_sorted_fields(const struct kv_hash *h, struct kv_vec *out);
 

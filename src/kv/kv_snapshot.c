@@ -67,47 +67,6 @@ static void write_value(struct buf *b, const struct kv_key *k)
     }
 }
 
-/* A key with its hash beside it: sorting compares the hashes in the array itself rather
- * than through a pointer to each key (a cache miss per comparison: the sort was most of
- * a snapshot's 100 ms for 100,000 keys). */
-struct hashed_key {
-    uint64_t hash;
-    const struct kv_key *key;
-};
-
-static int hashed_key_cmp(const void *a, const void *b)
-{
-    const struct hashed_key *x = a, *y = b;
-    if (x->hash != y->hash) {
-        return x->hash < y->hash ? -1 : 1;
-    }
-    return kv_key_compare(x->key, y->key);
-}
-
-/* The keys of m in (hash, bytes) order, kv_key_compare's; an owned array (free), or NULL
- * when there are none or no memory (count_out tells which). */
-static struct hashed_key *keys_in_canonical_order(const struct hashmap *m, size_t *count_out)
-{
-    *count_out = m->items_count;
-    if (m->items_count == 0) {
-        return NULL;
-    }
-    struct hashed_key *keys = malloc(m->items_count * sizeof *keys);
-    if (keys == NULL) {
-        return NULL;
-    }
-    size_t n = 0;
-    void *item;
-    for (size_t i = 0; hashmap_next(m, &i, &item);) {
-        ASSERT(n < m->items_count);
-        const struct kv_key *k = item;
-        keys[n++] = (struct hashed_key){.hash = k->hash, .key = k};
-    }
-    ASSERT(n == m->items_count);
-    qsort(keys, n, sizeof *keys, hashed_key_cmp);
-    return keys;
-}
-
 static int session_cmp(const void *a, const void *b)
 {
     uint64_t x = (*(const struct kv_session *const *)a)->client_id;
@@ -129,22 +88,23 @@ static void sorted_items(const struct hashmap *m, int (*cmp)(const void *, const
 
 static void write_keys(const struct kv_store *s, struct buf *b)
 {
-    size_t count = 0;
-    struct hashed_key *keys = keys_in_canonical_order(&s->keys, &count);
-    if (keys == NULL && count > 0) {
-        b->failed = true; /* kv_snapshot_write reports ERR_NOMEM */
-        return;
+    struct kv_vec keys;
+    kv_vec_init(&keys);
+    void *item;
+    for (size_t i = 0; hashmap_next(&s->keys, &i, &item);) {
+        kv_vec_push(&keys, item);
     }
-    buf_put_u64(b, count);
-    for (size_t i = 0; i < count; i++) {
-        const struct kv_key *k = keys[i].key;
+    kv_sort_keys(&keys);
+    buf_put_u64(b, keys.len);
+    for (size_t i = 0; i < keys.len; i++) {
+        const struct kv_key *k = keys.items[i];
         put_bytes32(b, k->key, k->key_len);
         buf_put_u8(b, (uint8_t)k->type);
         buf_put_u64(b, k->version_index);
         buf_put_u64(b, k->expire_at_ms);
         write_value(b, k);
     }
-    free(keys);
+    kv_vec_free(&keys);
 }
 
 static void write_sessions(const struct kv_store *s, struct buf *b)
