@@ -712,10 +712,15 @@ void server_process(struct server *s)
         struct raft_update u;
         raft_get_update(s->raft, &u);
         s->draining_updates = true;
-        /* Messages first (Raft allows any order): a follower's round trip is the longer
-         * path to commit, so it should not wait behind our hand-off to the disk. */
+        /* Messages first (Raft allows any order). A leader sends them at once: a
+         * follower's round trip is the longer path to commit and should not wait behind
+         * our hand-off to the disk. A follower's replies wait for the end of the turn,
+         * so one that syncs on the loop thread sends its immediate reply and its
+         * durable acknowledgement in one datagram. */
         send_raft_messages(s, &u);
-        flush_datagrams(s);
+        if (raft_role(s->raft) == RAFT_LEADER) {
+            flush_datagrams(s);
+        }
         persist(s, &u);
         for (size_t i = 0; i < u.apply_entries_count; i++) {
             apply_entry(s, &u.apply_entries[i]);
