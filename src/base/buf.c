@@ -41,6 +41,8 @@ int buf_reserve(struct buf *b, size_t extra)
     while (cap < need) {
         cap = cap > b->cap_max / 2 ? b->cap_max : cap * 2;
     }
+    /* Never past cap_max, so buf.h's fast paths need only compare with cap. */
+    cap = cap < b->cap_max ? cap : b->cap_max;
     uint8_t *data = realloc(b->data, cap);
     if (data == NULL) {
         b->failed = true;
@@ -51,7 +53,7 @@ int buf_reserve(struct buf *b, size_t extra)
     return 0;
 }
 
-uint8_t *buf_extend(struct buf *b, size_t n)
+uint8_t *buf_extend_slow(struct buf *b, size_t n)
 {
     if (buf_reserve(b, n) != 0) {
         return NULL;
@@ -61,12 +63,12 @@ uint8_t *buf_extend(struct buf *b, size_t n)
     return p;
 }
 
-int buf_put(struct buf *b, const void *data, size_t n)
+int buf_put_slow(struct buf *b, const void *data, size_t n)
 {
     if (n == 0) {
         return b->failed ? ERR_NOMEM : 0; /* no pointer arithmetic on an empty buffer */
     }
-    uint8_t *p = buf_extend(b, n);
+    uint8_t *p = buf_extend_slow(b, n);
     if (p == NULL) {
         return b->failed ? ERR_NOMEM : ERR_TOO_LARGE;
     }
@@ -74,26 +76,10 @@ int buf_put(struct buf *b, const void *data, size_t n)
     return 0;
 }
 
-int buf_put_u8(struct buf *b, uint8_t v) { return buf_put(b, &v, 1); }
-
 int buf_put_u16(struct buf *b, uint16_t v)
 {
     uint8_t tmp[2];
     le_store_u16(tmp, v);
-    return buf_put(b, tmp, sizeof tmp);
-}
-
-int buf_put_u32(struct buf *b, uint32_t v)
-{
-    uint8_t tmp[4];
-    le_store_u32(tmp, v);
-    return buf_put(b, tmp, sizeof tmp);
-}
-
-int buf_put_u64(struct buf *b, uint64_t v)
-{
-    uint8_t tmp[8];
-    le_store_u64(tmp, v);
     return buf_put(b, tmp, sizeof tmp);
 }
 
@@ -108,17 +94,6 @@ uint8_t *buf_take(struct buf *b, size_t *len_out)
     return data;
 }
 
-const uint8_t *buf_get_bytes(struct buf_reader *r, size_t n)
-{
-    if (r->failed || n > r->len - r->pos) {
-        r->failed = true;
-        return NULL;
-    }
-    const uint8_t *p = r->data + r->pos;
-    r->pos += n;
-    return p;
-}
-
 bool buf_get_copy(struct buf_reader *r, void *out, size_t n)
 {
     const uint8_t *p = buf_get_bytes(r, n);
@@ -130,26 +105,8 @@ bool buf_get_copy(struct buf_reader *r, void *out, size_t n)
     return true;
 }
 
-uint8_t buf_get_u8(struct buf_reader *r)
-{
-    const uint8_t *p = buf_get_bytes(r, 1);
-    return p != NULL ? p[0] : 0;
-}
-
 uint16_t buf_get_u16(struct buf_reader *r)
 {
     const uint8_t *p = buf_get_bytes(r, 2);
     return p != NULL ? le_load_u16(p) : 0;
-}
-
-uint32_t buf_get_u32(struct buf_reader *r)
-{
-    const uint8_t *p = buf_get_bytes(r, 4);
-    return p != NULL ? le_load_u32(p) : 0;
-}
-
-uint64_t buf_get_u64(struct buf_reader *r)
-{
-    const uint8_t *p = buf_get_bytes(r, 8);
-    return p != NULL ? le_load_u64(p) : 0;
 }

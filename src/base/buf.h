@@ -30,12 +30,15 @@ void buf_free(struct buf *b);
 void buf_reset(struct buf *b); /* len = 0 and clears failed; keeps the memory */
 int buf_reserve(struct buf *b, size_t extra);
 /* Returns a pointer to n fresh bytes at the end (len += n), or NULL on failure. */
-uint8_t *buf_extend(struct buf *b, size_t n);
-int buf_put(struct buf *b, const void *data, size_t n);
-int buf_put_u8(struct buf *b, uint8_t v);
+static inline uint8_t *buf_extend(struct buf *b, size_t n);
+static inline int buf_put(struct buf *b, const void *data, size_t n);
+static inline int buf_put_u8(struct buf *b, uint8_t v);
 int buf_put_u16(struct buf *b, uint16_t v);
-int buf_put_u32(struct buf *b, uint32_t v);
-int buf_put_u64(struct buf *b, uint64_t v);
+static inline int buf_put_u32(struct buf *b, uint32_t v);
+static inline int buf_put_u64(struct buf *b, uint64_t v);
+/* The out-of-line halves of buf_extend and buf_put: growth and failure. */
+uint8_t *buf_extend_slow(struct buf *b, size_t n);
+int buf_put_slow(struct buf *b, const void *data, size_t n);
 /* Gives the bytes to the caller (who frees them) and leaves b empty. */
 uint8_t *buf_take(struct buf *b, size_t *len_out);
 
@@ -54,12 +57,12 @@ static inline struct buf_reader buf_reader_make(const void *data, size_t len)
 
 static inline size_t buf_reader_left(const struct buf_reader *r) { return r->len - r->pos; }
 
-uint8_t buf_get_u8(struct buf_reader *r);
+static inline uint8_t buf_get_u8(struct buf_reader *r);
 uint16_t buf_get_u16(struct buf_reader *r);
-uint32_t buf_get_u32(struct buf_reader *r);
-uint64_t buf_get_u64(struct buf_reader *r);
+static inline uint32_t buf_get_u32(struct buf_reader *r);
+static inline uint64_t buf_get_u64(struct buf_reader *r);
 /* Returns a pointer into the reader's bytes (borrowed), or NULL when fewer than n left. */
-const uint8_t *buf_get_bytes(struct buf_reader *r, size_t n);
+static inline const uint8_t *buf_get_bytes(struct buf_reader *r, size_t n);
 bool buf_get_copy(struct buf_reader *r, void *out, size_t n);
 
 /* Raw little-endian load and store on memory the caller has bounds-checked. */
@@ -88,6 +91,75 @@ static inline uint32_t le_load_u32(const uint8_t *p)
 static inline uint64_t le_load_u64(const uint8_t *p)
 {
     return (uint64_t)le_load_u32(p) | ((uint64_t)le_load_u32(p + 4) << 32);
+}
+
+/* ---- the hot paths, inline: a put that fits the capacity costs a copy and a compare
+ * (these run several times per request on every node); growth and failure go to
+ * buf.c ---- */
+
+static inline uint8_t *buf_extend(struct buf *b, size_t n)
+{
+    if (!b->failed && n <= b->cap - b->len) {
+        uint8_t *p = b->data + b->len;
+        b->len += n;
+        return p;
+    }
+    return buf_extend_slow(b, n);
+}
+
+static inline int buf_put(struct buf *b, const void *data, size_t n)
+{
+    if (!b->failed && n != 0 && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, data, n);
+        b->len += n;
+        return 0;
+    }
+    return buf_put_slow(b, data, n);
+}
+
+static inline int buf_put_u8(struct buf *b, uint8_t v) { return buf_put(b, &v, 1); }
+
+static inline int buf_put_u32(struct buf *b, uint32_t v)
+{
+    uint8_t tmp[4];
+    le_store_u32(tmp, v);
+    return buf_put(b, tmp, sizeof tmp);
+}
+
+static inline int buf_put_u64(struct buf *b, uint64_t v)
+{
+    uint8_t tmp[8];
+    le_store_u64(tmp, v);
+    return buf_put(b, tmp, sizeof tmp);
+}
+
+static inline const uint8_t *buf_get_bytes(struct buf_reader *r, size_t n)
+{
+    if (r->failed || n > r->len - r->pos) {
+        r->failed = true;
+        return NULL;
+    }
+    const uint8_t *p = r->data + r->pos;
+    r->pos += n;
+    return p;
+}
+
+static inline uint8_t buf_get_u8(struct buf_reader *r)
+{
+    const uint8_t *p = buf_get_bytes(r, 1);
+    return p != NULL ? p[0] : 0;
+}
+
+static inline uint32_t buf_get_u32(struct buf_reader *r)
+{
+    const uint8_t *p = buf_get_bytes(r, 4);
+    return p != NULL ? le_load_u32(p) : 0;
+}
+
+static inline uint64_t buf_get_u64(struct buf_reader *r)
+{
+    const uint8_t *p = buf_get_bytes(r, 8);
+    return p != NULL ? le_load_u64(p) : 0;
 }
 
 #endif
