@@ -67,7 +67,7 @@ void kv_blob_free(size_t *charge, struct kv_blob *b)
     }
 }
 
-struct kv_key *kv_key_alloc(size_t *charge, const uint8_t *key, size_t len)
+struct kv_key *kv_key_alloc(size_t *charge, const uint8_t *key, size_t len, uint64_t hash)
 {
     struct kv_key *k = kv_xalloc(sizeof *k + len);
     memset(k, 0, sizeof *k);
@@ -75,7 +75,7 @@ struct kv_key *kv_key_alloc(size_t *charge, const uint8_t *key, size_t len)
     if (len > 0) {
         memcpy(k->key, key, len);
     }
-    k->hash = hash_bytes(key, len);
+    k->hash = hash;
     charge_add(charge, kv_key_charge(len));
     return k;
 }

@@ -77,15 +77,15 @@ static bool memory_allows(struct kv_store *s, size_t growth)
 static void run_single(struct kv_store *s, uint64_t index, const struct kv_argv *cmd,
                        struct kv_reply *reply)
 {
-    if (kv_command_check(&s->cfg, s->log_clock_ms, cmd, reply) != 0) {
+    const struct kv_command *k = NULL;
+    if (kv_command_check(&s->cfg, s->log_clock_ms, cmd, reply, &k) != 0) {
         return;
     }
-    const struct kv_command *k = kv_command_find(cmd->argv[0], cmd->argv_len[0]);
-    if (k->info.deny_oom && !memory_allows(s, kv_command_growth_bytes(cmd))) {
+    if (k->info.deny_oom && !memory_allows(s, kv_command_growth_bytes(k, cmd))) {
         kv_reply_error(reply, KV_OOM_ERROR);
         return;
     }
-    kv_command_run(s, index, s->log_clock_ms, cmd, reply);
+    kv_command_run(s, k, index, s->log_clock_ms, cmd, reply);
 }
 
 static bool watches_hold(const struct kv_store *s, const Chorus__Command *m)
@@ -113,13 +113,13 @@ static int exec_check(struct kv_store *s, const Chorus__Command *m, struct kv_ar
         if (sub->n_multi > 0 || sub->n_watch_keys > 0 || argv_view(&s->arena, sub, &cmds[i]) != 0) {
             return ERR_INVALID;
         }
-        int rc = kv_command_check(&s->cfg, s->log_clock_ms, &cmds[i], reply);
+        const struct kv_command *k = NULL;
+        int rc = kv_command_check(&s->cfg, s->log_clock_ms, &cmds[i], reply, &k);
         kv_reply_reset(reply);
         if (rc != 0) {
             return rc;
         }
-        const struct kv_command *k = kv_command_find(cmds[i].argv[0], cmds[i].argv_len[0]);
-        growth += k->info.deny_oom ? kv_command_growth_bytes(&cmds[i]) : 0;
+        growth += k->info.deny_oom ? kv_command_growth_bytes(k, &cmds[i]) : 0;
     }
     *growth_out = growth;
     return 0;
@@ -144,7 +144,8 @@ static void run_exec(struct kv_store *s, uint64_t index, const Chorus__Command *
     }
     size_t pos = kv_reply_array_begin(reply);
     for (size_t i = 0; i < m->n_multi; i++) {
-        kv_command_run(s, index, s->log_clock_ms, &cmds[i], reply);
+        const struct kv_command *k = kv_command_find(cmds[i].argv[0], cmds[i].argv_len[0]);
+        kv_command_run(s, k, index, s->log_clock_ms, &cmds[i], reply);
     }
     kv_reply_array_end(reply, pos, (uint32_t)m->n_multi);
 }

@@ -32,7 +32,7 @@ int kv_cmd_hset(struct kv_ctx *c)
         return 0;
     }
     if (k == NULL) {
-        k = kv_key_create(c->rw, c->index, c->argv[1], c->argv_len[1], KV_TYPE_HASH);
+        k = kv_ctx_key_create(c, 1, KV_TYPE_HASH);
     }
     int64_t added = 0;
     for (int i = 2; i < c->argc; i += 2) {

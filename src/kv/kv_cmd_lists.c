@@ -22,7 +22,7 @@ static int push(struct kv_ctx *c, bool front)
         return 0;
     }
     if (k == NULL) {
-        k = kv_key_create(c->rw, c->index, c->argv[1], c->argv_len[1], KV_TYPE_LIST);
+        k = kv_ctx_key_create(c, 1, KV_TYPE_LIST);
     }
     for (int i = 2; i < c->argc; i++) {
         kv_list_push(&c->rw->memory_bytes, k->v.list, front, c->argv[i], c->argv_len[i]);

@@ -90,14 +90,20 @@ static void set_string_value(struct kv_ctx *c, struct kv_key *k, const uint8_t *
     k->version_index = c->index;
 }
 
-static struct kv_key *set_string(struct kv_ctx *c, int key_i, const uint8_t *v, size_t len)
+/* Sets argv[key_i], which kv_ctx_key found as k (NULL: absent), to a string. */
+static struct kv_key *set_string_found(struct kv_ctx *c, struct kv_key *k, int key_i,
+                                       const uint8_t *v, size_t len)
 {
-    struct kv_key *k = kv_ctx_key(c, key_i);
     if (k == NULL) {
-        k = kv_key_create(c->rw, c->index, c->argv[key_i], c->argv_len[key_i], KV_TYPE_STRING);
+        k = kv_ctx_key_create(c, key_i, KV_TYPE_STRING);
     }
     set_string_value(c, k, v, len);
     return k;
+}
+
+static struct kv_key *set_string(struct kv_ctx *c, int key_i, const uint8_t *v, size_t len)
+{
+    return set_string_found(c, kv_ctx_key(c, key_i), key_i, v, len);
 }
 
 int kv_cmd_set(struct kv_ctx *c)
@@ -135,7 +141,7 @@ int kv_cmd_set(struct kv_ctx *c)
         }
         return 0;
     }
-    k = set_string(c, 1, c->argv[2], c->argv_len[2]);
+    k = set_string_found(c, k, 1, c->argv[2], c->argv_len[2]); /* k: still the lookup's */
     if (o.has_expire) {
         kv_key_set_expire(c->rw, k, (uint64_t)o.expire_at_ms);
     } else if (!o.keepttl) {
@@ -180,7 +186,7 @@ static int incr_by(struct kv_ctx *c, int64_t by)
     char text[KV_INT64_DIGITS_MAX + 2];
     size_t len;
     kv_format_i64(v, text, &len);
-    set_string(c, 1, (const uint8_t *)text, len); /* keeps the expiry, as Redis does */
+    set_string_found(c, k, 1, (const uint8_t *)text, len); /* keeps the expiry, as Redis does */
     kv_reply_integer(c->reply, v);
     return 0;
 }
@@ -225,7 +231,7 @@ int kv_cmd_append(struct kv_ctx *c)
         return 0;
     }
     if (k == NULL) {
-        set_string(c, 1, c->argv[2], add);
+        set_string_found(c, NULL, 1, c->argv[2], add);
     } else if (add > 0) {
         struct kv_blob *b = kv_blob_concat(&c->rw->memory_bytes, k->v.str, c->argv[2], add);
         kv_blob_free(&c->rw->memory_bytes, k->v.str);

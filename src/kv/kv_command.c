@@ -63,18 +63,49 @@ static const struct kv_command_def command_table[] = {
 /* Command names are short; a longer name cannot match and is not lowered. */
 #define KV_COMMAND_NAME_LEN_MAX 16
 
+/* Lookup runs several times per command on every replica, so it is a perfect hash of
+ * (first letter, second letter, last letter, length), letters lowered, into 64 slots.
+ * command_slot[h] - 1 is the index in command_table of the name whose hash is h (0: no
+ * name). The multipliers are the first that give the 33 names distinct slots; a name
+ * added to the table without a slot here is still found, by the scan behind the hash
+ * (only slower): tests/kv/test_keys.c looks every name up in both cases. */
+#define KV_COMMAND_SLOTS 64
+static const uint8_t command_slot[KV_COMMAND_SLOTS] = {
+    0,  0, 11, 0,  31, 10, 28, 0,  25, 0, 0,  14, 0,  0,  0,  29, 0,  23, 4, 5, 19, 9,
+    16, 27, 20, 2, 26, 0,  0,  0,  12, 6, 0,  0,  0,  24, 0,  0,  7,  0, 0, 0,  0,  0,
+    18, 0,  0,  21, 13, 0,  8,  30, 3,  1, 22, 17, 0,  0,  33, 15, 0, 0, 32, 0,
+};
+
+static size_t name_slot(const uint8_t *name, size_t len)
+{
+    unsigned first = name[0] | 0x20u, second = name[1] | 0x20u, last = name[len - 1] | 0x20u;
+    return (first * 3 + second * 61 + last * 39 + len) & (KV_COMMAND_SLOTS - 1);
+}
+
+/* Every table name is lower-case letters only, and x | 0x20 is a lower-case letter
+ * exactly when x is that letter in either case: this is strncasecmp's equality. A
+ * longer name stops at want's terminator, which no byte | 0x20 equals. */
+static bool name_is(const char *want, const uint8_t *name, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((uint8_t)(name[i] | 0x20) != (uint8_t)want[i]) {
+            return false;
+        }
+    }
+    return want[len] == '\0';
+}
+
 static const struct kv_command_def *def_find(const uint8_t *name, size_t len)
 {
-    if (len == 0 || len > KV_COMMAND_NAME_LEN_MAX) {
-        return NULL;
+    if (len < 2 || len > KV_COMMAND_NAME_LEN_MAX) {
+        return NULL; /* every name has 3 letters or more */
     }
-    /* Every name is lower-case ASCII: a first letter that differs in more than its case
-     * bit rules the entry out before any string call (this runs several times per
-     * command on every replica). */
-    uint8_t first = name[0] | 0x20;
+    unsigned slot = command_slot[name_slot(name, len)];
+    if (slot != 0 && name_is(command_table[slot - 1].cmd.info.name, name, len)) {
+        return &command_table[slot - 1];
+    }
     for (size_t i = 0; i < ARRAY_COUNT(command_table); i++) {
-        const char *n = command_table[i].cmd.info.name;
-        if ((uint8_t)n[0] == first && strlen(n) == len && strncasecmp(n, (const char *)name, len) == 0) {
+        if (name_is(command_table[i].cmd.info.name, name, len)) {
             return &command_table[i];
         }
     }
@@ -169,10 +200,18 @@ void kv_reply_wrongtype(struct kv_reply *r)
 
 struct kv_key *kv_ctx_key(struct kv_ctx *c, int i)
 {
+    c->hashed_arg = i;
+    c->key_hash = hash_bytes(c->argv[i], c->argv_len[i]);
     if (c->rw != NULL) {
-        return kv_key_get_for_write(c->rw, c->now_ms, c->argv[i], c->argv_len[i]);
+        return kv_key_get_for_write_hashed(c->rw, c->now_ms, c->argv[i], c->argv_len[i], c->key_hash);
     }
-    return kv_key_get(c->ro, c->now_ms, c->argv[i], c->argv_len[i]);
+    return kv_key_get_hashed(c->ro, c->now_ms, c->argv[i], c->argv_len[i], c->key_hash);
+}
+
+struct kv_key *kv_ctx_key_create(struct kv_ctx *c, int i, enum kv_type t)
+{
+    uint64_t hash = i != 0 && c->hashed_arg == i ? c->key_hash : hash_bytes(c->argv[i], c->argv_len[i]);
+    return kv_key_create_hashed(c->rw, c->index, c->argv[i], c->argv_len[i], hash, t);
 }
 
 bool kv_ctx_wrongtype(struct kv_ctx *c, const struct kv_key *k, enum kv_type t)
@@ -222,8 +261,14 @@ static int check_limits(const struct kv_config *cfg, const struct kv_command_def
     return 0;
 }
 
+/* The table entry of k: cmd is struct kv_command_def's first member. */
+static const struct kv_command_def *def_of(const struct kv_command *k)
+{
+    return (const struct kv_command_def *)(const void *)k;
+}
+
 int kv_command_check(const struct kv_config *cfg, uint64_t now_ms, const struct kv_argv *cmd,
-                     struct kv_reply *err)
+                     struct kv_reply *err, const struct kv_command **found_out)
 {
     if (cmd->argc < 1) {
         kv_reply_error(err, "ERR empty command");
@@ -245,13 +290,16 @@ int kv_command_check(const struct kv_config *cfg, uint64_t now_ms, const struct 
     }
     struct kv_ctx c = {.cfg = cfg, .dry_run = true, .now_ms = now_ms, .argc = cmd->argc,
                        .argv = cmd->argv, .argv_len = cmd->argv_len, .reply = err};
-    return d->cmd.handler(&c);
+    rc = d->cmd.handler(&c);
+    if (found_out != NULL) {
+        *found_out = &d->cmd;
+    }
+    return rc;
 }
 
-void kv_command_run(struct kv_store *s, uint64_t index, uint64_t now_ms, const struct kv_argv *cmd,
-                    struct kv_reply *reply)
+void kv_command_run(struct kv_store *s, const struct kv_command *k, uint64_t index, uint64_t now_ms,
+                    const struct kv_argv *cmd, struct kv_reply *reply)
 {
-    const struct kv_command *k = kv_command_find(cmd->argv[0], cmd->argv_len[0]);
     ASSERT(k != NULL);
     struct kv_ctx c = {.cfg = &s->cfg, .ro = s, .rw = s, .now_ms = now_ms, .index = index,
                        .argc = cmd->argc, .argv = cmd->argv, .argv_len = cmd->argv_len,
@@ -262,12 +310,11 @@ void kv_command_run(struct kv_store *s, uint64_t index, uint64_t now_ms, const s
     ASSERT(rc == 0 && reply->bytes.len > before);
 }
 
-size_t kv_command_growth_bytes(const struct kv_argv *cmd)
+size_t kv_command_growth_bytes(const struct kv_command *k, const struct kv_argv *cmd)
 {
     /* Every argument may become stored bytes with the largest per-object overhead; one
      * slack covers a value the command makes up (an INCR result). */
-    const struct kv_command_def *d = def_find(cmd->argv[0], cmd->argv_len[0]);
-    ASSERT(d != NULL);
+    const struct kv_command_def *d = def_of(k);
     int argc = d->growth_argc > 0 ? MIN(cmd->argc, d->growth_argc) : cmd->argc;
     size_t total = KV_COMMAND_GROWTH_SLACK_BYTES;
     for (int i = 1; i < argc; i++) {
@@ -281,18 +328,18 @@ int kv_validate(const struct kv_config *cfg, const struct kv_argv *cmd, struct k
     struct kv_config filled;
     kv_config_fill(&filled, cfg);
     kv_reply_reset(error_out);
-    return kv_command_check(&filled, 0, cmd, error_out);
+    return kv_command_check(&filled, 0, cmd, error_out, NULL);
 }
 
 int kv_read(const struct kv_store *s, uint64_t now_ms, const struct kv_argv *cmd,
             struct kv_reply *reply_out)
 {
     kv_reply_reset(reply_out);
-    int rc = kv_command_check(&s->cfg, now_ms, cmd, reply_out);
+    const struct kv_command *k = NULL;
+    int rc = kv_command_check(&s->cfg, now_ms, cmd, reply_out, &k);
     if (rc != 0) {
         return rc;
     }
-    const struct kv_command *k = kv_command_find(cmd->argv[0], cmd->argv_len[0]);
     if (k->info.write) {
         kv_reply_errorf(reply_out, "ERR '%s' is not a read-only command", k->info.name);
         return ERR_INVALID;

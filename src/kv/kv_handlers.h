@@ -24,6 +24,8 @@ int kv_expire_parse(struct kv_ctx *c, struct kv_expire_opts *o);
 
 /* Shared lookups: the live key at argv[i] (reaping it when running a write). */
 struct kv_key *kv_ctx_key(struct kv_ctx *c, int i);
+/* Creates argv[i] as a new key of type t; the caller found it absent with kv_ctx_key. */
+struct kv_key *kv_ctx_key_create(struct kv_ctx *c, int i, enum kv_type t);
 /* 1 and a WRONGTYPE reply when k exists with another type than t. */
 bool kv_ctx_wrongtype(struct kv_ctx *c, const struct kv_key *k, enum kv_type t);
 

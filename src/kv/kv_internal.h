@@ -125,6 +125,10 @@ struct kv_ctx {
     const uint8_t *const *argv;
     const size_t *argv_len;
     struct kv_reply *reply;
+    /* kv_ctx_key's last lookup: argv[hashed_arg] hashes to key_hash (hashed_arg 0: none,
+     * argv[0] is the command name), so that kv_ctx_key_create does not hash it again. */
+    int hashed_arg;
+    uint64_t key_hash;
 };
 
 /* A handler returns 0 after emitting one reply value (possibly a runtime error such as
@@ -140,14 +144,18 @@ struct kv_command {
 
 /* kv_command.c */
 const struct kv_command *kv_command_find(const uint8_t *name, size_t len);
-/* Arity and limits, then the handler in dry-run mode. Errors as the handler's. */
+/* Arity and limits, then the handler in dry-run mode. Errors as the handler's. On
+ * success *found_out (when not NULL) is the command's table entry, so that the caller
+ * need not look the name up again. */
 int kv_command_check(const struct kv_config *cfg, uint64_t now_ms, const struct kv_argv *cmd,
-                     struct kv_reply *err);
-/* Runs a checked command against the store (rw set) at index and now_ms. */
-void kv_command_run(struct kv_store *s, uint64_t index, uint64_t now_ms, const struct kv_argv *cmd,
-                    struct kv_reply *reply);
-/* The bytes a command could add to the accounted memory at most. */
-size_t kv_command_growth_bytes(const struct kv_argv *cmd);
+                     struct kv_reply *err, const struct kv_command **found_out);
+/* Runs a checked command k (kv_command_find of its name) against the store (rw set) at
+ * index and now_ms. */
+void kv_command_run(struct kv_store *s, const struct kv_command *k, uint64_t index, uint64_t now_ms,
+                    const struct kv_argv *cmd, struct kv_reply *reply);
+/* The bytes command k (kv_command_find of its name) could add to the accounted memory at
+ * most. */
+size_t kv_command_growth_bytes(const struct kv_command *k, const struct kv_argv *cmd);
 bool kv_parse_i64(const uint8_t *p, size_t len, int64_t *out);
 bool kv_arg_is(const struct kv_ctx *c, int i, const char *word); /* case-insensitive */
 int kv_arg_i64(struct kv_ctx *c, int i, int64_t *out);           /* emits the error */
@@ -159,11 +167,16 @@ void kv_config_fill(struct kv_config *out, const struct kv_config *in);
 struct kv_key *kv_key_find(const struct kv_store *s, const uint8_t *key, size_t len);
 /* The live key (NULL when absent or expired at now_ms); never changes anything. */
 struct kv_key *kv_key_get(const struct kv_store *s, uint64_t now_ms, const uint8_t *key, size_t len);
-/* Like kv_key_get but removes an expired key it finds (writes only). */
-struct kv_key *kv_key_get_for_write(struct kv_store *s, uint64_t now_ms, const uint8_t *key,
-                                    size_t len);
 struct kv_key *kv_key_create(struct kv_store *s, uint64_t index, const uint8_t *key, size_t len,
                              enum kv_type type);
+/* The *_hashed forms take hash_bytes(key, len) from the caller, who hashed the key once
+ * for both the lookup and the creation of a missing key. */
+struct kv_key *kv_key_get_hashed(const struct kv_store *s, uint64_t now_ms, const uint8_t *key,
+                                 size_t len, uint64_t hash);
+struct kv_key *kv_key_get_for_write_hashed(struct kv_store *s, uint64_t now_ms, const uint8_t *key,
+                                           size_t len, uint64_t hash);
+struct kv_key *kv_key_create_hashed(struct kv_store *s, uint64_t index, const uint8_t *key,
+                                    size_t len, uint64_t hash, enum kv_type type);
 void kv_key_remove(struct kv_store *s, uint64_t index, struct kv_key *k);
 void kv_key_reap(struct kv_store *s, struct kv_key *k);
 void kv_key_set_expire(struct kv_store *s, struct kv_key *k, uint64_t expire_at_ms);
@@ -180,7 +193,8 @@ struct kv_blob *kv_blob_alloc(size_t *charge, const uint8_t *data, size_t len);
 struct kv_blob *kv_blob_concat(size_t *charge, const struct kv_blob *head, const uint8_t *tail,
                                size_t tail_len);
 void kv_blob_free(size_t *charge, struct kv_blob *b);
-struct kv_key *kv_key_alloc(size_t *charge, const uint8_t *key, size_t len);
+/* hash: hash_bytes(key, len), computed by the caller's lookup. */
+struct kv_key *kv_key_alloc(size_t *charge, const uint8_t *key, size_t len, uint64_t hash);
 void kv_key_free(size_t *charge, struct kv_key *k); /* and its value */
 void kv_value_free(size_t *charge, struct kv_key *k); /* only the value */
 struct kv_list *kv_list_alloc(void);

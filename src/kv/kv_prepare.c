@@ -78,11 +78,11 @@ static int normalize(const struct kv_config *cfg, uint64_t now_ms, const struct 
                      struct arena *a, ProtobufCBinaryData *small, size_t small_count,
                      Chorus__Command *out, struct kv_reply *err)
 {
-    int rc = kv_command_check(cfg, now_ms, cmd, err);
+    const struct kv_command *k = NULL;
+    int rc = kv_command_check(cfg, now_ms, cmd, err, &k);
     if (rc != 0) {
         return rc;
     }
-    const struct kv_command *k = kv_command_find(cmd->argv[0], cmd->argv_len[0]);
     struct kv_ctx c = {.cfg = cfg, .dry_run = true, .now_ms = now_ms, .argc = cmd->argc,
                        .argv = cmd->argv, .argv_len = cmd->argv_len, .reply = err};
     size_t slots = MAX((size_t)cmd->argc, KV_SET_REWRITE_ARGC_MAX);

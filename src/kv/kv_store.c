@@ -113,22 +113,34 @@ bool kv_key_expired(const struct kv_key *k, uint64_t now_ms)
     return k->expire_at_ms != 0 && k->expire_at_ms < now_ms;
 }
 
-struct kv_key *kv_key_find(const struct kv_store *s, const uint8_t *key, size_t len)
+static struct kv_key *key_find_hashed(const struct kv_store *s, const uint8_t *key, size_t len,
+                                      uint64_t hash)
 {
     struct kv_bytes b = {key, len};
-    return hashmap_find(&s->keys, hash_bytes(key, len), &b);
+    return hashmap_find(&s->keys, hash, &b);
+}
+
+struct kv_key *kv_key_find(const struct kv_store *s, const uint8_t *key, size_t len)
+{
+    return key_find_hashed(s, key, len, hash_bytes(key, len));
+}
+
+struct kv_key *kv_key_get_hashed(const struct kv_store *s, uint64_t now_ms, const uint8_t *key,
+                                 size_t len, uint64_t hash)
+{
+    struct kv_key *k = key_find_hashed(s, key, len, hash);
+    return k != NULL && !kv_key_expired(k, now_ms) ? k : NULL;
 }
 
 struct kv_key *kv_key_get(const struct kv_store *s, uint64_t now_ms, const uint8_t *key, size_t len)
 {
-    struct kv_key *k = kv_key_find(s, key, len);
-    return k != NULL && !kv_key_expired(k, now_ms) ? k : NULL;
+    return kv_key_get_hashed(s, now_ms, key, len, hash_bytes(key, len));
 }
 
-struct kv_key *kv_key_get_for_write(struct kv_store *s, uint64_t now_ms, const uint8_t *key,
-                                    size_t len)
+struct kv_key *kv_key_get_for_write_hashed(struct kv_store *s, uint64_t now_ms, const uint8_t *key,
+                                           size_t len, uint64_t hash)
 {
-    struct kv_key *k = kv_key_find(s, key, len);
+    struct kv_key *k = key_find_hashed(s, key, len, hash);
     if (k != NULL && kv_key_expired(k, now_ms)) {
         kv_key_reap(s, k);
         return NULL;
@@ -149,8 +161,15 @@ static void key_unlink_free(struct kv_store *s, struct kv_key *k)
 struct kv_key *kv_key_create(struct kv_store *s, uint64_t index, const uint8_t *key, size_t len,
                              enum kv_type type)
 {
-    DEBUG_ASSERT(kv_key_find(s, key, len) == NULL);
-    struct kv_key *k = kv_key_alloc(&s->memory_bytes, key, len);
+    return kv_key_create_hashed(s, index, key, len, hash_bytes(key, len), type);
+}
+
+struct kv_key *kv_key_create_hashed(struct kv_store *s, uint64_t index, const uint8_t *key,
+                                    size_t len, uint64_t hash, enum kv_type type)
+{
+    /* kv_check_invariants checks every key's hash; here only that the key is new. */
+    DEBUG_ASSERT(key_find_hashed(s, key, len, hash) == NULL);
+    struct kv_key *k = kv_key_alloc(&s->memory_bytes, key, len, hash);
     k->type = type;
     k->version_index = index;
     if (type == KV_TYPE_LIST) {

@@ -173,3 +173,34 @@ TEST(scan_order_survives_a_snapshot_reload)
     kvt_free(&a);
     kvt_free(&b);
 }
+
+TEST(every_command_name_is_found_in_any_case_and_nothing_else)
+{
+    static const char *const names[] = {
+        "get",    "set",     "del",      "exists",    "incr",  "decr",    "incrby",  "decrby",
+        "append", "strlen",  "mget",     "mset",      "expire", "pexpire", "expireat",
+        "pexpireat", "ttl",  "pttl",     "persist",   "type",  "dbsize",  "scan",    "lpush",
+        "rpush",  "lpop",    "rpop",     "lrange",    "llen",  "hset",    "hget",    "hdel",
+        "hgetall", "hlen",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char upper[32], mixed[32];
+        size_t n = strlen(names[i]);
+        for (size_t j = 0; j <= n; j++) {
+            upper[j] = (char)(names[i][j] >= 'a' ? names[i][j] - 32 : names[i][j]);
+            mixed[j] = j % 2 == 0 ? upper[j] : names[i][j];
+        }
+        const struct kv_command_info *info = kv_command_lookup((const uint8_t *)names[i], n);
+        CHECK(info != NULL && strcmp(info->name, names[i]) == 0);
+        CHECK(kv_command_lookup((const uint8_t *)upper, n) == info);
+        CHECK(kv_command_lookup((const uint8_t *)mixed, n) == info);
+        CHECK(kv_command_lookup((const uint8_t *)names[i], n - 1) == NULL ||
+              strcmp(kv_command_lookup((const uint8_t *)names[i], n - 1)->name, names[i]) != 0);
+    }
+    /* Bytes that only look like letters once their case bit is set, prefixes, extensions. */
+    static const char *const others[] = {"GE\x14", "s\x05t", "getx", "ge", "g", "", "Set\x20",
+                                         "hgetal", "pexpireatt", "ping", "multi", "chorus"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        CHECK(kv_command_lookup((const uint8_t *)others[i], strlen(others[i])) == NULL);
+    }
+}
