@@ -70,6 +70,50 @@ void request_free(struct request *req)
     }
 }
 
+/* A request for a new command: a spare one (its buffers kept, emptied) when there is
+ * one, so that a command costs no allocation. NULL when memory is out. */
+static struct request *request_take(struct server *s)
+{
+    struct request *r = s->spare_requests;
+    if (r == NULL) {
+        return request_new();
+    }
+    s->spare_requests = r->next;
+    s->spare_requests_count--;
+    struct kv_reply reply = r->reply;
+    struct buf entry = r->entry;
+    memset(r, 0, sizeof *r);
+    r->reply = reply;
+    r->entry = entry;
+    kv_reply_reset(&r->reply);
+    buf_reset(&r->entry);
+    return r;
+}
+
+/* Frees an answered request (owned by the caller), or keeps it as a spare. */
+static void request_recycle(struct server *s, struct request *r)
+{
+    if (s->spare_requests_count == SERVER_SPARE_REQUESTS_MAX || r->held != NULL ||
+        r->reply.bytes.cap > SERVER_SPARE_REQUEST_BYTES_MAX ||
+        r->entry.cap > SERVER_SPARE_REQUEST_BYTES_MAX) {
+        request_free(r);
+        return;
+    }
+    r->next = s->spare_requests;
+    s->spare_requests = r;
+    s->spare_requests_count++;
+}
+
+void clients_free_spares(struct server *s)
+{
+    while (s->spare_requests != NULL) {
+        struct request *r = s->spare_requests;
+        s->spare_requests = r->next;
+        request_free(r);
+    }
+    s->spare_requests_count = 0;
+}
+
 struct conn_info *clients_conn_info(struct conn *c)
 {
     return &c->info;
@@ -222,7 +266,6 @@ static void start_write(struct conn *c)
 
 void clients_flush(struct server *s, struct conn *c)
 {
-    (void)s;
     while (c->head != NULL && c->head->done) {
         struct request *r = c->head;
         c->head = r->next;
@@ -231,7 +274,7 @@ void clients_flush(struct server *s, struct conn *c)
         }
         write_reply(c, &r->reply);
         c->close_after_write |= r->close_after;
-        request_free(r);
+        request_recycle(s, r);
     }
     start_write(c);
 }
@@ -285,7 +328,7 @@ static void reply_now(struct conn *c, const struct kv_reply *r, bool close_after
         c->close_after_write |= close_after;
         return;
     }
-    struct request *req = request_new();
+    struct request *req = request_take(c->s);
     if (req == NULL) {
         conn_close(c);
         return;
@@ -318,7 +361,7 @@ static void reply_status(struct conn *c, const char *text)
  * memory is out. */
 static struct request *enqueue_new(struct conn *c)
 {
-    struct request *req = request_new();
+    struct request *req = request_take(c->s);
     if (req == NULL) {
         reply_error(c, "ERR out of memory");
         return NULL;

@@ -1132,6 +1132,7 @@ void server_destroy(struct server *s)
         request_free(write_at(s, i)->req);
     }
     free(s->writes);
+    clients_free_spares(s);
     storage_close(&s->storage);
     link_table_destroy(s->links);
     admin_rpc_free(&s->admin_rpc);

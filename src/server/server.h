@@ -50,6 +50,9 @@
 #define SERVER_FORWARD_ARGS_MAX 1024
 #define SERVER_OUTPUT_BYTES_MAX (256u << 20) /* a client that reads nothing is closed */
 #define SERVER_CLIENT_NAME_BYTES_MAX 128
+/* Answered requests kept for reuse (clients.c), and the largest buffer one may keep. */
+#define SERVER_SPARE_REQUESTS_MAX 1024
+#define SERVER_SPARE_REQUEST_BYTES_MAX 4096
 
 struct conn;
 
@@ -197,6 +200,9 @@ struct server {
     uint32_t connections_count;
     struct conn *conns;        /* every open RESP connection (clients.c) */
     struct conn *flush_list;   /* connections with replies completed since the last flush */
+    struct request *spare_requests; /* owned: answered requests kept for reuse, linked by
+                                       next, with their buffers (clients.c) */
+    size_t spare_requests_count;
     struct buf scratch;        /* entry encoding */
     struct buf msg;            /* link message encoding */
     struct buf datagram;
@@ -284,6 +290,8 @@ void request_complete(struct server *s, struct request *req, const struct kv_rep
 void request_complete_error(struct server *s, struct request *req, const char *text);
 struct request *request_new(void);
 void request_free(struct request *req);
+/* Frees the spare requests (server_destroy). */
+void clients_free_spares(struct server *s);
 struct cmd_copy *cmd_copy_new(int argc, const uint8_t *const *argv, const size_t *lens);
 void cmd_copy_free(struct cmd_copy *c);
 

@@ -202,6 +202,9 @@ void sessions_registered(struct server *s, struct request *reg, const struct kv_
 
 bool sessions_final(struct server *s, struct request *req, const struct kv_reply *reply)
 {
+    if (!kv_reply_is_error(reply)) {
+        return false; /* the common case, decided without walking the reply */
+    }
     bool expired = error_prefix(reply, "SESSIONEXPIRED");
     if (!expired && !error_prefix(reply, "EVICTED")) {
         return false;
