@@ -129,10 +129,17 @@ static void pack_simple(const void *msg, struct pb_writer *w)
     pb_put_uint(w, 8, m->session_ack);
 }
 
+/* Varint fields pack_simple writes: client_id, seq, now_ms, session_ack. */
+#define KV_PREPARE_SIMPLE_SCALARS 4
+
 static int pack(const Chorus__Command *m, struct buf *entry_out)
 {
     if (m->n_multi == 0 && m->n_watch_keys == 0 && m->n_watch_versions == 0) {
-        return pb_encode(entry_out, pack_simple, m) == 0 ? 0 : ERR_NOMEM;
+        size_t bound = KV_PREPARE_SIMPLE_SCALARS * PB_VARINT_FIELD_BYTES_MAX;
+        for (size_t i = 0; i < m->n_argv; i++) {
+            bound += PB_BYTES_HEADER_BYTES_MAX + m->argv[i].len;
+        }
+        return pb_encode_bounded(entry_out, pack_simple, m, bound) == 0 ? 0 : ERR_NOMEM;
     }
     size_t n = chorus__command__get_packed_size(m);
     uint8_t *p = buf_extend(entry_out, n);

@@ -66,9 +66,26 @@ static void encode_message(const void *msg, struct pb_writer *out)
     pb_put_uint(out, 27, m->log_lost);
 }
 
+/* Varint fields of RaftMessage (all but entries, chunk and config) and of Entry. */
+#define RAFT_CODEC_MESSAGE_SCALARS 24
+#define RAFT_CODEC_ENTRY_SCALARS 3
+
+/* At least the encoded size of m, so that it is written in one pass. */
+static size_t encoded_size_bound(const struct raft_message *m)
+{
+    size_t entry_fixed = PB_BYTES_HEADER_BYTES_MAX + RAFT_CODEC_ENTRY_SCALARS * PB_VARINT_FIELD_BYTES_MAX +
+                         PB_BYTES_HEADER_BYTES_MAX;
+    size_t bound = RAFT_CODEC_MESSAGE_SCALARS * PB_VARINT_FIELD_BYTES_MAX +
+                   2 * PB_BYTES_HEADER_BYTES_MAX + m->data_len + m->config_len;
+    for (uint32_t i = 0; i < m->entries_count; i++) {
+        bound += entry_fixed + m->entries[i].data_len;
+    }
+    return bound;
+}
+
 int raft_codec_encode(const struct raft_message *m, struct buf *out)
 {
-    return pb_encode(out, encode_message, m) == 0 ? 0 : ERR_NOMEM;
+    return pb_encode_bounded(out, encode_message, m, encoded_size_bound(m)) == 0 ? 0 : ERR_NOMEM;
 }
 
 /* ---- decoding ---- */

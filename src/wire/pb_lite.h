@@ -42,6 +42,9 @@ static inline bool pb_reader_more(const struct pb_reader *r)
 
 static inline uint64_t pb_read_varint(struct pb_reader *r)
 {
+    if (r->p < r->end && *r->p < 0x80) {
+        return *r->p++; /* one byte: every key here, most lengths and small values */
+    }
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64 && r->p < r->end; shift += 7) {
         uint8_t b = *r->p++;
@@ -106,9 +109,10 @@ static inline size_t pb_varint_size(uint64_t v)
     return n;
 }
 
-/* Writing is done twice over the same code: a counting pass (p NULL) sizes the
- * message, then the bytes are written into space reserved once, with no per-field
- * bounds checks or buffer growth. */
+/* Writing needs no per-field bounds checks or buffer growth: either a counting pass
+ * (p NULL) sizes the message and the same code then writes into space reserved once
+ * (pb_encode), or the caller knows a bound on the size and the message is written in
+ * one pass into that much reserved space (pb_encode_bounded). */
 struct pb_writer {
     uint8_t *p;   /* NULL: count only */
     size_t size;  /* bytes counted or written */
@@ -116,16 +120,18 @@ struct pb_writer {
 
 static inline void pb_put_varint(struct pb_writer *w, uint64_t v)
 {
-    size_t n = pb_varint_size(v);
-    if (w->p != NULL) {
-        uint8_t *p = w->p + w->size;
-        while (v >= 0x80) {
-            *p++ = (uint8_t)(v | 0x80);
-            v >>= 7;
-        }
-        *p = (uint8_t)v;
+    if (w->p == NULL) {
+        w->size += pb_varint_size(v);
+        return;
     }
-    w->size += n;
+    uint8_t *start = w->p + w->size;
+    uint8_t *p = start;
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    w->size += (size_t)(p - start);
 }
 
 static inline void pb_put_raw(struct pb_writer *w, const uint8_t *data, size_t len)
@@ -135,6 +141,12 @@ static inline void pb_put_raw(struct pb_writer *w, const uint8_t *data, size_t l
     }
     w->size += len;
 }
+
+/* The most bytes a varint field (key and value) takes, for pb_encode_bounded's callers;
+ * a field number below 2^11 has a key of at most 2 bytes. */
+#define PB_VARINT_FIELD_BYTES_MAX (2 + 10)
+/* The most bytes the key and length of a length-delimited field take (same numbers). */
+#define PB_BYTES_HEADER_BYTES_MAX (2 + 10)
 
 /* A varint field, left out when zero (protobuf 3 scalars). */
 static inline void pb_put_uint(struct pb_writer *w, uint32_t field, uint64_t v)
@@ -176,6 +188,21 @@ static inline int pb_encode(struct buf *out, void (*put)(const void *msg, struct
     }
     put(msg, &w);
     ASSERT(w.size == size);
+    return 0;
+}
+
+/* Appends msg to out in one pass: put(msg, w) writes into bound_bytes reserved first,
+ * which must be at least the message's size (asserted). 0, or -1 when out cannot grow. */
+static inline int pb_encode_bounded(struct buf *out, void (*put)(const void *msg, struct pb_writer *w),
+                                    const void *msg, size_t bound_bytes)
+{
+    if (buf_reserve(out, bound_bytes) != 0) {
+        return -1;
+    }
+    struct pb_writer w = {.p = out->data + out->len, .size = 0};
+    put(msg, &w);
+    ASSERT(w.size <= bound_bytes);
+    out->len += w.size;
     return 0;
 }
 
