@@ -19,6 +19,9 @@
 
 /* The first argument array holds this many; it grows with arguments actually read. */
 #define ARGS_CAP_INITIAL 16
+/* Header numbers with at most this many digits cannot overflow a long long, so the
+ * one-pass header parser (fast_header) takes them. */
+#define FAST_HEADER_DIGITS_MAX 18
 
 /* Step results inside the parser. */
 enum {
@@ -235,17 +238,62 @@ static int find_header_line(struct resp_parser *p, size_t *line_end, const char 
     return STEP_PROGRESS;
 }
 
+/* The common header in one pass: at the cursor the byte `type`, 1 to
+ * FAST_HEADER_DIGITS_MAX digits without a leading zero (or a lone "0"), then '\r' and
+ * one more byte, within the inline limit. Sets *line_end (the '\r') and *value, which
+ * are what find_header_line and resp_parse_ll give for such a line. False for anything
+ * else (a sign, another byte, a long or unfinished line): the general path then parses
+ * or refuses it. */
+static bool fast_header(const struct resp_parser *p, uint8_t type, size_t *line_end,
+                        long long *value)
+{
+    const uint8_t *s = p->in.data + p->cursor + 1;
+    size_t avail = p->in.len - p->cursor - 1; /* bytes after the type byte */
+    if (p->in.data[p->cursor] != type) {
+        return false;
+    }
+    size_t n = 0;
+    long long v = 0;
+    while (n < avail && n < FAST_HEADER_DIGITS_MAX && s[n] >= '0' && s[n] <= '9') {
+        v = v * 10 + (s[n] - '0');
+        n++;
+    }
+    if (n == 0 || n + 2 > avail || s[n] != '\r' || (s[0] == '0' && n > 1) ||
+        n + 1 > p->limits.inline_size_bytes_max) {
+        return false;
+    }
+    *line_end = p->cursor + 1 + n;
+    *value = v;
+    return true;
+}
+
+/* The header line at the cursor and its number: STEP_PROGRESS with *line_end and, when
+ * *number_ok, *value (resp_parse_ll's rules); STEP_NEED_MORE; or an error. */
+static int header_number(struct resp_parser *p, uint8_t type, const char *too_big,
+                         size_t *line_end, long long *value, bool *number_ok)
+{
+    if (fast_header(p, type, line_end, value)) {
+        *number_ok = true;
+        return STEP_PROGRESS;
+    }
+    int rc = find_header_line(p, line_end, too_big);
+    if (rc == STEP_PROGRESS) {
+        const uint8_t *digits = p->in.data + p->cursor + 1;
+        *number_ok = resp_parse_ll(digits, *line_end - p->cursor - 1, value);
+    }
+    return rc;
+}
+
 static int parse_multibulk_header(struct resp_parser *p)
 {
     size_t line_end = 0;
-    int rc = find_header_line(p, &line_end, "too big mbulk count string");
+    long long count = 0;
+    bool number_ok = false;
+    int rc = header_number(p, '*', "too big mbulk count string", &line_end, &count, &number_ok);
     if (rc != STEP_PROGRESS) {
         return rc;
     }
-    long long count = 0;
-    const uint8_t *digits = p->in.data + p->cursor + 1;
-    if (!resp_parse_ll(digits, line_end - p->cursor - 1, &count) ||
-        count > (long long)p->limits.multibulk_count_max) {
+    if (!number_ok || count > (long long)p->limits.multibulk_count_max) {
         return fail(p, ERR_MALFORMED, "invalid multibulk length");
     }
     advance(p, line_end + 2);
@@ -263,7 +311,9 @@ static int parse_multibulk_header(struct resp_parser *p)
 static int parse_bulk_header(struct resp_parser *p)
 {
     size_t line_end = 0;
-    int rc = find_header_line(p, &line_end, "too big bulk count string");
+    long long size = 0;
+    bool number_ok = false;
+    int rc = header_number(p, '$', "too big bulk count string", &line_end, &size, &number_ok);
     if (rc != STEP_PROGRESS) {
         return rc;
     }
@@ -276,10 +326,7 @@ static int parse_bulk_header(struct resp_parser *p)
         snprintf(text, sizeof text, "expected '$', got '%c'", got);
         return fail(p, ERR_MALFORMED, text);
     }
-    long long size = 0;
-    const uint8_t *digits = p->in.data + p->cursor + 1;
-    if (!resp_parse_ll(digits, line_end - p->cursor - 1, &size) || size < 0 ||
-        size > (long long)p->limits.bulk_size_bytes_max) {
+    if (!number_ok || size < 0 || size > (long long)p->limits.bulk_size_bytes_max) {
         return fail(p, ERR_MALFORMED, "invalid bulk length");
     }
     advance(p, line_end + 2);
