@@ -37,15 +37,28 @@ static bool bin_is(const ProtobufCBinaryData *b, const char *word)
     return true;
 }
 
-/* Points an argv view at the decoded arguments; arrays from the arena. */
-static int argv_view(struct arena *a, const Chorus__Command *m, struct kv_argv *out)
+/* Arguments a command's view keeps on the stack; a longer one's arrays come from the
+ * arena. */
+#define KV_ARGV_VIEW_SMALL_COUNT 16
+
+/* Room for a small argv view. */
+struct argv_small {
+    const uint8_t *argv[KV_ARGV_VIEW_SMALL_COUNT];
+    size_t lens[KV_ARGV_VIEW_SMALL_COUNT];
+};
+
+/* Points an argv view at the decoded arguments; arrays in small (may be NULL) when they
+ * fit, else from the arena. */
+static int argv_view(struct arena *a, struct argv_small *small, const Chorus__Command *m,
+                     struct kv_argv *out)
 {
     if (m->n_argv > INT32_MAX) {
         return ERR_TOO_LARGE;
     }
     size_t n = MAX(m->n_argv, 1);
-    const uint8_t **argv = arena_alloc(a, n * sizeof *argv);
-    size_t *lens = arena_alloc(a, n * sizeof *lens);
+    bool fits = small != NULL && n <= KV_ARGV_VIEW_SMALL_COUNT;
+    const uint8_t **argv = fits ? small->argv : arena_alloc(a, n * sizeof *argv);
+    size_t *lens = fits ? small->lens : arena_alloc(a, n * sizeof *lens);
     if (argv == NULL || lens == NULL) {
         return ERR_NOMEM;
     }
@@ -110,7 +123,7 @@ static int exec_check(struct kv_store *s, const Chorus__Command *m, struct kv_ar
     size_t growth = 0;
     for (size_t i = 0; i < m->n_multi; i++) {
         const Chorus__Command *sub = m->multi[i];
-        if (sub->n_multi > 0 || sub->n_watch_keys > 0 || argv_view(&s->arena, sub, &cmds[i]) != 0) {
+        if (sub->n_multi > 0 || sub->n_watch_keys > 0 || argv_view(&s->arena, NULL, sub, &cmds[i]) != 0) {
             return ERR_INVALID;
         }
         const struct kv_command *k = NULL;
@@ -158,7 +171,8 @@ static void run_command(struct kv_store *s, uint64_t index, const Chorus__Comman
         return;
     }
     struct kv_argv cmd;
-    if (m->n_multi > 0 || m->n_watch_keys > 0 || argv_view(&s->arena, m, &cmd) != 0) {
+    struct argv_small small;
+    if (m->n_multi > 0 || m->n_watch_keys > 0 || argv_view(&s->arena, &small, m, &cmd) != 0) {
         kv_reply_error(reply, "ERR malformed command entry");
         return;
     }

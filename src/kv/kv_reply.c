@@ -166,6 +166,14 @@ static bool skip_value(struct buf_reader *rd, int depth)
 
 bool kv_reply_valid(const uint8_t *data, size_t len)
 {
+    /* A lone string or nil (almost every reply) is checked by its length alone. */
+    if (len >= 5 && (data[0] == KV_REPLY_STATUS || data[0] == KV_REPLY_ERROR ||
+                     data[0] == KV_REPLY_BULK)) {
+        return le_load_u32(data + 1) == len - 5;
+    }
+    if (len == 1 && (data[0] == KV_REPLY_NIL || data[0] == KV_REPLY_NIL_ARRAY)) {
+        return true;
+    }
     struct buf_reader rd = buf_reader_make(data, len);
     return len > 0 && skip_value(&rd, 0) && buf_reader_left(&rd) == 0;
 }
