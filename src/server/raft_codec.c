@@ -258,30 +258,17 @@ static bool lite_scalar(struct raft_message *m, uint32_t field, uint64_t v)
     return true;
 }
 
-/* The fast path: one pass to count the entries, one to read everything in place (data
- * points into the message). 1 when it decoded, 0 when the slow path must decide (an
- * unexpected wire type or a malformed field), or an error. */
-static int decode_lite(const uint8_t *data, size_t len, struct raft_codec_decoded *out)
+/* decode_pass's answer when the message has more entries than the room given. */
+#define LITE_MORE_ENTRIES 2
+
+/* Reads everything in place (data points into the message), entries into out->entries,
+ * which has room for entries_cap: 1 when it decoded, 0 when the slow path must decide
+ * (an unexpected wire type or a malformed field), LITE_MORE_ENTRIES. */
+static int decode_pass(const uint8_t *data, size_t len, struct raft_codec_decoded *out,
+                       size_t entries_cap)
 {
-    struct pb_reader r = pb_reader_make(data, len);
-    size_t n_entries = 0;
-    while (pb_reader_more(&r)) {
-        uint32_t field = 0;
-        uint32_t type = pb_read_key(&r, &field);
-        n_entries += field == 12 && type == PB_BYTES;
-        pb_skip(&r, type);
-    }
-    if (r.failed) {
-        return 0;
-    }
-    if (n_entries > RAFT_CODEC_ENTRIES_MAX) {
-        return ERR_TOO_LARGE;
-    }
-    if (n_entries > 0 && (out->entries = calloc(n_entries, sizeof *out->entries)) == NULL) {
-        return ERR_NOMEM;
-    }
     struct raft_message *m = &out->msg;
-    r = pb_reader_make(data, len);
+    struct pb_reader r = pb_reader_make(data, len);
     while (pb_reader_more(&r)) {
         uint32_t field = 0;
         uint32_t type = pb_read_key(&r, &field);
@@ -293,6 +280,9 @@ static int decode_lite(const uint8_t *data, size_t len, struct raft_codec_decode
         } else if (type == PB_BYTES && (field == 12 || field == 23 || field == 25)) {
             size_t n = 0;
             const uint8_t *p = pb_read_bytes(&r, &n);
+            if (field == 12 && m->entries_count == entries_cap) {
+                return LITE_MORE_ENTRIES;
+            }
             if (field == 12 && !lite_entry(p, n, &out->entries[m->entries_count++])) {
                 return 0;
             }
@@ -312,6 +302,37 @@ static int decode_lite(const uint8_t *data, size_t len, struct raft_codec_decode
     }
     m->entries = out->entries;
     return r.failed ? 0 : 1;
+}
+
+/* The fast path: one pass into the inline entries; a message with more entries is
+ * counted first and read again into an allocated array. 1 when it decoded, 0 when the
+ * slow path must decide, or an error. */
+static int decode_lite(const uint8_t *data, size_t len, struct raft_codec_decoded *out)
+{
+    out->entries = out->inline_entries;
+    int rc = decode_pass(data, len, out, RAFT_CODEC_INLINE_ENTRIES);
+    if (rc != LITE_MORE_ENTRIES) {
+        return rc;
+    }
+    memset(out, 0, sizeof *out);
+    struct pb_reader r = pb_reader_make(data, len);
+    size_t n_entries = 0;
+    while (pb_reader_more(&r)) {
+        uint32_t field = 0;
+        uint32_t type = pb_read_key(&r, &field);
+        n_entries += field == 12 && type == PB_BYTES;
+        pb_skip(&r, type);
+    }
+    if (r.failed) {
+        return 0;
+    }
+    if (n_entries > RAFT_CODEC_ENTRIES_MAX) {
+        return ERR_TOO_LARGE;
+    }
+    if ((out->entries = calloc(n_entries, sizeof *out->entries)) == NULL) {
+        return ERR_NOMEM;
+    }
+    return decode_pass(data, len, out, n_entries);
 }
 
 int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded *out)
@@ -335,7 +356,9 @@ int raft_codec_decode(const uint8_t *data, size_t len, struct raft_codec_decoded
 
 void raft_codec_free(struct raft_codec_decoded *d)
 {
-    free(d->entries);
+    if (d->entries != d->inline_entries) {
+        free(d->entries);
+    }
     if (d->unpacked != NULL) {
         chorus__raft_message__free_unpacked(d->unpacked, NULL);
     }

@@ -22,11 +22,15 @@
 
 #define RAFT_CODEC_ENTRIES_MAX 4096
 #define RAFT_CODEC_CHUNK_BYTES_MAX (1u << 20) /* InstallSnapshot payload per message */
+/* Entries a decoded message holds in itself; more are allocated. */
+#define RAFT_CODEC_INLINE_ENTRIES 128
 
-/* A decoded message. Its entries and their data belong to it until raft_codec_free. */
+/* A decoded message. Its entries and their data belong to it until raft_codec_free; it
+ * must not be copied (entries may point into it). */
 struct raft_codec_decoded {
     struct raft_message msg;
-    struct raft_entry *entries; /* owned */
+    struct raft_entry *entries; /* inline_entries, or owned */
+    struct raft_entry inline_entries[RAFT_CODEC_INLINE_ENTRIES];
     void *unpacked;             /* owned protobuf-c message the data points into (slow
                                  * path), or NULL when it points into the bytes */
 };
