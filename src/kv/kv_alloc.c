@@ -267,44 +267,6 @@ static int key_ptr_cmp(const void *a, const void *b)
     return kv_key_compare(*(const struct kv_key *const *)a, *(const struct kv_key *const *)b);
 }
 
-/* A key with its hash beside it: the sort compares hashes inside the array rather than
- * through a pointer to each key (a cache miss per comparison, most of the time a
- * 100,000-key snapshot took). */
-struct hashed_key {
-    uint64_t hash;
-    const struct kv_key *key;
-};
-
-static int hashed_key_cmp(const void *a, const void *b)
-{
-    const struct hashed_key *x = a, *y = b;
-    if (x->hash != y->hash) {
-        return x->hash < y->hash ? -1 : 1;
-    }
-    return kv_key_compare(x->key, y->key);
-}
-
-void kv_sort_keys(struct kv_vec *keys)
-{
-    if (keys->len < 2) {
-        return;
-    }
-    struct hashed_key *pairs = malloc(keys->len * sizeof *pairs);
-    if (pairs == NULL) {
-        qsort(keys->items, keys->len, sizeof *keys->items, key_ptr_cmp); /* same order */
-        return;
-    }
-    for (size_t i = 0; i < keys->len; i++) {
-        const struct kv_key *k = keys->items[i];
-        pairs[i] = (struct hashed_key){.hash = k->hash, .key = k};
-    }
-    qsort(pairs, keys->len, sizeof *pairs, hashed_key_cmp);
-    for (size_t i = 0; i < keys->len; i++) {
-        keys->items[i] = (void *)pairs[i].key;
-    }
-    free(pairs);
-}
-
 static int field_cmp(const void *a, const void *b)
 {
     const struct kv_field *fa = *(const struct kv_field *const *)a;
@@ -326,6 +288,84 @@ void kv_hash_sorted_fields(const struct kv_hash *h, struct kv_vec *out)
     if (out->len > 1) {
         qsort(out->items, out->len, sizeof *out->items, field_cmp);
     }
+}
+
+/* A key with its hash beside it: the sort reads hashes inside the array rather than
+ * through a pointer to each key (a cache miss per comparison, most of the time a
+ * 100,000-key snapshot took). */
+struct hashed_key {
+    uint64_t hash;
+    const struct kv_key *key;
+};
+
+/* Below this many keys kv_sort_keys calls qsort; above, the radix sort's fixed cost (8
+ * passes over 256 counters) is the smaller one. */
+#define KV_KEYS_RADIX_SORT_MIN 64
+#define KV_RADIX_BITS 8
+#define KV_RADIX_BUCKETS (1u << KV_RADIX_BITS)
+
+/* One stable pass of the LSD radix sort: from into to by the byte of hash at shift. */
+static void radix_pass(const struct hashed_key *from, struct hashed_key *to, size_t n,
+                       unsigned shift)
+{
+    size_t start[KV_RADIX_BUCKETS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        start[(from[i].hash >> shift) & (KV_RADIX_BUCKETS - 1)]++;
+    }
+    size_t sum = 0;
+    for (size_t d = 0; d < KV_RADIX_BUCKETS; d++) {
+        size_t c = start[d];
+        start[d] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++) {
+        to[start[(from[i].hash >> shift) & (KV_RADIX_BUCKETS - 1)]++] = from[i];
+    }
+}
+
+/* Sorts n pairs by hash (8 stable byte passes between a and tmp, an even number, so the
+ * result ends in a), then puts keys that share a hash (rare) in kv_key_compare order. */
+static void radix_sort(struct hashed_key *a, struct hashed_key *tmp, size_t n)
+{
+    struct hashed_key *from = a, *to = tmp;
+    for (unsigned shift = 0; shift < 64; shift += KV_RADIX_BITS) {
+        radix_pass(from, to, n, shift);
+        struct hashed_key *t = from;
+        from = to;
+        to = t;
+    }
+    ASSERT(from == a);
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && a[j - 1].hash == a[j].hash; j--) {
+            if (kv_key_compare(a[j - 1].key, a[j].key) < 0) {
+                break;
+            }
+            struct hashed_key t = a[j - 1];
+            a[j - 1] = a[j];
+            a[j] = t;
+        }
+    }
+}
+
+void kv_sort_keys(struct kv_vec *keys)
+{
+    size_t n = keys->len;
+    struct hashed_key *pairs = n >= KV_KEYS_RADIX_SORT_MIN ? malloc(2 * n * sizeof *pairs) : NULL;
+    if (pairs == NULL) {
+        if (n > 1) {
+            qsort(keys->items, n, sizeof *keys->items, key_ptr_cmp); /* same order */
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct kv_key *k = keys->items[i];
+        pairs[i] = (struct hashed_key){.hash = k->hash, .key = k};
+    }
+    radix_sort(pairs, pairs + n, n);
+    for (size_t i = 0; i < n; i++) {
+        keys->items[i] = (void *)pairs[i].key;
+    }
+    free(pairs);
 }
 
 /* ---- sessions ---- */
