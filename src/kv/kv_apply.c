@@ -244,6 +244,24 @@ static bool decode_simple(const uint8_t *entry, size_t len, Chorus__Command *m,
     m->argv = args;
     struct pb_reader r = pb_reader_make(entry, len);
     while (pb_reader_more(&r)) {
+        /* The keys kv_prepare writes are one byte each: taken straight from the byte. A
+         * field written any other way (a longer key, an unknown or repeated field, too
+         * many arguments) goes the general way below, with the same result. */
+        uint8_t key = *r.p;
+        if (key == (4 << 3 | PB_BYTES) && m->n_argv < KV_FAST_DECODE_ARGS_MAX) {
+            r.p++;
+            ProtobufCBinaryData *a = &args[m->n_argv++];
+            a->data = (uint8_t *)pb_read_bytes(&r, &a->len);
+            continue;
+        }
+        if (key == (1 << 3 | PB_VARINT) || key == (2 << 3 | PB_VARINT) || key == (3 << 3 | PB_VARINT) ||
+            key == (8 << 3 | PB_VARINT)) {
+            r.p++;
+            uint64_t v = pb_read_varint(&r);
+            *(key == (1 << 3) ? &m->client_id : key == (2 << 3) ? &m->seq : key == (3 << 3) ? &m->now_ms
+                                                                                         : &m->session_ack) = v;
+            continue;
+        }
         uint32_t field = 0;
         uint32_t type = pb_read_key(&r, &field);
         bool scalar = field == 1 || field == 2 || field == 3 || field == 8;

@@ -21,10 +21,13 @@ void kv_reply_reset(struct kv_reply *r) { buf_reset(&r->bytes); }
 static void put_string(struct kv_reply *r, char tag, const void *data, size_t len)
 {
     ASSERT(len <= UINT32_MAX);
-    buf_put_u8(&r->bytes, (uint8_t)tag);
-    buf_put_u32(&r->bytes, (uint32_t)len);
-    buf_put(&r->bytes, data, len);
-    ASSERT(!r->bytes.failed);
+    uint8_t *p = buf_extend(&r->bytes, 5 + len);
+    ASSERT(p != NULL && !r->bytes.failed);
+    p[0] = (uint8_t)tag;
+    le_store_u32(p + 1, (uint32_t)len);
+    if (len > 0) {
+        memcpy(p + 5, data, len);
+    }
 }
 
 void kv_reply_status(struct kv_reply *r, const char *text)

@@ -34,10 +34,18 @@ static int put_line_ll(struct buf *out, char type, long long v)
 /* Writes "<type><text>\r\n". */
 static int put_line(struct buf *out, char type, const void *text, size_t len)
 {
-    buf_put_u8(out, (uint8_t)type);
-    buf_put(out, text, len);
-    buf_put(out, "\r\n", 2);
-    return out->failed ? ERR_NOMEM : 0;
+    uint8_t *p = len <= SIZE_MAX - 3 ? buf_extend(out, len + 3) : NULL;
+    if (p == NULL) {
+        out->failed = true;
+        return ERR_NOMEM;
+    }
+    p[0] = (uint8_t)type;
+    if (len > 0) {
+        memcpy(p + 1, text, len);
+    }
+    p[len + 1] = '\r';
+    p[len + 2] = '\n';
+    return 0;
 }
 
 static long long count_ll(size_t count)
@@ -46,9 +54,20 @@ static long long count_ll(size_t count)
     return (long long)count;
 }
 
+/* A simple string is short ("OK", "QUEUED"): a loop, not two memchr calls. */
+static bool has_line_break(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\r' || text[i] == '\n') {
+            return true;
+        }
+    }
+    return false;
+}
+
 int resp_write_simple(struct resp_writer *w, const char *text, size_t len)
 {
-    ASSERT(memchr(text, '\r', len) == NULL && memchr(text, '\n', len) == NULL);
+    ASSERT(!has_line_break(text, len));
     return put_line(w->out, '+', text, len);
 }
 
