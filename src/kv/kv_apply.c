@@ -123,7 +123,8 @@ static int exec_check(struct kv_store *s, const Chorus__Command *m, struct kv_ar
     size_t growth = 0;
     for (size_t i = 0; i < m->n_multi; i++) {
         const Chorus__Command *sub = m->multi[i];
-        if (sub->n_multi > 0 || sub->n_watch_keys > 0 || argv_view(&s->arena, NULL, sub, &cmds[i]) != 0) {
+        if (sub->n_multi > 0 || sub->n_watch_keys > 0 ||
+            argv_view(&s->arena, NULL, sub, &cmds[i]) != 0) {
             return ERR_INVALID;
         }
         const struct kv_command *k = NULL;
@@ -254,12 +255,14 @@ static bool decode_simple(const uint8_t *entry, size_t len, Chorus__Command *m,
             a->data = (uint8_t *)pb_read_bytes(&r, &a->len);
             continue;
         }
-        if (key == (1 << 3 | PB_VARINT) || key == (2 << 3 | PB_VARINT) || key == (3 << 3 | PB_VARINT) ||
-            key == (8 << 3 | PB_VARINT)) {
+        if (key == (1 << 3 | PB_VARINT) || key == (2 << 3 | PB_VARINT) ||
+            key == (3 << 3 | PB_VARINT) || key == (8 << 3 | PB_VARINT)) {
             r.p++;
             uint64_t v = pb_read_varint(&r);
-            *(key == (1 << 3) ? &m->client_id : key == (2 << 3) ? &m->seq : key == (3 << 3) ? &m->now_ms
-                                                                                         : &m->session_ack) = v;
+            *(key == (1 << 3)   ? &m->client_id
+              : key == (2 << 3) ? &m->seq
+              : key == (3 << 3) ? &m->now_ms
+                                : &m->session_ack) = v;
             continue;
         }
         uint32_t field = 0;

@@ -203,14 +203,16 @@ struct kv_key *kv_ctx_key(struct kv_ctx *c, int i)
     c->hashed_arg = i;
     c->key_hash = hash_bytes(c->argv[i], c->argv_len[i]);
     if (c->rw != NULL) {
-        return kv_key_get_for_write_hashed(c->rw, c->now_ms, c->argv[i], c->argv_len[i], c->key_hash);
+        return kv_key_get_for_write_hashed(c->rw, c->now_ms, c->argv[i], c->argv_len[i],
+                                           c->key_hash);
     }
     return kv_key_get_hashed(c->ro, c->now_ms, c->argv[i], c->argv_len[i], c->key_hash);
 }
 
 struct kv_key *kv_ctx_key_create(struct kv_ctx *c, int i, enum kv_type t)
 {
-    uint64_t hash = i != 0 && c->hashed_arg == i ? c->key_hash : hash_bytes(c->argv[i], c->argv_len[i]);
+    uint64_t hash = i != 0 && c->hashed_arg == i ? c->key_hash
+                                                 : hash_bytes(c->argv[i], c->argv_len[i]);
     return kv_key_create_hashed(c->rw, c->index, c->argv[i], c->argv_len[i], hash, t);
 }
 

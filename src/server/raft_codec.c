@@ -73,7 +73,8 @@ static void encode_message(const void *msg, struct pb_writer *out)
 /* At least the encoded size of m, so that it is written in one pass. */
 static size_t encoded_size_bound(const struct raft_message *m)
 {
-    size_t entry_fixed = PB_BYTES_HEADER_BYTES_MAX + RAFT_CODEC_ENTRY_SCALARS * PB_VARINT_FIELD_BYTES_MAX +
+    size_t entry_fixed = PB_BYTES_HEADER_BYTES_MAX +
+                         RAFT_CODEC_ENTRY_SCALARS * PB_VARINT_FIELD_BYTES_MAX +
                          PB_BYTES_HEADER_BYTES_MAX;
     size_t bound = RAFT_CODEC_MESSAGE_SCALARS * PB_VARINT_FIELD_BYTES_MAX +
                    2 * PB_BYTES_HEADER_BYTES_MAX + m->data_len + m->config_len;

@@ -193,7 +193,8 @@ static inline int pb_encode(struct buf *out, void (*put)(const void *msg, struct
 
 /* Appends msg to out in one pass: put(msg, w) writes into bound_bytes reserved first,
  * which must be at least the message's size (asserted). 0, or -1 when out cannot grow. */
-static inline int pb_encode_bounded(struct buf *out, void (*put)(const void *msg, struct pb_writer *w),
+static inline int pb_encode_bounded(struct buf *out,
+                                    void (*put)(const void *msg, struct pb_writer *w),
                                     const void *msg, size_t bound_bytes)
 {
     if (buf_reserve(out, bound_bytes) != 0) {
