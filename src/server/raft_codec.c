@@ -281,6 +281,9 @@ static int decode_pass(const uint8_t *data, size_t len, struct raft_codec_decode
         } else if (type == PB_BYTES && (field == 12 || field == 23 || field == 25)) {
             size_t n = 0;
             const uint8_t *p = pb_read_bytes(&r, &n);
+            if (r.failed) {
+                return 0; /* a length past the end: the slow path refuses it */
+            }
             if (field == 12 && m->entries_count == entries_cap) {
                 return LITE_MORE_ENTRIES;
             }
