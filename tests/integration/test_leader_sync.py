@@ -1,6 +1,6 @@
-"""The leader's deferred fsync (src/server/leader_sync.c): with healthy followers the
-leader lets its own fdatasync wait (`leader-sync-delay-ms`) and commits on the
-followers' acknowledgements; with a follower stopped it syncs again when a commit waits
+"""The leader's deferred fsync (src/server/leader_sync.c, off by default): with
+`leader-sync-delay-ms` and healthy followers the leader lets its own fdatasync wait and
+commits on the followers' acknowledgements; with a follower stopped it syncs again when a commit waits
 on it, and then every batch, so writes keep completing."""
 import re
 import signal
@@ -20,14 +20,42 @@ def metric(node, name):
     return int(m.group(1))
 
 
+def deferring_cluster(tmp_path, *extra):
+    c = Cluster(tmp_path, 3, extra_args=["--leader-sync-delay-ms", "10", *extra])
+    c.start()
+    return c
+
+
 @pytest.fixture
 def patient_cluster(tmp_path):
     """A cluster whose leader never forces its sync for a lagging follower, so the test
     does not depend on how fast a loaded machine schedules the followers."""
-    c = Cluster(tmp_path, 3, extra_args=["--leader-sync-grace-ms", "10000"])
-    c.start()
+    c = deferring_cluster(tmp_path, "--leader-sync-grace-ms", "10000")
     yield c
     c.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = deferring_cluster(tmp_path)
+    yield c
+    c.stop()
+
+
+def test_by_default_the_leader_syncs_every_write(tmp_path):
+    c = Cluster(tmp_path, 3)
+    c.start()
+    try:
+        leader = c.leader()
+        client = leader.client()
+        retry(lambda: client.set("warm", "up"))
+        before = metric(leader, "chorus_fsync_total")
+        for i in range(50):
+            assert client.set("d%d" % i, "v") is True
+        assert metric(leader, "chorus_fsync_total") - before >= 50
+        assert metric(leader, "chorus_leader_syncs_deferred_total") == 0
+    finally:
+        c.stop()
 
 
 def test_a_leader_with_healthy_followers_defers_its_own_sync(patient_cluster):

@@ -128,15 +128,15 @@ static int parse_with(struct server_config *cfg, char *err, const char *const *e
     return parse(GOOD_ARGC + extra_count, args, cfg, err);
 }
 
-TEST(config_leader_sync_delay_defaults_to_10_ms_and_0_turns_it_off)
+TEST(config_leader_sync_delay_is_off_by_default_and_bounded)
 {
     struct server_config cfg;
     char err[SERVER_ERROR_BYTES_MAX] = "";
     CHECK_EQ(parse(GOOD_ARGC, good_args, &cfg, err), 0);
-    CHECK_EQ(cfg.leader_sync_delay_ms, 10);
-    const char *off[] = {"--leader-sync-delay-ms", "0"};
-    CHECK_EQ(parse_with(&cfg, err, off, 2), 0);
     CHECK_EQ(cfg.leader_sync_delay_ms, 0);
+    const char *on[] = {"--leader-sync-delay-ms", "10"};
+    CHECK_EQ(parse_with(&cfg, err, on, 2), 0);
+    CHECK_EQ(cfg.leader_sync_delay_ms, 10);
     const char *too_long[] = {"--leader-sync-delay-ms", "1001"};
     CHECK_EQ(parse_with(&cfg, err, too_long, 2), -1);
     CHECK(strstr(err, "leader-sync-delay-ms") != NULL);
