@@ -4,18 +4,20 @@
  * ERR_MALFORMED without reading past the bytes it was given.
  *
  * Segment file "log-<first index, 16 hex digits>": a 32-byte segment header, then
- * records back to back, no padding.
+ * records back to back, then zero bytes to the end of the file: room the log fills
+ * ahead of its appends, so that syncing an append need not also sync a new file size.
+ * The data ends at the first record position holding only zeros.
  *   off size field
  *     0    4 magic        0x474C4843 ("CHLG")
- *     4    2 version      1
+ *     4    2 version      2
  *     6    2 header size  32
  *     8    8 first_index  index of the segment's first record; equals the file name's
  *    16   12 reserved     zero
  *    28    4 crc32c       of bytes 0..27
  *
- * Record: a 32-byte header, then `length` payload bytes.
+ * Record: a 32-byte header, then `length` payload bytes, then one end byte 0xE5.
  *     0    2 magic        0x4C52 ("RL")
- *     2    1 version      1
+ *     2    1 version      2
  *     3    1 type         the caller's entry type, opaque to the log
  *     4    4 length       payload bytes, <= LOG_ENTRY_SIZE_MAX
  *     8    8 term
@@ -23,22 +25,26 @@
  *    24    4 payload_crc  CRC32C of the payload
  *    28    4 header_crc   CRC32C of bytes 0..27
  * The header has its own checksum so that a length is trusted only when it checks out,
- * and so that recovery can recognise a valid record after a damaged one.
+ * and so that recovery can recognise a valid record after a damaged one. The end byte
+ * makes a record's last byte nonzero: a crash that keeps only a prefix of a record in
+ * zero-filled room leaves a zero there, so it is told from a complete record that
+ * rotted (docs/log.md, "Recovery").
  *
- * Metadata file "meta" (replaced through "meta.tmp" + rename), 32 bytes:
+ * Metadata file "meta" (replaced through "meta.tmp" + rename), 40 bytes:
  *     0    4 magic        0x544D4843 ("CHMT")
- *     4    2 version      1
- *     6    2 size         32
+ *     4    2 version      2
+ *     6    2 size         40
  *     8    8 term
  *    16    8 vote         node id voted for in term, 0 for nobody
- *    24    4 reserved     zero
- *    28    4 crc32c       of bytes 0..27
+ *    24    8 vote_barrier 0, or the index a damaged log must be repaired past
+ *    32    4 reserved     zero
+ *    36    4 crc32c       of bytes 0..35
  *
  * Snapshot file "snapshot" (replaced through "snapshot.tmp" + rename): a 48-byte header,
  * then config_len bytes of cluster configuration, then data_len bytes of state machine
  * data; the file is exactly that long.
  *     0    4 magic        0x4E534843 ("CHSN")
- *     4    2 version      1
+ *     4    2 version      2
  *     6    2 header size  48
  *     8    8 index        last index the snapshot covers
  *    16    8 term         term of that entry
@@ -55,11 +61,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOG_FMT_VERSION 1
+#define LOG_FMT_VERSION 2 /* 2: records end with LOG_RECORD_END_MARK */
 #define LOG_SEGMENT_MAGIC 0x474C4843u
 #define LOG_SEGMENT_HEADER_SIZE 32
 #define LOG_RECORD_MAGIC 0x4C52u
 #define LOG_RECORD_HEADER_SIZE 32
+#define LOG_RECORD_END_MARK 0xE5u
 #define LOG_META_MAGIC 0x544D4843u
 #define LOG_META_SIZE 40
 #define LOG_SNAPSHOT_MAGIC 0x4E534843u
@@ -94,6 +101,12 @@ int log_fmt_segment_header_decode(const uint8_t *in, size_t len, uint64_t *first
 void log_fmt_record_header_encode(uint8_t out[LOG_RECORD_HEADER_SIZE],
                                   const struct log_record_header *h);
 int log_fmt_record_header_decode(const uint8_t *in, size_t len, struct log_record_header *out);
+
+/* Bytes a record with `length` payload bytes takes: header, payload and end byte. */
+static inline uint64_t log_fmt_record_size(uint32_t length)
+{
+    return LOG_RECORD_HEADER_SIZE + (uint64_t)length + 1;
+}
 
 /* The metadata file: what a node must not forget besides its entries. */
 struct log_meta {

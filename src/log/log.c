@@ -5,7 +5,12 @@
  *
  * Segment rolling seals the full segment with an fdatasync before the first byte goes
  * to the next one. Recovery relies on it: a valid record after an invalid one can then
- * only mean corruption, never an ordinary crash. Depends on base. */
+ * only mean corruption, never an ordinary crash.
+ *
+ * The last segment keeps zero-filled room ahead of its data (preallocate). An fdatasync
+ * of an append that grows the file must also write the inode's new size, which on ext4
+ * is a second, waited-for device write; inside the room it is one. Measured on this
+ * project's machine (docs/log.md): 0.31 -> 0.25 ms per sync. Depends on base. */
 #include <string.h>
 
 #include "base/assertions.h"
@@ -65,7 +70,10 @@ static int segment_create(struct log *l, uint64_t first_index)
         return rc;
     }
     l->seg_dirty = true;
-    l->segs[l->segs_count++] = (struct log_segment){first_index, LOG_SEGMENT_HEADER_SIZE, f};
+    l->segs[l->segs_count++] = (struct log_segment){.first_index = first_index,
+                                                    .end_offset = LOG_SEGMENT_HEADER_SIZE,
+                                                    .file_end = LOG_SEGMENT_HEADER_SIZE,
+                                                    .file = f};
     return 0;
 }
 
@@ -121,6 +129,33 @@ static int segment_roll(struct log *l, uint64_t first_index)
     return rc != 0 ? rc : segment_create(l, first_index);
 }
 
+/* Keeps at least half of cfg.preallocate_bytes of zero-filled room after segment s's
+ * data, filling up to cfg.preallocate_bytes at a time and never past the segment size.
+ * The zeros become durable with the next sync of the segment, together with the data
+ * written before them. The room is only an optimisation, so a failed fill is cut back
+ * off and forgotten; only when that cut fails too is the file's state unknown. */
+static int preallocate(struct log *l, struct log_segment *s)
+{
+    static const uint8_t zeros[16 * 1024];
+    uint64_t limit = l->cfg.segment_size_bytes;
+    uint64_t room = l->cfg.preallocate_bytes;
+    ASSERT(s->file_end >= s->end_offset);
+    if (s->file_end >= limit || s->file_end - s->end_offset >= room / 2) {
+        return 0;
+    }
+    uint64_t from = s->file_end, to = MIN(limit, s->file_end + room);
+    int rc = 0;
+    for (uint64_t off = from; off < to && rc == 0; off += sizeof zeros) {
+        rc = l->disk->file_write(l->disk->ctx, s->file, zeros, (size_t)MIN(sizeof zeros, to - off), off);
+    }
+    if (rc == 0) {
+        s->file_end = to;
+        return 0;
+    }
+    rc = l->disk->file_truncate(l->disk->ctx, s->file, from);
+    return rc == 0 ? 0 : log_fail(l, rc);
+}
+
 static int flush_wbuf(struct log *l)
 {
     if (l->wbuf.len == 0) {
@@ -132,9 +167,10 @@ static int flush_wbuf(struct log *l)
         return rc;
     }
     s->end_offset += l->wbuf.len;
+    s->file_end = MAX(s->file_end, s->end_offset);
     l->seg_dirty = true;
     buf_reset(&l->wbuf);
-    return 0;
+    return preallocate(l, s);
 }
 
 static int encode_record(struct log *l, const struct log_record *r)
@@ -148,7 +184,8 @@ static int encode_record(struct log *l, const struct log_record *r)
     log_fmt_record_header_encode(p, &h);
     l->pos[l->pos_count] = (struct log_pos){r->term, s->end_offset + l->wbuf.len - LOG_RECORD_HEADER_SIZE,
                                             r->len, r->type};
-    if (r->len > 0 && buf_put(&l->wbuf, r->data, r->len) != 0) {
+    if ((r->len > 0 && buf_put(&l->wbuf, r->data, r->len) != 0) ||
+        buf_put_u8(&l->wbuf, LOG_RECORD_END_MARK) != 0) {
         return ERR_NOMEM;
     }
     l->pos_count++;
@@ -172,6 +209,7 @@ static int append_rollback(struct log *l, size_t pos_count, size_t segs_count, u
     if (rc == 0 && segs_count > 0) {
         struct log_segment *s = &l->segs[segs_count - 1];
         s->end_offset = end_offset;
+        s->file_end = end_offset;
         rc = l->disk->file_truncate(l->disk->ctx, s->file, end_offset);
         if (rc == 0 && sealed) {
             rc = l->disk->file_sync(l->disk->ctx, s->file);
@@ -215,7 +253,7 @@ int log_append(struct log *l, const struct log_record *recs, size_t n)
         const struct log_segment *s = &l->segs[l->segs_count - 1];
         uint64_t used = s->end_offset + l->wbuf.len;
         if (used > LOG_SEGMENT_HEADER_SIZE &&
-            used + LOG_RECORD_HEADER_SIZE + recs[i].len > l->cfg.segment_size_bytes) {
+            used + log_fmt_record_size(recs[i].len) > l->cfg.segment_size_bytes) {
             rc = flush_wbuf(l);
             sealed = sealed || (rc == 0 && l->seg_dirty);
             rc = rc != 0 ? rc : segment_roll(l, recs[i].index);
@@ -320,6 +358,7 @@ static int truncate_segments(struct log *l, size_t k, uint64_t offset, uint64_t 
         rc = l->disk->file_truncate(l->disk->ctx, s->file, offset);
         rc = rc != 0 ? rc : l->disk->file_sync(l->disk->ctx, s->file);
         s->end_offset = offset;
+        s->file_end = offset;
     }
     return rc;
 }
@@ -415,20 +454,20 @@ int log_read(struct log *l, uint64_t index, struct log_record *rec, struct buf *
     const struct log_pos *p = &l->pos[index - l->first_index];
     const struct log_segment *s = &l->segs[segment_of(l, index)];
     buf_reset(out);
-    uint8_t *dst = buf_extend(out, LOG_RECORD_HEADER_SIZE + (size_t)p->len);
+    size_t size = (size_t)log_fmt_record_size(p->len);
+    uint8_t *dst = buf_extend(out, size);
     if (dst == NULL) {
         return ERR_NOMEM;
     }
     size_t got = 0;
-    int rc = l->disk->file_read(l->disk->ctx, s->file, dst, LOG_RECORD_HEADER_SIZE + (size_t)p->len,
-                            p->offset, &got);
+    int rc = l->disk->file_read(l->disk->ctx, s->file, dst, size, p->offset, &got);
     if (rc != 0) {
         return rc;
     }
     struct log_record_header h;
-    if (got != LOG_RECORD_HEADER_SIZE + (size_t)p->len ||
-        log_fmt_record_header_decode(dst, got, &h) != 0 || h.index != index || h.term != p->term ||
-        h.length != p->len || crc32c(dst + LOG_RECORD_HEADER_SIZE, p->len) != h.payload_crc) {
+    if (got != size || log_fmt_record_header_decode(dst, got, &h) != 0 || h.index != index ||
+        h.term != p->term || h.length != p->len || dst[size - 1] != LOG_RECORD_END_MARK ||
+        crc32c(dst + LOG_RECORD_HEADER_SIZE, p->len) != h.payload_crc) {
         return ERR_CORRUPT;
     }
     *rec = (struct log_record){h.term, h.index, h.type, dst + LOG_RECORD_HEADER_SIZE, h.length};
@@ -479,12 +518,15 @@ void log_check_invariants(const struct log *l)
     for (size_t k = 0; k + 1 < l->segs_count; k++) {
         ASSERT(l->segs[k].first_index <= l->segs[k + 1].first_index);
     }
+    for (size_t k = 0; k < l->segs_count; k++) {
+        ASSERT(l->segs[k].end_offset <= l->segs[k].file_end);
+    }
     for (size_t i = 0; i < l->pos_count; i++) {
         uint64_t index = l->first_index + i;
         size_t k = segment_of(l, index);
         ASSERT(k < l->segs_count);
         ASSERT(l->pos[i].offset >= LOG_SEGMENT_HEADER_SIZE);
-        ASSERT(l->pos[i].offset + LOG_RECORD_HEADER_SIZE + l->pos[i].len <= l->segs[k].end_offset);
+        ASSERT(l->pos[i].offset + log_fmt_record_size(l->pos[i].len) <= l->segs[k].end_offset);
         if (i > 0 && segment_of(l, index - 1) == k) {
             ASSERT(l->pos[i].offset > l->pos[i - 1].offset);
         }

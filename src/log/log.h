@@ -43,6 +43,7 @@
 #define LOG_ENTRY_SIZE_MAX (16u * 1024 * 1024)             /* payload bytes per record */
 #define LOG_SEGMENT_SIZE_BYTES_DEFAULT (64u * 1024 * 1024)
 #define LOG_SEGMENT_SIZE_BYTES_MIN 64u
+#define LOG_PREALLOCATE_BYTES_DEFAULT (1u * 1024 * 1024)
 #define LOG_SNAPSHOT_CONFIG_SIZE_MAX (1u * 1024 * 1024)
 #define LOG_SNAPSHOT_DATA_SIZE_MAX (1ull * 1024 * 1024 * 1024)
 #define LOG_SEGMENTS_COUNT_MAX 100000u
@@ -59,6 +60,10 @@ enum log_mutant {
 struct log_config {
     uint64_t segment_size_bytes; /* roll when the next record would pass it; 0: default */
     enum log_mutant mutant;
+    /* Zero-filled room kept ahead of the last segment's data (up to the segment size),
+     * so that the fdatasync of an append does not also write the file's new size: on
+     * ext4 that is a second device write per sync. 0: default. */
+    uint64_t preallocate_bytes;
 };
 
 /* One entry as the caller hands it over or reads it back. data is borrowed. */
@@ -84,7 +89,7 @@ struct log_recovery {
     uint64_t last_index;          /* last valid entry (or snapshot index when empty) */
     uint32_t segments_count;
     bool torn_tail;               /* an interrupted write was cut off the end */
-    uint64_t torn_bytes;          /* bytes removed from the tail */
+    uint64_t torn_bytes;          /* bytes of the interrupted write found and removed */
     bool corrupt;                 /* a bad record with valid data after it, or a complete bad record */
     uint64_t corrupt_from_index;  /* first index that could not be vouched for */
     uint64_t corrupt_to_index;    /* highest index seen in valid records after it (0: none seen) */

@@ -18,6 +18,9 @@ struct log *log_struct_alloc(struct disk *d, const struct log_config *cfg)
     if (l->cfg.segment_size_bytes == 0) {
         l->cfg.segment_size_bytes = LOG_SEGMENT_SIZE_BYTES_DEFAULT;
     }
+    if (l->cfg.preallocate_bytes == 0) {
+        l->cfg.preallocate_bytes = LOG_PREALLOCATE_BYTES_DEFAULT;
+    }
     l->first_index = 1;
     buf_init(&l->wbuf, 0);
     return l;

@@ -14,6 +14,7 @@
 struct log_segment {
     uint64_t first_index;    /* from its name and header */
     uint64_t end_offset;     /* bytes of header plus valid records: the next write offset */
+    uint64_t file_end;       /* the file's size: end_offset plus zero-filled room */
     struct disk_file *file;  /* open for the log's lifetime; owned by the disk */
 };
 

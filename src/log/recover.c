@@ -4,12 +4,16 @@
  *
  * Rules (docs/log.md, "Recovery"):
  *   - Records are read in index order; each must have a valid header checksum, a payload
- *     that fits in the file with a valid checksum, and the next index.
- *   - The first failure is a torn tail when it is the end of the data an interrupted
- *     write leaves behind: fewer than a header's bytes left, a valid header whose payload
- *     runs past the end of the file, or nothing but zero bytes to the end; AND no valid
- *     record follows it in a later segment (the torn record's own bytes are payload, not
- *     searched). A torn tail is cut off durably and reported.
+ *     that fits in the file with a valid checksum, its end byte, and the next index.
+ *   - A segment's data ends where nothing but zero bytes is left: the room the log fills
+ *     ahead of its appends (or an append a crash lost whole).
+ *   - The first failure is a torn tail when it is what an interrupted write leaves
+ *     behind, a prefix of a record followed by zeros or the end of the file: the header
+ *     is cut short (what is left starts like a header), its payload runs past the end
+ *     of the file, or the record's last
+ *     nonzero byte comes before its end byte (a complete record's end byte is never
+ *     zero); AND no valid record follows it in a later segment (the torn record's own
+ *     bytes are payload, not searched). A torn tail is cut off durably and reported.
  *   - Anything else is corruption: a complete record that fails its checks, a bad
  *     segment header, a hole between segments, or a torn-looking tail with valid records
  *     after it. Segment rolling syncs a segment before writing its successor, so none of
@@ -75,31 +79,52 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
+/* Length of p[0..len) without its trailing zero bytes. */
+static size_t nonzero_len(const uint8_t *p, size_t len)
+{
+    while (len > 0 && p[len - 1] == 0) {
+        len--;
+    }
+    return len;
+}
+
 /* Decodes a whole record at p (left bytes available) without judging its index. */
 static bool record_valid(const uint8_t *p, size_t left, struct log_record_header *h)
 {
-    return log_fmt_record_header_decode(p, left, h) == 0 &&
-           LOG_RECORD_HEADER_SIZE + (size_t)h->length <= left &&
+    if (log_fmt_record_header_decode(p, left, h) != 0 || log_fmt_record_size(h->length) > left) {
+        return false;
+    }
+    size_t size = (size_t)log_fmt_record_size(h->length);
+    return p[size - 1] == LOG_RECORD_END_MARK &&
            crc32c(p + LOG_RECORD_HEADER_SIZE, h->length) == h->payload_crc;
 }
 
-static enum rec_state classify(const uint8_t *p, size_t left, uint64_t expected,
+/* Whether the n bytes at p (n < a header) can be the start of a record header cut short:
+ * they begin with the magic and version, which a latent bit flip in zero-filled room
+ * cannot produce. */
+static bool header_start(const uint8_t *p, size_t n)
+{
+    const uint8_t start[3] = {LOG_RECORD_MAGIC & 0xFF, LOG_RECORD_MAGIC >> 8, LOG_FMT_VERSION};
+    return memcmp(p, start, MIN(n, sizeof start)) == 0;
+}
+
+/* The record at p, with left bytes to the end of the file of which the first written
+ * are not all zero (the rest are). */
+static enum rec_state classify(const uint8_t *p, size_t left, size_t written, uint64_t expected,
                                struct log_record_header *h)
 {
-    if (left == 0) {
+    if (written == 0) {
         return REC_END;
     }
-    if (left < LOG_RECORD_HEADER_SIZE || all_zero(p, left)) {
-        return REC_TORN;
-    }
     if (log_fmt_record_header_decode(p, left, h) != 0) {
-        return REC_BAD;
+        return written < LOG_RECORD_HEADER_SIZE && header_start(p, written) ? REC_TORN : REC_BAD;
     }
-    if (LOG_RECORD_HEADER_SIZE + (size_t)h->length > left) {
+    uint64_t size = log_fmt_record_size(h->length);
+    if (size > left) {
         return REC_TORN;
     }
     if (!record_valid(p, left, h) || h->index != expected) {
-        return REC_BAD;
+        return written < size ? REC_TORN : REC_BAD;
     }
     return REC_OK;
 }
@@ -113,7 +138,7 @@ static uint64_t scan_valid(const uint8_t *p, size_t len)
         struct log_record_header h;
         if (le_load_u16(p + o) == LOG_RECORD_MAGIC && record_valid(p + o, len - o, &h)) {
             max_index = MAX(max_index, MAX(h.index, 1));
-            o += LOG_RECORD_HEADER_SIZE + h.length;
+            o += (size_t)log_fmt_record_size(h.length);
         } else {
             o++;
         }
@@ -197,7 +222,7 @@ static int stop_at(struct scan *s, size_t k, uint64_t off, enum rec_state st, bo
     if (st == REC_TORN) {
         from = len;
     } else if (log_fmt_record_header_decode(p + off, len - (size_t)off, &h) == 0 && in_memory) {
-        from = off + LOG_RECORD_HEADER_SIZE + h.length;
+        from = off + log_fmt_record_size(h.length);
     }
     uint64_t after = from < len ? scan_valid(p + from, len - (size_t)from) : 0;
     int rc = scan_later(s, k + 1, &after);
@@ -209,11 +234,13 @@ static int stop_at(struct scan *s, size_t k, uint64_t off, enum rec_state st, bo
         mark_corrupt(s, log_next_index(l), after);
         return 0;
     }
-    uint64_t cut = len - off;
+    size_t written = nonzero_len(p, len);
+    uint64_t cut = written > off ? written - off : 0;
     rc = remove_later(s, k + 1, &cut);
     if (rc == 0 && in_memory) {
         struct log_segment *seg = &l->segs[l->segs_count - 1];
         seg->end_offset = off;
+        seg->file_end = off;
         rc = l->disk->file_truncate(l->disk->ctx, seg->file, off);
         rc = rc != 0 ? rc : l->disk->file_sync(l->disk->ctx, seg->file);
     } else if (rc == 0) {
@@ -252,11 +279,16 @@ static int scan_segment(struct scan *s, size_t k, bool *stop)
         return rc;
     }
     struct log_segment *seg = &l->segs[l->segs_count++];
-    *seg = (struct log_segment){first, LOG_SEGMENT_HEADER_SIZE, f};
+    *seg = (struct log_segment){.first_index = first,
+                                .end_offset = LOG_SEGMENT_HEADER_SIZE,
+                                .file_end = len,
+                                .file = f};
+    size_t written = nonzero_len(p, len);
     size_t off = LOG_SEGMENT_HEADER_SIZE;
     for (;;) {
         struct log_record_header h;
-        enum rec_state st = classify(p + off, len - off, log_next_index(l), &h);
+        enum rec_state st = classify(p + off, len - off, written > off ? written - off : 0,
+                                     log_next_index(l), &h);
         if (st == REC_END) {
             break;
         }
@@ -270,7 +302,7 @@ static int scan_segment(struct scan *s, size_t k, bool *stop)
             return rc;
         }
         l->pos[l->pos_count++] = (struct log_pos){h.term, off, h.length, h.type};
-        off += LOG_RECORD_HEADER_SIZE + h.length;
+        off += (size_t)log_fmt_record_size(h.length);
     }
     seg->end_offset = off;
     return 0;

@@ -20,6 +20,7 @@
 #define SIM_VALUE_MAX 48
 #define SIM_ELECTION_TIMEOUT_NS (150 * SIM_MS)
 #define SIM_SEGMENT_SIZE_BYTES (16 * 1024) /* small, so compaction removes segments */
+#define SIM_PREALLOCATE_BYTES 4096 /* several zero fills per segment, each crash-tested */
 
 enum sim_event_type {
     EV_NODE_TICK = 1,

@@ -433,7 +433,9 @@ static bool node_recover(struct sim_world *w, struct sim_node *n, struct raft_bo
         n->disk = disk_sim_create(&w->prng, &disk_cfg);
         ASSERT(n->disk != NULL);
     }
-    struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES, .mutant = w->cfg.log_mutant};
+    struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES,
+                             .mutant = w->cfg.log_mutant,
+                             .preallocate_bytes = SIM_PREALLOCATE_BYTES};
     struct log_recovery report;
     n->log = NULL;
     int rc = log_open(&n->log, disk_sim_disk(n->disk), &cfg, &report);

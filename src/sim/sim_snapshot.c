@@ -130,7 +130,8 @@ int sim_snapshot_discard_damaged(struct sim_world *w, struct sim_node *n,
     int rc = log_discard_entries_and_snapshot(disk);
     if (rc == 0) {
         struct log_config cfg = {.segment_size_bytes = SIM_SEGMENT_SIZE_BYTES,
-                                 .mutant = w->cfg.log_mutant};
+                                 .mutant = w->cfg.log_mutant,
+                                 .preallocate_bytes = SIM_PREALLOCATE_BYTES};
         rc = log_open(&n->log, disk, &cfg, report);
     }
     sim_trace(w, "\"ev\":\"snapshot_discarded\",\"node\":%u,\"barrier\":%llu,\"rc\":%d", n->id,

@@ -261,11 +261,12 @@ def flip_byte_in_first_segment(node):
     """Damages one record in the middle of a stopped node's first log segment."""
     segments = sorted(f for f in os.listdir(node.dir) if f.startswith("log-"))
     path = os.path.join(node.dir, segments[0])
-    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        data_end = len(f.read().rstrip(b"\0"))  # zero-filled room follows the records
     with open(path, "r+b") as f:
-        f.seek(size // 2)
+        f.seek(data_end // 2)
         byte = f.read(1)
-        f.seek(size // 2)
+        f.seek(data_end // 2)
         f.write(bytes([byte[0] ^ 0x40]))
 
 

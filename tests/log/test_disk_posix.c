@@ -86,9 +86,16 @@ TEST(torn_tail_on_real_files_is_cut)
     log_close(l);
     char path[512];
     snprintf(path, sizeof path, "%s/log-0000000000000001", dir);
-    FILE *f = fopen(path, "ab");
+    /* The data ends at the last nonzero byte; zero-filled room follows it. */
+    FILE *f = fopen(path, "r+b");
     CHECK(f != NULL);
-    fwrite("\x52\x4c\x01\x01\xff", 1, 5, f); /* the start of a record header */
+    long end = 0, at = 0;
+    for (int c; (c = fgetc(f)) != EOF; at++) {
+        end = c != 0 ? at + 1 : end;
+    }
+    CHECK(at > end);
+    CHECK_EQ(fseek(f, end, SEEK_SET), 0);
+    fwrite("\x52\x4c\x02\x01\xff", 1, 5, f); /* the start of a record header */
     fclose(f);
     struct log_recovery rep;
     l = open_ok(&d, 0, &rep);

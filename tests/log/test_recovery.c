@@ -16,7 +16,7 @@ static uint64_t record_offset(struct log *l, uint64_t index)
     uint8_t scratch[64];
     (void)l;
     for (uint64_t i = 1; i < index; i++) {
-        off += LOG_RECORD_HEADER_SIZE + payload_fill(i, 1, scratch);
+        off += log_fmt_record_size(payload_fill(i, 1, scratch));
     }
     return off;
 }
@@ -38,16 +38,17 @@ TEST(torn_tail_is_cut_and_reported)
     CHECK_EQ(log_sync(l, NULL), 0);
     CHECK_EQ(append_range(l, 11, 11, 1), 0);
     log_close(l);
-    /* Keep the synced part and 7 bytes of record 11: a write cut by a crash. */
+    /* Keep the synced part and 5 bytes of record 11 (magic, version, type, the length's
+     * first byte): a write cut by a crash. */
     struct disk_file *f = NULL;
     CHECK_EQ(t.disk->file_open(t.disk->ctx, "log-0000000000000001", 0, &f), 0);
-    CHECK_EQ(t.disk->file_truncate(t.disk->ctx, f, record_offset(NULL, 11) + 7), 0);
+    CHECK_EQ(t.disk->file_truncate(t.disk->ctx, f, record_offset(NULL, 11) + 5), 0);
     CHECK_EQ(t.disk->file_sync(t.disk->ctx, f), 0);
     t.disk->file_close(t.disk->ctx, f);
     struct log_recovery rep;
     l = open_ok(t.disk, SEG, &rep);
     CHECK(rep.torn_tail);
-    CHECK_EQ(rep.torn_bytes, 7);
+    CHECK_EQ(rep.torn_bytes, 5);
     CHECK(!rep.corrupt);
     CHECK_EQ(rep.last_index, 10);
     CHECK_EQ(append_range(l, 11, 12, 2), 0);
@@ -209,10 +210,11 @@ TEST(record_lookalike_inside_a_torn_payload_is_still_a_torn_tail)
     CHECK_EQ(append_range(l, 1, 3, 1), 0);
     CHECK_EQ(log_sync(l, NULL), 0);
     /* A client value that is itself a well-formed record. */
-    uint8_t inner[LOG_RECORD_HEADER_SIZE + 4];
+    uint8_t inner[LOG_RECORD_HEADER_SIZE + 4 + 1];
     struct log_record_header h = {1, 4, 1, 9, crc32c("abcd", 4)};
     log_fmt_record_header_encode(inner, &h);
     memcpy(inner + LOG_RECORD_HEADER_SIZE, "abcd", 4);
+    inner[LOG_RECORD_HEADER_SIZE + 4] = LOG_RECORD_END_MARK;
     uint8_t payload[200];
     memset(payload, 'z', sizeof payload);
     memcpy(payload + 10, inner, sizeof inner);
@@ -231,6 +233,144 @@ TEST(record_lookalike_inside_a_torn_payload_is_still_a_torn_tail)
     CHECK(rep.torn_tail);
     CHECK(!rep.corrupt);
     CHECK_EQ(rep.last_index, 3);
+    log_close(l);
+    tdisk_free(&t);
+}
+
+TEST(zero_filled_room_ends_the_data_without_a_report)
+{
+    struct tdisk t;
+    tdisk_init(&t, 9, NULL);
+    write_ten_synced(&t);
+    /* The room reaches the segment size (the default room is larger than SEG). */
+    uint64_t size = 0;
+    CHECK_EQ(disk_sim_file_size(t.sim, "log-0000000000000001", &size), 0);
+    CHECK_EQ(size, SEG);
+    struct log_recovery rep;
+    struct log *l = open_ok(t.disk, SEG, &rep);
+    CHECK(!rep.torn_tail && !rep.corrupt);
+    CHECK_EQ(rep.last_index, 10);
+    CHECK_EQ(append_range(l, 11, 12, 2), 0);
+    CHECK_EQ(log_sync(l, NULL), 0);
+    log_close(l);
+    CHECK_EQ(disk_sim_file_size(t.sim, "log-0000000000000001", &size), 0);
+    CHECK_EQ(size, SEG);
+    l = open_ok(t.disk, SEG, &rep);
+    CHECK(!rep.torn_tail && !rep.corrupt);
+    CHECK(entry_is(l, 10, 1));
+    CHECK(entry_is(l, 12, 2));
+    log_close(l);
+    tdisk_free(&t);
+}
+
+TEST(room_is_filled_ahead_in_steps_and_never_past_the_segment)
+{
+    struct tdisk t;
+    tdisk_init(&t, 10, NULL);
+    struct log *l = NULL;
+    struct log_recovery rep;
+    struct log_config cfg = {.segment_size_bytes = SEG, .preallocate_bytes = 1024};
+    CHECK_EQ(log_open(&l, t.disk, &cfg, &rep), 0);
+    uint64_t size = 0, last_size = 0;
+    for (uint64_t i = 1; log_segments_count(l) <= 1; i++) {
+        last_size = size;
+        CHECK_EQ(append_range(l, i, i, 1), 0);
+        CHECK_EQ(disk_sim_file_size(t.sim, "log-0000000000000001", &size), 0);
+        /* At least half a room ahead of the data, grown a room at a time. */
+        CHECK(size == SEG || size >= record_offset(NULL, i + 1) + 512);
+        CHECK(size <= SEG);
+        CHECK(size == last_size || size < record_offset(NULL, i + 1) + 512 + 1024);
+    }
+    CHECK_EQ(last_size, SEG);
+    log_close(l);
+    tdisk_free(&t);
+}
+
+/* Zeroes name's bytes [from, to): what a crash leaves of writes into zero-filled room. */
+static void zero_range(struct tdisk *t, const char *name, uint64_t from, uint64_t to)
+{
+    static const uint8_t zeros[4096];
+    struct disk_file *f = NULL;
+    CHECK(to - from <= sizeof zeros);
+    CHECK_EQ(t->disk->file_open(t->disk->ctx, name, 0, &f), 0);
+    CHECK_EQ(t->disk->file_write(t->disk->ctx, f, zeros, to - from, from), 0);
+    CHECK_EQ(t->disk->file_sync(t->disk->ctx, f), 0);
+    t->disk->file_close(t->disk->ctx, f);
+}
+
+TEST(torn_record_inside_zero_filled_room_is_a_torn_tail)
+{
+    struct tdisk t;
+    tdisk_init(&t, 11, NULL);
+    struct log *l = open_ok(t.disk, SEG, NULL);
+    CHECK_EQ(append_range(l, 1, 11, 1), 0);
+    CHECK_EQ(log_sync(l, NULL), 0);
+    log_close(l);
+    /* The crash kept the header and 3 payload bytes of record 11; zeros follow. */
+    zero_range(&t, "log-0000000000000001", record_offset(NULL, 11) + LOG_RECORD_HEADER_SIZE + 3,
+               record_offset(NULL, 12));
+    struct log_recovery rep;
+    l = open_ok(t.disk, SEG, &rep);
+    CHECK(rep.torn_tail);
+    CHECK(!rep.corrupt);
+    CHECK_EQ(rep.torn_bytes, LOG_RECORD_HEADER_SIZE + 3);
+    CHECK_EQ(rep.last_index, 10);
+    CHECK_EQ(append_range(l, 11, 12, 2), 0);
+    CHECK_EQ(log_sync(l, NULL), 0);
+    log_close(l);
+    l = open_ok(t.disk, SEG, &rep);
+    CHECK(!rep.torn_tail && !rep.corrupt);
+    CHECK(entry_is(l, 12, 2));
+    log_close(l);
+    tdisk_free(&t);
+}
+
+TEST(rotted_last_record_ending_in_zeros_is_corruption_not_a_torn_tail)
+{
+    struct tdisk t;
+    tdisk_init(&t, 12, NULL);
+    struct log *l = open_ok(t.disk, SEG, NULL);
+    CHECK_EQ(append_range(l, 1, 3, 1), 0);
+    const uint8_t value[8] = {'v'}; /* ends in seven zero bytes */
+    struct log_record r = {1, 4, 1, value, sizeof value};
+    CHECK_EQ(log_append(l, &r, 1), 0);
+    CHECK_EQ(log_sync(l, NULL), 0);
+    log_close(l);
+    /* Without its end byte this record would look like a torn write of its first bytes. */
+    CHECK_EQ(disk_sim_flip_bit(t.sim, "log-0000000000000001",
+                               (record_offset(NULL, 4) + LOG_RECORD_HEADER_SIZE) * 8 + 1),
+             0);
+    struct log_recovery rep;
+    l = open_ok(t.disk, SEG, &rep);
+    CHECK(rep.corrupt);
+    CHECK(!rep.torn_tail);
+    CHECK_EQ(rep.corrupt_from_index, 4);
+    CHECK_EQ(rep.last_index, 3);
+    log_close(l);
+    tdisk_free(&t);
+}
+
+TEST(flip_in_zero_filled_room_is_corruption_and_repairable)
+{
+    struct tdisk t;
+    tdisk_init(&t, 13, NULL);
+    write_ten_synced(&t);
+    /* One bit set where the next header would start: not the start of a header. */
+    CHECK_EQ(disk_sim_flip_bit(t.sim, "log-0000000000000001", record_offset(NULL, 11) * 8 + 3), 0);
+    struct log_recovery rep;
+    struct log *l = open_ok(t.disk, SEG, &rep);
+    CHECK(rep.corrupt);
+    CHECK(!rep.torn_tail);
+    CHECK_EQ(rep.corrupt_from_index, 11);
+    CHECK_EQ(rep.last_index, 10);
+    CHECK_EQ(log_truncate_suffix(l, 11), 0);
+    CHECK_EQ(append_range(l, 11, 12, 2), 0);
+    CHECK_EQ(log_sync(l, NULL), 0);
+    log_close(l);
+    l = open_ok(t.disk, SEG, &rep);
+    CHECK(!rep.torn_tail && !rep.corrupt);
+    CHECK(entry_is(l, 10, 1));
+    CHECK(entry_is(l, 12, 2));
     log_close(l);
     tdisk_free(&t);
 }

@@ -41,7 +41,8 @@ static void segment_path(const char *dir, char *out, size_t cap)
     CHECK(out[0] != '\0');
 }
 
-/* Damages a file: at >= 0 overwrites the byte there, at < 0 cuts -at bytes off the end. */
+/* Damages a file: at >= 0 overwrites the byte there; at < 0 zeroes the last -at bytes of
+ * data (what precedes the zero-filled room), as a crash mid-write would. */
 static void damage(const char *path, long at)
 {
     int fd = open(path, O_RDWR);
@@ -49,8 +50,16 @@ static void damage(const char *path, long at)
     if (at >= 0) {
         CHECK_EQ(pwrite(fd, "X", 1, at), 1);
     } else {
-        off_t size = lseek(fd, 0, SEEK_END);
-        CHECK_EQ(ftruncate(fd, size + at), 0);
+        /* A crash that kept all but the last -at bytes written: zeros in their place. */
+        uint8_t b = 0;
+        off_t end = lseek(fd, 0, SEEK_END);
+        while (end > 0 && pread(fd, &b, 1, end - 1) == 1 && b == 0) {
+            end--;
+        }
+        CHECK(end + at >= 0);
+        static const uint8_t zeros[64];
+        CHECK((size_t)-at <= sizeof zeros);
+        CHECK_EQ(pwrite(fd, zeros, (size_t)-at, end + at), -at);
     }
     close(fd);
 }
@@ -233,8 +242,9 @@ TEST(storage_remembers_the_vote_barrier_of_a_damaged_log_until_lifted)
     CHECK_EQ(storage_save_hard_state(&s, 2, 1), 0);
     storage_close(&s);
     segment_path(dir, path, sizeof path);
-    /* Segment header (32), entry 1 (32 + 4), entry 2's header (32): its first payload byte. */
-    damage(path, 32 + 36 + 32);
+    /* Segment header (32), entry 1 (32 + 4 + end byte), entry 2's header (32): its first
+     * payload byte. */
+    damage(path, 32 + 37 + 32);
     CHECK_EQ(storage_open(&s, dir, false, &rec), 0);
     CHECK_EQ(rec.entries_count, 1);
     CHECK_EQ(rec.vote_barrier_index, 6);
