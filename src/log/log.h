@@ -113,8 +113,9 @@ struct log;
 
 /* Opens the log stored on d and recovers it. d is borrowed and must outlive the log.
  * Returns 0 (then *out is owned by the caller, see log_close) or ERR_IO / ERR_NOMEM /
- * ERR_NOSPACE / ERR_INVALID when recovery could not even run; damage found in the files
- * is not an error but is described in *report. */
+ * ERR_NOSPACE / ERR_INVALID when recovery could not even run, or ERR_VERSION when an
+ * intact metadata file was written by another format version (nothing is changed);
+ * damage found in the files is not an error but is described in *report. */
 int log_open(struct log **out, struct disk *d, const struct log_config *cfg,
              struct log_recovery *report);
 /* Releases the log. Does no I/O beyond closing files: unsynced appends stay unsynced. */

@@ -134,7 +134,13 @@ int log_meta_load(struct log *l, struct log_recovery *report)
     }
     rc = log_read_file(l, f, &l->wbuf, LOG_META_SIZE);
     l->disk->file_close(l->disk->ctx, f);
-    if (rc == ERR_TOO_LARGE || (rc == 0 && log_fmt_meta_decode(l->wbuf.data, l->wbuf.len, &l->meta) != 0)) {
+    int decoded = rc == 0 ? log_fmt_meta_decode(l->wbuf.data, l->wbuf.len, &l->meta) : rc;
+    if (decoded == ERR_VERSION) {
+        /* Intact (its checksum holds) but written by another format version: refuse the
+         * directory rather than misread it; nothing is changed. */
+        return ERR_VERSION;
+    }
+    if (rc == ERR_TOO_LARGE || (rc == 0 && decoded != 0)) {
         l->meta = (struct log_meta){0};
         report->meta_corrupt = true;
         return 0;

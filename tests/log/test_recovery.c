@@ -374,3 +374,27 @@ TEST(flip_in_zero_filled_room_is_corruption_and_repairable)
     log_close(l);
     tdisk_free(&t);
 }
+
+TEST(metadata_of_another_format_version_is_refused_untouched)
+{
+    struct tdisk t;
+    tdisk_init(&t, 14, NULL);
+    write_ten_synced(&t);
+    struct log *l = open_ok(t.disk, SEG, NULL);
+    CHECK_EQ(log_set_term_vote(l, 3, 2), 0);
+    log_close(l);
+    /* A meta file as version 1 wrote it: the same bytes with version 1 and its checksum. */
+    uint8_t meta[LOG_META_SIZE];
+    struct log_meta m = {3, 2, 0};
+    log_fmt_meta_encode(meta, &m);
+    le_store_u16(meta + 4, 1);
+    le_store_u32(meta + LOG_META_SIZE - 4, crc32c(meta, LOG_META_SIZE - 4));
+    CHECK_EQ(disk_sim_put_file(t.sim, LOG_META_NAME, meta, sizeof meta), 0);
+    struct log_config cfg = {.segment_size_bytes = SEG};
+    struct log_recovery rep;
+    CHECK_EQ(log_open(&l, t.disk, &cfg, &rep), ERR_VERSION);
+    uint64_t size = 0;
+    CHECK_EQ(disk_sim_file_size(t.sim, "log-0000000000000001", &size), 0);
+    CHECK_EQ(size, SEG);
+    tdisk_free(&t);
+}
