@@ -52,7 +52,10 @@ def test_by_default_the_leader_syncs_every_write(tmp_path):
         before = metric(leader, "chorus_fsync_total")
         for i in range(50):
             assert client.set("d%d" % i, "v") is True
-        assert metric(leader, "chorus_fsync_total") - before >= 50
+        # About one sync per write. Not exactly: the followers can commit a write before
+        # the leader's disk worker has started on it, and then the next write shares
+        # that sync (seen once in a fresh-clone run: 48 syncs for 50 writes).
+        assert metric(leader, "chorus_fsync_total") - before >= 40
         assert metric(leader, "chorus_leader_syncs_deferred_total") == 0
     finally:
         c.stop()
