@@ -383,6 +383,7 @@ bool raft_has_update(const struct raft *r)
      * never returning to hear that the install is durable. */
     bool can_apply = r->commit_index > r->applied_index && !r->receive.installing;
     return r->outbox_released > 0 || r->persist_from_index != 0 || r->broadcast_pending ||
+           r->read_round_pending ||
            can_apply || r->term != r->reported_term || r->vote != r->reported_vote ||
            r->reads_ready_count > 0 || r->reads_failed_count > 0 ||
            (r->receive.installing && !r->receive.install_reported);
@@ -428,6 +429,7 @@ static void update_fill_messages(struct raft *r, struct raft_update *u)
 void raft_get_update(struct raft *r, struct raft_update *u)
 {
     RAFT_ASSERT(r, !r->update_taken);
+    read_index_start_pending_round(r);
     if (r->broadcast_pending) {
         r->broadcast_pending = false;
         if (r->role == RAFT_LEADER) {

@@ -147,6 +147,8 @@ struct raft {
     raft_index_t first_index_of_term; /* the leader's no-op; reads wait for its commit */
     uint64_t heartbeat_context;       /* current heartbeat round (ReadIndex, lease) */
     bool read_round_in_flight;        /* that round is not yet confirmed by a quorum */
+    bool read_round_pending;          /* reads wait for a round that starts when the
+                                       * driver next takes an update (read_index.c) */
     struct pending_read reads[RAFT_PENDING_READS_MAX];
     size_t reads_count;
     /* Lease (lease.c): when each recent heartbeat round started, by round number. */
@@ -254,6 +256,7 @@ void snapshot_check_invariants(const struct raft *r);
 void read_index_on_heartbeat_ack(struct raft *r);
 void read_index_fail_all(struct raft *r);
 void read_index_new_round(struct raft *r);
+void read_index_start_pending_round(struct raft *r);
 
 /* lease.c (thesis §6.4.1) */
 void lease_round_started(struct raft *r);

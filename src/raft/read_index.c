@@ -1,7 +1,13 @@
 /* ReadIndex (thesis §6.4): a linearizable read without a log entry. The leader records
  * its commit index (at least its term's no-op, so it knows every earlier commit), then
  * confirms it is still leader by a heartbeat round acknowledged by a quorum; the read may
- * be served once the state machine has applied up to that index. */
+ * be served once the state machine has applied up to that index.
+ *
+ * Batching: a read waits for the first round that starts after it. A new round starts
+ * only when the driver takes its next update (raft_get_update), not at the first read,
+ * so every read registered in one turn of the driver shares one round; the round's
+ * heartbeats leave after all of them were registered, which is what makes it confirm
+ * them. Reads that come while a round is in flight wait for the next one. */
 #include "base/errors.h"
 #include "raft/raft_impl.h"
 
@@ -42,7 +48,7 @@ int raft_read_index(struct raft *r, uint64_t now_ns, uint64_t request_id)
     pr->read_index = MAX(r->commit_index, r->first_index_of_term);
     pr->context = r->heartbeat_context + 1;
     if (!r->read_round_in_flight) {
-        start_round(r);
+        r->read_round_pending = true;
     }
     read_index_on_heartbeat_ack(r); /* a single-node cluster confirms at once */
     raft_release_messages(r);
@@ -87,9 +93,22 @@ void read_index_on_heartbeat_ack(struct raft *r)
     if (r->read_round_in_flight && confirmed_by_quorum(r, r->heartbeat_context)) {
         r->read_round_in_flight = false;
     }
-    if (r->reads_count > 0 && !r->read_round_in_flight &&
+    if (r->reads_count > 0 && !r->read_round_in_flight) {
+        r->read_round_pending = true;
+    }
+}
+
+void read_index_start_pending_round(struct raft *r)
+{
+    if (!r->read_round_pending) {
+        return;
+    }
+    r->read_round_pending = false;
+    /* A heartbeat tick may have started a round since: it confirms these reads too. */
+    if (r->role == RAFT_LEADER && r->reads_count > 0 && !r->read_round_in_flight &&
         r->reads[0].context > r->heartbeat_context) {
         start_round(r);
+        raft_release_messages(r);
     }
 }
 
@@ -100,4 +119,5 @@ void read_index_fail_all(struct raft *r)
     }
     r->reads_count = 0;
     r->read_round_in_flight = false;
+    r->read_round_pending = false;
 }

@@ -655,6 +655,44 @@ TEST(lease_read_is_served_without_a_round_until_the_lease_runs_out)
     cluster_free(&c);
 }
 
+TEST(reads_of_one_driver_turn_share_one_heartbeat_round)
+{
+    struct cluster c;
+    leader_with_commit(&c, 3);
+    struct raft *l = c.nodes[0];
+    /* Three reads before the driver takes its update: one round, sent after all three. */
+    for (uint64_t id = 1; id <= 3; id++) {
+        CHECK_EQ(raft_read_index(l, c.now, id), 0);
+    }
+    struct raft_update u;
+    raft_get_update(l, &u);
+    CHECK_EQ(u.reads_ready_count, 0);
+    CHECK_EQ(u.messages_count, 2); /* one heartbeat to each follower */
+    uint64_t ctx = u.messages[0].context;
+    CHECK_EQ(u.messages[1].context, ctx);
+    raft_update_done(l);
+    /* A read while that round is in flight waits for the next one. */
+    CHECK_EQ(raft_read_index(l, c.now, 4), 0);
+    CHECK(!raft_has_update(l));
+    struct raft_message ack = {.type = RAFT_MSG_APPEND_REPLY, .from = 2, .to = 1,
+                               .term = raft_term(l), .success = true, .context = ctx};
+    raft_receive(l, c.now, &ack);
+    raft_get_update(l, &u);
+    CHECK_EQ(u.reads_ready_count, 3);
+    CHECK(u.reads_ready[0].request_id == 1 && u.reads_ready[2].request_id == 3);
+    CHECK_EQ(u.messages_count, 2); /* the next round, for read 4 */
+    uint64_t next = u.messages[0].context;
+    CHECK(next > ctx);
+    raft_update_done(l);
+    ack.context = next;
+    raft_receive(l, c.now, &ack);
+    raft_get_update(l, &u);
+    CHECK_EQ(u.reads_ready_count, 1);
+    CHECK(u.reads_ready[0].request_id == 4);
+    raft_update_done(l);
+    cluster_free(&c);
+}
+
 TEST(lease_ends_when_timeout_now_is_sent_and_when_the_leader_steps_down)
 {
     struct cluster c;
