@@ -10,10 +10,10 @@
  *   - The first failure is a torn tail when it is what an interrupted write leaves
  *     behind, a prefix of a record followed by zeros or the end of the file: the header
  *     is cut short (what is left starts like a header), its payload runs past the end
- *     of the file, or the record's last
- *     nonzero byte comes before its end byte (a complete record's end byte is never
- *     zero); AND no valid record follows it in a later segment (the torn record's own
- *     bytes are payload, not searched). A torn tail is cut off durably and reported.
+ *     of the file, or the record's last nonzero byte comes before its end byte (a
+ *     complete record's end byte is never zero); AND no valid record follows it in a
+ *     later segment (the torn record's own bytes are payload, not searched). A torn tail
+ *     is cut off durably and reported.
  *   - Anything else is corruption: a complete record that fails its checks, a bad
  *     segment header, a hole between segments, or a torn-looking tail with valid records
  *     after it. Segment rolling syncs a segment before writing its successor, so none of

@@ -104,9 +104,10 @@ void read_index_start_pending_round(struct raft *r)
         return;
     }
     r->read_round_pending = false;
-    /* A heartbeat tick may have started a round since: it confirms these reads too. */
+    /* A heartbeat tick may have started a round since: it confirms the reads registered
+     * before it, so a round is needed only for a read after it. */
     if (r->role == RAFT_LEADER && r->reads_count > 0 && !r->read_round_in_flight &&
-        r->reads[0].context > r->heartbeat_context) {
+        r->reads[r->reads_count - 1].context > r->heartbeat_context) {
         start_round(r);
         raft_release_messages(r);
     }
