@@ -124,42 +124,42 @@ struct request *clients_queue_head(struct conn *c)
     return c->head;
 }
 
+/* One allocation holds the struct, the argv and lens arrays and every argument (each
+ * followed by a NUL): a read waiting for its ReadIndex round costs one malloc, not
+ * 2 + argc of them. */
 struct cmd_copy *cmd_copy_new(int argc, const uint8_t *const *argv, const size_t *lens)
 {
-    struct cmd_copy *c = calloc(1, sizeof *c);
+    ASSERT(argc >= 0);
+    size_t n = (size_t)argc;
+    size_t bytes = sizeof(struct cmd_copy) + n * (sizeof(uint8_t *) + sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] >= SIZE_MAX - bytes) {
+            return NULL;
+        }
+        bytes += lens[i] + 1;
+    }
+    struct cmd_copy *c = malloc(bytes);
     if (c == NULL) {
         return NULL;
     }
-    c->argv = calloc((size_t)argc, sizeof *c->argv);
-    c->lens = calloc((size_t)argc, sizeof *c->lens);
-    if (c->argv == NULL || c->lens == NULL) {
-        goto fail;
-    }
     c->argc = argc;
-    for (int i = 0; i < argc; i++) {
-        c->argv[i] = malloc(lens[i] + 1);
-        if (c->argv[i] == NULL) {
-            goto fail;
-        }
-        memcpy(c->argv[i], argv[i], lens[i]);
+    c->argv = (uint8_t **)(c + 1);
+    c->lens = (size_t *)(c->argv + n);
+    uint8_t *next = (uint8_t *)(c->lens + n);
+    for (size_t i = 0; i < n; i++) {
+        c->argv[i] = next;
         c->lens[i] = lens[i];
+        if (lens[i] != 0) {
+            memcpy(next, argv[i], lens[i]);
+        }
+        next[lens[i]] = 0;
+        next += lens[i] + 1;
     }
     return c;
-fail:
-    cmd_copy_free(c);
-    return NULL;
 }
 
 void cmd_copy_free(struct cmd_copy *c)
 {
-    if (c == NULL) {
-        return;
-    }
-    for (int i = 0; c->argv != NULL && i < c->argc; i++) {
-        free(c->argv[i]);
-    }
-    free(c->argv);
-    free(c->lens);
     free(c);
 }
 

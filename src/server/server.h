@@ -56,7 +56,7 @@
 
 struct conn;
 
-/* A copy of one command's arguments (owned). */
+/* A copy of one command's arguments, in one allocation (cmd_copy_new; owned). */
 struct cmd_copy {
     int argc;
     uint8_t **argv;
