@@ -2,12 +2,16 @@
  * rate of the same disk, measured by the same program in the same run.
  *
  * In a fresh directory under /tmp (or the one given with -d), for DURATION seconds each:
- *   1. raw: append 100 bytes to a file and fdatasync it, in a loop (one writer);
+ *   1. raw: append 100 bytes to a file and fdatasync it, in a loop (one writer); then
+ *      the same overwriting zeros written beforehand (the WAL's zero-filled room);
  *   2. log with P proposer threads (P = 1 and 64): each proposer hands one 100-byte
  *      entry to a single writer thread and waits until it is durable, then proposes the
  *      next; the writer takes every entry queued so far, appends them with one
  *      log_append and makes them durable with one log_sync (group commit);
- *   3. raw again, since a shared disk's speed drifts during the run.
+ *   3. raw with three writers at once, each on its own file, appending and in written
+ *      room: what three cluster members sharing one disk (a local cluster,
+ *      bench/compare.sh) get from it together;
+ *   4. raw again, since a shared disk's speed drifts during the run.
  * Reported: durable appends per second, fdatasyncs (log_sync calls) per second, entries
  * per sync, and the commit latency seen by proposers (p50, p99).
  * Usage: log-bench [-t seconds] [-d dir] */
@@ -35,21 +39,45 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double raw_fdatasync_per_s(const char *dir, double seconds)
+/* Bytes written ahead (zeros, synced) for a raw loop that overwrites, as the WAL does in
+ * its zero-filled room; the loop wraps around inside them. */
+#define RAW_ROOM_BYTES (8u << 20)
+
+/* fdatasync/s of a loop of 100-byte pwrites, each followed by fdatasync, on its own file
+ * (raw<writer>): appending (the file grows at every write) or, with in_room, overwriting
+ * zeros written beforehand, so no write changes the file's size. */
+static double raw_fdatasync_per_s(const char *dir, int writer, bool in_room, double seconds)
 {
     char path[512];
     uint8_t data[ENTRY_BYTES];
     memset(data, 'r', sizeof data);
-    snprintf(path, sizeof path, "%s/raw", dir);
+    snprintf(path, sizeof path, "%s/raw%d", dir, writer);
     int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
     if (fd < 0) {
         perror("open");
         exit(1);
     }
+    if (in_room) {
+        static const uint8_t zeros[64 * 1024];
+        for (size_t off = 0; off < RAW_ROOM_BYTES; off += sizeof zeros) {
+            if (pwrite(fd, zeros, sizeof zeros, (off_t)off) != (ssize_t)sizeof zeros) {
+                perror("raw room");
+                exit(1);
+            }
+        }
+        if (fsync(fd) != 0) {
+            perror("raw room");
+            exit(1);
+        }
+    }
     uint64_t n = 0;
     double t0 = now_s(), t = t0;
     while (t - t0 < seconds) {
-        if (pwrite(fd, data, sizeof data, (off_t)(n * sizeof data)) != (ssize_t)sizeof data ||
+        uint64_t off = n * sizeof data;
+        if (in_room) {
+            off %= RAW_ROOM_BYTES - RAW_ROOM_BYTES % sizeof data;
+        }
+        if (pwrite(fd, data, sizeof data, (off_t)off) != (ssize_t)sizeof data ||
             fdatasync(fd) != 0) {
             perror("raw write");
             exit(1);
@@ -60,6 +88,47 @@ static double raw_fdatasync_per_s(const char *dir, double seconds)
     close(fd);
     unlink(path);
     return (double)n / (t - t0);
+}
+
+#define RAW_WRITERS 3
+
+struct raw_writer {
+    pthread_t thread;
+    const char *dir;
+    int id;
+    bool in_room;
+    double seconds;
+    double rate; /* fdatasync/s of this writer */
+};
+
+static void *raw_writer_main(void *arg)
+{
+    struct raw_writer *w = arg;
+    w->rate = raw_fdatasync_per_s(w->dir, w->id, w->in_room, w->seconds);
+    return NULL;
+}
+
+/* RAW_WRITERS raw loops at once; prints their sum and the slowest and fastest one. */
+static void raw_concurrent(const char *dir, bool in_room, double seconds)
+{
+    struct raw_writer w[RAW_WRITERS];
+    for (int i = 0; i < RAW_WRITERS; i++) {
+        w[i] = (struct raw_writer){.dir = dir, .id = i, .in_room = in_room, .seconds = seconds};
+        if (pthread_create(&w[i].thread, NULL, raw_writer_main, &w[i]) != 0) {
+            perror("pthread_create");
+            exit(1);
+        }
+    }
+    double sum = 0, lo = 0, hi = 0;
+    for (int i = 0; i < RAW_WRITERS; i++) {
+        pthread_join(w[i].thread, NULL);
+        sum += w[i].rate;
+        lo = i == 0 || w[i].rate < lo ? w[i].rate : lo;
+        hi = w[i].rate > hi ? w[i].rate : hi;
+    }
+    char label[64];
+    snprintf(label, sizeof label, "raw, %d at once, %s", RAW_WRITERS, in_room ? "in room" : "growing");
+    printf("%-28s %12.0f fdatasync/s in all (%.0f to %.0f each)\n", label, sum, lo, hi);
 }
 
 struct group {
@@ -230,8 +299,10 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("log-bench: %s, %.1f s per run, %d-byte entries\n", dir, seconds, ENTRY_BYTES);
-    double raw = raw_fdatasync_per_s(dir, seconds);
+    double raw = raw_fdatasync_per_s(dir, 0, false, seconds);
     printf("%-28s %12.0f fdatasync/s\n", "raw pwrite+fdatasync", raw);
+    printf("%-28s %12.0f fdatasync/s\n", "raw, in written room",
+           raw_fdatasync_per_s(dir, 0, true, seconds));
     const int proposer_counts[] = {1, 64};
     for (size_t i = 0; i < 2; i++) {
         struct result r = run_log(dir, proposer_counts[i], seconds);
@@ -241,8 +312,11 @@ int main(int argc, char **argv)
                r.syncs_per_s, r.appends_per_s / (r.syncs_per_s > 0 ? r.syncs_per_s : 1), r.p50_ms,
                r.p99_ms);
     }
+    raw_concurrent(dir, false, seconds);
+    raw_concurrent(dir, true, seconds);
     /* The disk is shared and its speed drifts: measure the raw rate again afterwards. */
-    printf("%-28s %12.0f fdatasync/s\n", "raw pwrite+fdatasync again", raw_fdatasync_per_s(dir, seconds));
+    printf("%-28s %12.0f fdatasync/s\n", "raw pwrite+fdatasync again",
+           raw_fdatasync_per_s(dir, 0, false, seconds));
     if (own_dir) {
         rmdir(dir);
     }
